@@ -1,0 +1,21 @@
+-- Every delivery attempt leaves one row here: loaded, refused (bad delivery, never retried),
+-- skipped (already loaded), failed (interrupted or a transient error; safe to retry).
+create table if not exists audit.deliveries (
+    attempt_id       bigint generated always as identity primary key,
+    source           text        not null,
+    delivery_id      text        not null,
+    cutoff_date      date,
+    manifest_sha256  text,
+    rows_read        bigint      not null default 0,
+    rows_loaded      bigint      not null default 0,
+    rows_quarantined bigint      not null default 0,
+    status           text        not null check (status in ('running', 'loaded', 'refused', 'skipped', 'failed')),
+    reason           text,
+    started_at       timestamptz not null default now(),
+    finished_at      timestamptz,
+    airflow_run_id   text
+);
+create index if not exists deliveries_source_delivery on audit.deliveries (source, delivery_id);
+-- At most one successful load per delivery: the guard that makes re-runs no-ops.
+create unique index if not exists deliveries_loaded_once
+    on audit.deliveries (source, delivery_id) where status = 'loaded';

@@ -1,0 +1,1 @@
+"""National variant-frequency database: VCF → per-sample contributions → frequencies → API."""

@@ -1,0 +1,1 @@
+"""Warehouse access: the embedded server, connections and schemas."""
