@@ -1,0 +1,76 @@
+"""Write typed, pseudonymised batches into ``raw`` and refused rows into ``quarantine``.
+
+Tables are derived from the contract (``raw.<source>__<table>`` plus two lineage columns,
+``_delivery_id`` and ``_row_number``), created or widened on demand. Rows travel by COPY:
+Arrow renders each batch as CSV in C++ and psycopg streams it, so no row ever becomes a
+Python tuple.
+"""
+
+from __future__ import annotations
+
+import io
+
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from psycopg import sql
+
+from medfollow.ingest.contracts import SourceContract, Table
+
+LINEAGE = (
+    ("_delivery_id", "text not null"),
+    ("_row_number", "bigint not null"),
+    ("_loaded_at", "timestamptz not null default now()"),
+)
+QUARANTINE_COLUMNS = (
+    ("_delivery_id", "text not null"),
+    ("_row_number", "bigint not null"),
+    ("reason", "text not null"),
+    ("record", "jsonb not null"),
+)
+
+
+def raw_name(contract: SourceContract, table: Table) -> sql.Composed:
+    return sql.Identifier("raw", f"{contract.source}__{table.name}")
+
+
+def quarantine_name(contract: SourceContract, table: Table) -> sql.Composed:
+    return sql.Identifier("quarantine", f"{contract.source}__{table.name}")
+
+
+def raw_columns(table: Table) -> list[tuple[str, str]]:
+    return [(c.target, c.pg_type) for c in table.columns] + list(LINEAGE)
+
+
+
+def ensure_tables(conn: psycopg.Connection, contract: SourceContract) -> None:
+    """Create the source's raw and quarantine tables, adding columns a contract gained."""
+    for table in contract.tables:
+        for name, columns in ((raw_name(contract, table), raw_columns(table)),
+                              (quarantine_name(contract, table), list(QUARANTINE_COLUMNS))):
+            conn.execute(sql.SQL("create table if not exists {} ({})").format(
+                name, sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns)))
+            for column, pg_type in columns:
+                conn.execute(sql.SQL("alter table {} add column if not exists {} {}").format(
+                    name, sql.Identifier(column), sql.SQL(pg_type.replace(" not null", "", 1))))
+        conn.execute(sql.SQL("create index if not exists {} on {} (_delivery_id)").format(
+            sql.Identifier(f"{contract.source}__{table.name}__delivery"), raw_name(contract, table)))
+        conn.execute(sql.SQL("comment on table {} is {}").format(
+            raw_name(contract, table),
+            sql.Literal(f"{contract.title}: {table.name} (pseudonymised, contract-typed)")))
+
+
+def copy_table(conn: psycopg.Connection, target: sql.Composed, data: pa.Table) -> int:
+    """COPY an Arrow table whose column names match the target's columns."""
+    if data.num_rows == 0:
+        return 0
+    buffer = io.BytesIO()
+    pacsv.write_csv(data, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    statement = sql.SQL("copy {} ({}) from stdin (format csv)").format(
+        target, sql.SQL(", ").join(sql.Identifier(c) for c in data.column_names))
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        view = buffer.getbuffer()
+        for start in range(0, len(view), 8 << 20):
+            copy.write(view[start:start + (8 << 20)])
+    return data.num_rows

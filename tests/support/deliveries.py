@@ -1,0 +1,65 @@
+"""Build small deliveries for tests, with CPR numbers computed at run time (the repository
+holds no CPR numbers, not even synthetic ones)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from medfollow.ingest.contracts import contract_for
+from medfollow.synth.manifest import write_manifest
+
+_WEIGHTS = (4, 3, 2, 7, 6, 5, 4, 3, 2, 1)
+
+
+def make_cpr(birth: date, serial: int, *, mod11: bool = True) -> str:
+    """A CPR number for ``birth``; ``serial`` picks the sequence number (0-999 range).
+
+    With ``mod11`` the last digit is chosen so the modulus-11 check passes when possible;
+    without it, so that it fails (as for numbers issued since 2007).
+    """
+    yy = birth.year % 100
+    stem = f"{birth:%d%m}{yy:02d}{_century_digit(birth.year, serial)}{serial % 100:02d}"
+    for last in range(10):
+        candidate = stem + str(last)
+        passes = sum(int(d) * w for d, w in zip(candidate, _WEIGHTS, strict=True)) % 11 == 0
+        if passes == mod11:
+            return candidate
+    return make_cpr(birth, serial + 1, mod11=mod11)
+
+
+def _century_digit(year: int, serial: int) -> int:
+    """The seventh digit that, with YY, encodes ``year`` (domain brief's century table)."""
+    if 1900 <= year <= 1999:
+        return serial % 4
+    if 2000 <= year <= 2036:
+        return 4
+    if 2037 <= year <= 2057 or 1858 <= year <= 1899:
+        return 5
+    raise ValueError(f"no CPR century digit for {year}")
+
+
+def write_delivery(
+    root: Path,
+    source: str,
+    tables: dict[str, list[dict[str, object]]],
+    *,
+    delivery_id: str | None = None,
+    cutoff: date = date(2026, 9, 30),
+    encoding: str = "utf-8",
+) -> Path:
+    """Write a CSV delivery of ``source`` with a correct manifest; returns its folder."""
+    contract = contract_for(source)
+    delivery_id = delivery_id or f"{source}-{cutoff:%Y%m}"
+    folder = root / source / delivery_id
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for table in contract.tables:
+        rows = tables.get(table.name, [])
+        header = [c.name for c in table.columns]
+        lines = [";".join(header)]
+        lines += [";".join("" if r.get(c) is None else str(r.get(c)) for c in header) for r in rows]
+        (folder / table.file).write_bytes(("\n".join(lines) + "\n").encode(encoding))
+        files.append((table.file, table.name, len(rows)))
+    write_manifest(folder, source=source, delivery_id=delivery_id, cutoff_date=cutoff, files=files)
+    return folder
