@@ -1,0 +1,6 @@
+"""Registry, biobank and outcome ingest DAGs — one per source family, generated from the
+contracts in ``src/medfollow/ingest/contracts/``."""
+
+from medfollow_airflow.factory import ingest_dags
+
+globals().update(ingest_dags())

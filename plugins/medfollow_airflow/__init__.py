@@ -1,0 +1,1 @@
+"""Airflow adapters for medfollow: hooks, operators, sensors and DAG factories."""

@@ -1,0 +1,42 @@
+"""The warehouse as Airflow sees it: a connection and a secret, nothing more."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import quote
+
+from airflow.sdk import BaseHook, Variable
+
+from medfollow.ingest.pseudonymise import KEY_ENV, load_key
+from medfollow.orchestration.environment import WAREHOUSE_CONN_ID
+
+PSEUDONYM_SECRET_VARIABLE = "medfollow_pseudonym_secret"
+
+
+class WarehouseHook(BaseHook):
+    """DSN from the ``medfollow_warehouse`` connection; the pseudonymisation key from the
+    secrets backend (Airflow variable ``medfollow_pseudonym_secret``), the environment, or
+    the local key file, in that order."""
+
+    conn_name_attr = "warehouse_conn_id"
+    default_conn_name = WAREHOUSE_CONN_ID
+    conn_type = "postgres"
+    hook_name = "medfollow warehouse"
+
+    def __init__(self, warehouse_conn_id: str = WAREHOUSE_CONN_ID) -> None:
+        super().__init__()
+        self.warehouse_conn_id = warehouse_conn_id
+
+    def dsn(self) -> str:
+        conn = self.get_connection(self.warehouse_conn_id)
+        auth = quote(conn.login or "postgres", safe="")
+        if conn.password:
+            auth += ":" + quote(conn.password, safe="")
+        return f"postgresql://{auth}@{conn.host}:{conn.port or 5432}/{conn.schema or 'postgres'}"
+
+    def pseudonym_key(self) -> bytes:
+        if not os.environ.get(KEY_ENV):
+            secret = Variable.get(PSEUDONYM_SECRET_VARIABLE, default=None)
+            if secret:
+                return bytes.fromhex(secret)
+        return load_key()

@@ -1,0 +1,1 @@
+"""The ``medfollow`` command line."""

@@ -1,0 +1,74 @@
+"""``medfollow db``: the warehouse — start, stop, status, DSN, psql."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import typer
+
+from medfollow import config
+from medfollow.cli.output import console
+from medfollow.errors import MedfollowError
+from medfollow.warehouse.bootstrap import bootstrap
+from medfollow.warehouse.connection import database_url, embedded_server, redact
+from medfollow.warehouse.embedded import bundled_binary
+
+app = typer.Typer(help="The warehouse: embedded PostgreSQL by default, or MEDFOLLOW_DATABASE_URL.",
+                  no_args_is_help=True)
+
+
+@app.command()
+def start() -> None:
+    """Start the embedded PostgreSQL (no-op with MEDFOLLOW_DATABASE_URL) and create schemas."""
+    url = database_url()
+    bootstrap(url)
+    console.print(f"warehouse ready: {redact(url)}")
+
+
+@app.command()
+def stop() -> None:
+    """Stop the embedded PostgreSQL."""
+    if config.configured_database_url():
+        raise MedfollowError("MEDFOLLOW_DATABASE_URL is set: that server is not ours to stop")
+    stopped = embedded_server().stop()
+    console.print("stopped" if stopped else "not running")
+
+
+@app.command()
+def status() -> None:
+    """Say which warehouse is configured and whether it is running."""
+    if configured := config.configured_database_url():
+        console.print(f"external warehouse (MEDFOLLOW_DATABASE_URL): {redact(configured)}")
+        return
+    state = embedded_server().status()
+    if state.running:
+        console.print(f"embedded PostgreSQL running (pid {state.pid}) at {state.url}; data in {state.pgdata}")
+    else:
+        console.print(f"embedded PostgreSQL stopped; data in {state.pgdata}")
+        raise typer.Exit(3)
+
+
+@app.command()
+def url() -> None:
+    """Print the warehouse DSN (starting the embedded server if needed); `psql "$(medfollow db url)"` works."""
+    typer.echo(database_url())
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def psql(ctx: typer.Context) -> None:
+    """Open psql on the warehouse; extra arguments are passed to psql."""
+    binary = _psql_binary()
+    raise typer.Exit(subprocess.call([binary, database_url(), *ctx.args], env=os.environ.copy()))
+
+
+def _psql_binary() -> str:
+    """The psql that ships with the embedded server, else one on PATH."""
+    bundled = bundled_binary("psql")
+    if bundled.exists():
+        return str(bundled)
+    found = shutil.which("psql")
+    if not found:
+        raise MedfollowError("no psql found (install postgresql-client)")
+    return found

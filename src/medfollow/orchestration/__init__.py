@@ -1,0 +1,1 @@
+"""Running the platform's Airflow locally: environment, metadata database, DAG runs."""

@@ -1,0 +1,100 @@
+"""Run the project's DAGs in-process with ``dag.test()``, or start Airflow's own UI.
+
+``dag.test()`` is Airflow's supported way to run a whole DAG in one process: real
+operators, real XCom, real asset events, a real metadata database (SQLite here), no
+scheduler. The demo and the end-to-end tests both use it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from medfollow import config
+from medfollow.errors import MedfollowError
+from medfollow.orchestration import environment
+
+
+@dataclass(frozen=True)
+class DagResult:
+    dag_id: str
+    state: str
+    task_states: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "success"
+
+
+def prepare(url: str) -> Path:
+    """Point Airflow at this project and warehouse and migrate its metadata database."""
+    environment.apply(url)
+    home = environment.airflow_home()
+    log = home / "db-migrate.log"
+    with log.open("w") as fh:
+        result = subprocess.run([_airflow(), "db", "migrate"], stdout=fh, stderr=subprocess.STDOUT,
+                                env=os.environ.copy(), check=False)
+    if result.returncode != 0:
+        raise MedfollowError(f"airflow db migrate failed; see {log}")
+    return home
+
+
+def run_dag(dag_id: str, logfile: Path, conf: dict[str, object] | None = None) -> DagResult:
+    """Run one DAG to completion with dag.test(); its log output goes to ``logfile``."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    with _output_to(logfile):
+        bag = DagBag(dag_folder=str(config.DAGS_DIR))
+        dag = bag.dags.get(dag_id)
+        if dag is None:
+            errors = "; ".join(f"{Path(k).name}: {v.strip().splitlines()[-1]}"
+                               for k, v in bag.import_errors.items())
+            raise MedfollowError(f"DAG {dag_id} not found ({errors or 'no import errors'})")
+        run = dag.test(run_conf=conf)
+    states: dict[str, int] = {}
+    for ti in run.get_task_instances():
+        state = str(ti.state or "none")
+        states[state] = states.get(state, 0) + 1
+    return DagResult(dag_id=dag_id, state=str(run.state), task_states=states)
+
+
+def standalone(port: int) -> None:
+    """Start ``airflow standalone`` in the foreground for a user who wants the UI."""
+    from medfollow.warehouse.bootstrap import bootstrap
+    from medfollow.warehouse.connection import database_url
+
+    url = database_url()
+    bootstrap(url)
+    prepare(url)
+    os.environ["AIRFLOW__API__PORT"] = str(port)
+    os.execv(_airflow(), [_airflow(), "standalone"])
+
+
+def _airflow() -> str:
+    return str(Path(sys.executable).parent / "airflow")
+
+
+@contextmanager
+def _output_to(logfile: Path) -> Iterator[None]:
+    """Send this process's stdout/stderr (file descriptors too) to ``logfile``."""
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with logfile.open("a") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
