@@ -36,12 +36,18 @@ TEST_KEY = bytes.fromhex(os.environ["MEDFOLLOW_PSEUDONYM_KEY"])
 
 
 @pytest.fixture(scope="session")
-def server_url() -> str:
-    """The DSN of a server tests may create databases on."""
+def server_url() -> Iterator[str]:
+    """The DSN of a server tests may create databases on; an embedded server started here is
+    stopped again at the end of the session."""
     external = os.environ.get("MEDFOLLOW_TEST_DATABASE_URL")
     if external:
-        return external
-    return EmbeddedPostgres(TEST_STATE / "warehouse" / "pgdata").start().url or ""
+        yield external
+        return
+    server = EmbeddedPostgres(TEST_STATE / "warehouse" / "pgdata")
+    was_running = server.status().running
+    yield server.start().url or ""
+    if not was_running:
+        server.stop()
 
 
 def _with_database(url: str, name: str) -> str:

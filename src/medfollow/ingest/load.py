@@ -54,7 +54,9 @@ def ensure_tables(conn: psycopg.Connection, contract: SourceContract) -> None:
             for column, pg_type in columns:
                 conn.execute(sql.SQL("alter table {} add column if not exists {} {}").format(
                     name, sql.Identifier(column), sql.SQL(pg_type.replace(" not null", "", 1))))
-        conn.execute(sql.SQL("create index if not exists {} on {} (_delivery_id)").format(
+        # Deliveries are appended contiguously, so a BRIN index finds one delivery's rows
+        # (re-runs, quarantine moves) at a fraction of a btree's cost during COPY.
+        conn.execute(sql.SQL("create index if not exists {} on {} using brin (_delivery_id)").format(
             sql.Identifier(f"{contract.source}__{table.name}__delivery"), raw_name(contract, table)))
         conn.execute(sql.SQL("comment on table {} is {}").format(
             raw_name(contract, table),

@@ -12,7 +12,7 @@ with a reason; the rest loads. Everything the delivery changes becomes visible i
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from medfollow.ingest import audit, read
 from medfollow.ingest.contracts import SourceContract, Table, contract_for
 from medfollow.ingest.convert import convert_batch
 from medfollow.ingest.load import copy_table, ensure_tables, quarantine_name, raw_name
+from medfollow.ingest.prefetch import prefetch
 from medfollow.ingest.pseudonymise import Pseudonymiser
 from medfollow.ingest.validate import DeliveryValidator
 from medfollow.synth.manifest import MANIFEST_NAME, Manifest, sha256_of
@@ -159,15 +160,16 @@ def _load(delivery_dir: Path, manifest: Manifest, contract: SourceContract, url:
         for table in contract.tables:
             read_rows = 0
             batches = read.batches(delivery_dir / table.file, contract.format, contract.encoding)
-            for batch in batches:
-                batch = _apply_aliases(batch, table)
-                loaded, quarantined, warnings = _load_batch(
-                    conn, contract, table, batch, read_rows, manifest, pseudonymiser, validator)
-                read_rows += batch.num_rows
-                outcome.rows_read += batch.num_rows
-                outcome.rows_loaded += loaded
-                outcome.rows_quarantined += quarantined
-                outcome.mod11_warnings += warnings
+            prepared = prefetch(_prepare_batches(batches, table, manifest, pseudonymiser,
+                                                 validator))
+            for batch in prepared:
+                copy_table(conn, raw_name(contract, table), batch.good)
+                copy_table(conn, quarantine_name(contract, table), batch.quarantine)
+                read_rows += batch.rows
+                outcome.rows_read += batch.rows
+                outcome.rows_loaded += batch.good.num_rows
+                outcome.rows_quarantined += batch.quarantine.num_rows
+                outcome.mod11_warnings += batch.mod11_warnings
                 if progress:
                     progress(f"{contract.source}/{table.name}", outcome.rows_read, total)
             if read_rows != expected[table.file]:
@@ -191,51 +193,66 @@ def _apply_aliases(batch: pa.RecordBatch, table: Table) -> pa.RecordBatch:
     return batch.rename_columns([renames.get(n, n) for n in batch.schema.names])
 
 
-def _load_batch(conn: psycopg.Connection, contract: SourceContract, table: Table,
-                batch: pa.RecordBatch, offset: int, manifest: Manifest,
-                pseudonymiser: Pseudonymiser,
-                validator: DeliveryValidator) -> tuple[int, int, int]:
-    converted = convert_batch(batch, table)
-    columns: dict[str, pa.Array] = {}
-    for col in table.columns:
-        values = converted.columns[col.name]
-        columns[col.target] = pseudonymiser.column(values) if col.type == "cpr" else values
-    n = batch.num_rows
-    row_numbers = pa.array(range(offset + 1, offset + n + 1), pa.int64())
-    typed = pa.table({**columns, "_delivery_id": pa.repeat(manifest.delivery_id, n),
-                      "_row_number": row_numbers})
-    expectations, _ = validator.validate(table, typed)
-    reasons = pc.coalesce(converted.reasons, expectations)
-    bad = pc.is_valid(reasons)
-    good_rows = typed.filter(pc.invert(bad))
-    loaded = copy_table(conn, raw_name(contract, table), good_rows)
-    quarantined = 0
-    if pc.any(bad).as_py():
-        quarantined = _quarantine_rows(conn, contract, table, batch, columns, reasons,
-                                       bad, row_numbers, manifest.delivery_id)
-    return loaded, quarantined, converted.mod11_warnings
+@dataclass
+class _PreparedBatch:
+    """A batch ready to COPY: rows for raw, rows for quarantine, and counts."""
+
+    rows: int
+    good: pa.Table
+    quarantine: pa.Table
+    mod11_warnings: int
 
 
-def _quarantine_rows(conn: psycopg.Connection, contract: SourceContract, table: Table,
-                     batch: pa.RecordBatch, pseudonymised: dict[str, pa.Array],
-                     reasons: pa.Array, bad: pa.Array, row_numbers: pa.Array,
-                     delivery_id: str) -> int:
-    """Keep refused rows as delivered, except CPRs, which appear only as pseudonyms."""
+def _prepare_batches(batches: Iterator[pa.RecordBatch], table: Table, manifest: Manifest,
+                     pseudonymiser: Pseudonymiser,
+                     validator: DeliveryValidator) -> Iterator[_PreparedBatch]:
+    """Type, pseudonymise and validate each batch; pure CPU work, no database.
+
+    Runs in a worker thread (see ``prefetch``) so that it overlaps the server's COPY of the
+    previous batch: Arrow, pandas and the socket writes release the GIL.
+    """
+    offset = 0
+    for delivered in batches:
+        batch = _apply_aliases(delivered, table)
+        converted = convert_batch(batch, table)
+        columns: dict[str, pa.Array] = {}
+        for col in table.columns:
+            values = converted.columns[col.name]
+            columns[col.target] = pseudonymiser.column(values) if col.type == "cpr" else values
+        n = batch.num_rows
+        row_numbers = pa.array(range(offset + 1, offset + n + 1), pa.int64())
+        offset += n
+        typed = pa.table({**columns, "_delivery_id": pa.repeat(manifest.delivery_id, n),
+                          "_row_number": row_numbers})
+        expectations, _ = validator.validate(table, typed)
+        reasons = pc.coalesce(converted.reasons, expectations)
+        bad = pc.is_valid(reasons)
+        yield _PreparedBatch(
+            rows=n,
+            good=typed.filter(pc.invert(bad)),
+            quarantine=_quarantine_records(table, batch, columns, reasons, bad, row_numbers,
+                                           manifest.delivery_id),
+            mod11_warnings=converted.mod11_warnings,
+        )
+
+
+def _quarantine_records(table: Table, batch: pa.RecordBatch, pseudonymised: dict[str, pa.Array],
+                        reasons: pa.Array, bad: pa.Array, row_numbers: pa.Array,
+                        delivery_id: str) -> pa.Table:
+    """Refused rows as delivered, except CPRs, which appear only as pseudonyms."""
     record: dict[str, pa.Array] = {}
     for col in table.columns:
         if col.type == "cpr":
             record[col.target] = pc.filter(pseudonymised[col.target], bad)
         elif col.name in batch.schema.names:
-            values = batch.column(col.name)
-            record[col.name] = pc.filter(pc.cast(values, pa.string()), bad)
-    rows = pa.table(record).to_pylist()
-    data = pa.table({
+            record[col.name] = pc.filter(pc.cast(batch.column(col.name), pa.string()), bad)
+    rows = pa.table(record).to_pylist() if record else []
+    return pa.table({
         "_delivery_id": pa.repeat(delivery_id, len(rows)),
         "_row_number": pc.filter(row_numbers, bad),
         "reason": pc.filter(reasons, bad),
         "record": pa.array([json.dumps(r, ensure_ascii=False) for r in rows], pa.string()),
     })
-    return copy_table(conn, quarantine_name(contract, table), data)
 
 
 def _quarantine_cross_row(conn: psycopg.Connection, contract: SourceContract, table: Table,

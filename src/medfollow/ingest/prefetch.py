@@ -1,0 +1,51 @@
+"""Run a generator one or two steps ahead in a worker thread.
+
+Loading is a two-stage pipeline: the client types and validates a batch while the server
+parses the COPY of the previous one. With two cores both stages can run at once; Arrow,
+pandas and socket I/O release the GIL, so a thread is enough.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def prefetch(source: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Yield ``source``'s items, produced up to ``depth`` ahead; its exceptions re-raise here."""
+    items: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(_DONE)
+        except BaseException as exc:
+            items.put(exc)
+
+    worker = threading.Thread(target=produce, name="medfollow-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join(timeout=5)
