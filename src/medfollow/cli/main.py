@@ -86,9 +86,17 @@ def ingest(
 
 
 @app.command()
-def sources() -> None:
+def sources(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the full contracts as Markdown (docs/contracts.md)")] = False,
+) -> None:
     """List the declared sources and their raw tables."""
     from medfollow.ingest.contracts import all_contracts
+
+    if markdown:
+        from medfollow.ingest.contract_docs import render_markdown
+
+        typer.echo(render_markdown(), nl=False)
+        return
 
     rows = [(c.source, c.family, c.mode, c.format, ", ".join(f"raw.{c.source}__{t.name}" for t in c.tables))
             for c in all_contracts().values()]

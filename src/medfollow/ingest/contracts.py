@@ -80,7 +80,7 @@ class SourceContract:
     title: str
     description: str
     mode: Mode
-    format: Literal["csv", "parquet", "sas"]
+    format: Literal["csv", "parquet", "sas"]  # what the source usually sends; files are read by extension
     tables: tuple[Table, ...]
     encoding: str = "auto"
     references_cpr_register: bool = False

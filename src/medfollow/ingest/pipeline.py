@@ -125,32 +125,48 @@ def _read_manifest(delivery_dir: Path) -> tuple[Manifest | None, str | None, str
         return None, sha256_of(path), f"unreadable manifest ({type(exc).__name__}: {exc})"
 
 
-def _check_files(delivery_dir: Path, manifest: Manifest, contract: SourceContract) -> None:
-    """File-level checks: every contract file listed and intact, every column present."""
-    listed = {f.name: f for f in manifest.files}
+def _delivered_files(delivery_dir: Path, manifest: Manifest,
+                     contract: SourceContract) -> dict[str, tuple[Path, int]]:
+    """Each contract table's file and expected row count, as the manifest lists them.
+
+    The manifest's ``table`` field names the table a file holds, so a registry may send a
+    table as CSV one month and as a SAS dataset or Parquet the next; the reader follows
+    the file's extension.
+    """
+    by_table = {f.table: f for f in manifest.files}
+    by_name = {f.name: f for f in manifest.files}
+    found = {}
     for table in contract.tables:
-        entry = listed.get(table.file)
+        entry = by_table.get(table.name) or by_name.get(table.file)
         if entry is None:
-            raise MedfollowError(f"manifest lists no {table.file}")
-        path = delivery_dir / table.file
+            raise MedfollowError(f"manifest lists no file for table {table.name} ({table.file})")
+        found[table.name] = (delivery_dir / entry.name, entry.rows)
+    return found
+
+
+def _check_files(delivery_dir: Path, manifest: Manifest, contract: SourceContract) -> None:
+    """File-level checks: every contract table delivered intact, every column present."""
+    sha = {f.name: f.sha256 for f in manifest.files}
+    for table in contract.tables:
+        path, _ = _delivered_files(delivery_dir, manifest, contract)[table.name]
         if not path.exists():
-            raise MedfollowError(f"{table.file} is missing from the delivery")
-        if sha256_of(path) != entry.sha256:
-            raise MedfollowError(f"{table.file}: checksum does not match the manifest "
+            raise MedfollowError(f"{path.name} is missing from the delivery")
+        if sha256_of(path) != sha[path.name]:
+            raise MedfollowError(f"{path.name}: checksum does not match the manifest "
                                  "(altered or truncated in transit)")
-        present = set(read.columns_of(path, contract.format, contract.encoding))
+        present = set(read.columns_of(path, contract.encoding))
         missing = [c.name for c in table.columns
                    if c.name not in present and not present.intersection(c.aliases)]
         if missing:
-            raise MedfollowError(f"{table.file}: missing columns {', '.join(missing)}")
+            raise MedfollowError(f"{path.name}: missing columns {', '.join(missing)}")
 
 
 def _load(delivery_dir: Path, manifest: Manifest, contract: SourceContract, url: str,
           attempt: int, key: bytes, validator: DeliveryValidator, outcome: DeliveryOutcome,
           progress: Progress | None) -> None:
     pseudonymiser = Pseudonymiser(key)
-    expected = {f.name: f.rows for f in manifest.files}
-    total = sum(expected[t.file] for t in contract.tables)
+    files = _delivered_files(delivery_dir, manifest, contract)
+    total = sum(rows for _, rows in files.values())
     with psycopg.connect(url) as conn:  # one transaction: all of it or none of it
         conn.execute("set local lock_timeout = '60s'")
         ensure_tables(conn, contract)
@@ -159,7 +175,8 @@ def _load(delivery_dir: Path, manifest: Manifest, contract: SourceContract, url:
                 conn.execute(sql.SQL("delete from {}").format(raw_name(contract, table)))
         for table in contract.tables:
             read_rows = 0
-            batches = read.batches(delivery_dir / table.file, contract.format, contract.encoding)
+            path, expected = files[table.name]
+            batches = read.batches(path, contract.encoding)
             prepared = prefetch(_prepare_batches(batches, table, manifest, pseudonymiser,
                                                  validator))
             for batch in prepared:
@@ -172,8 +189,8 @@ def _load(delivery_dir: Path, manifest: Manifest, contract: SourceContract, url:
                 outcome.mod11_warnings += batch.mod11_warnings
                 if progress:
                     progress(f"{contract.source}/{table.name}", outcome.rows_read, total)
-            if read_rows != expected[table.file]:
-                raise MedfollowError(f"{table.file}: manifest says {expected[table.file]:,} rows, "
+            if read_rows != expected:
+                raise MedfollowError(f"{path.name}: manifest says {expected:,} rows, "
                                      f"file has {read_rows:,} (truncated?)")
             moved = _quarantine_cross_row(conn, contract, table, manifest)
             outcome.rows_loaded -= moved

@@ -102,21 +102,33 @@ def sas_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordB
         raise MedfollowError(f"{path.name}: unreadable SAS dataset ({_first_line(exc)})") from None
 
 
-def batches(path: Path, fmt: str, encoding: str = "auto",
+def file_format(path: Path) -> str:
+    """csv, parquet or sas, from the file's extension."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".sas7bdat", ".xpt"):
+        return "sas"
+    raise MedfollowError(f"{path.name}: unsupported file type {suffix or '(none)'}")
+
+
+def batches(path: Path, encoding: str = "auto",
             batch_rows: int | None = None) -> Iterator[pa.RecordBatch]:
-    """Dispatch on the contract's format; file extension decides SAS flavour."""
+    """Stream ``path`` in batches; the extension decides the reader (and SAS flavour)."""
     batch_rows = batch_rows or BATCH_ROWS
+    fmt = file_format(path)
     if fmt == "csv":
         return csv_batches(path, detect_encoding(path, encoding), batch_rows)
     if fmt == "parquet":
         return parquet_batches(path, batch_rows)
-    if fmt == "sas":
-        return sas_batches(path, batch_rows)
-    raise MedfollowError(f"unsupported format {fmt!r}")
+    return sas_batches(path, batch_rows)
 
 
-def columns_of(path: Path, fmt: str, encoding: str = "auto") -> list[str]:
+def columns_of(path: Path, encoding: str = "auto") -> list[str]:
     """The column names a file declares, read without scanning its rows."""
+    fmt = file_format(path)
     if fmt == "csv":
         return read_header(path, detect_encoding(path, encoding))
     if fmt == "parquet":

@@ -71,3 +71,11 @@ def test_numbers_and_booleans() -> None:
     assert converted.reasons.to_pylist() == [None, None, "tidspunkt: not a number"]
     assert converted.columns["intensiv"].to_pylist() == [True, False, None]
     assert converted.columns["faktor_ix_aktivitet"].to_pylist() == [35.5, None, 1.2]
+
+
+def test_contract_docs_are_generated_from_the_contracts() -> None:
+    from medfollow import config
+    from medfollow.ingest.contract_docs import render_markdown
+
+    committed = (config.PROJECT_ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
+    assert committed == render_markdown(), "run: medfollow sources --markdown > docs/contracts.md"

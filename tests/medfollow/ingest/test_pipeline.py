@@ -175,3 +175,26 @@ def _rewrite_manifest_checksums(folder: Path) -> None:
     for entry in manifest["files"]:
         entry["sha256"] = sha256_of(folder / entry["name"])
     (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_sas_dataset_delivery_loads_like_csv(loaded: str, tmp_path: Path, key: bytes) -> None:
+    import pandas as pd
+    import pyreadstat
+
+    from medfollow.synth.manifest import write_manifest
+
+    folder = tmp_path / "optout" / "optout-sas"
+    folder.mkdir(parents=True)
+    frame = pd.DataFrame({
+        "cpr": [make_cpr(date(1980, 3, 3), i) for i in range(3)],
+        "register": ["vaev", "genetik", "genetik"],
+        "gyldig_fra": ["01-02-2024", "2024-03-05", "31-02-2024"],
+        "gyldig_til": ["", "", ""],
+    })
+    pyreadstat.write_xport(frame, str(folder / "optout.xpt"), table_name="OPTOUT",
+                           file_format_version=8)
+    write_manifest(folder, source="optout", delivery_id="optout-sas",
+                   cutoff_date=date(2026, 9, 30), files=[("optout.xpt", "registreringer", 3)])
+    outcome = ingest_delivery(folder, url=loaded, key=key)
+    assert outcome.status == "loaded", outcome.reason
+    assert (outcome.rows_loaded, outcome.rows_quarantined) == (2, 1)
