@@ -47,14 +47,14 @@ demo: $(SYNCED)
 	$(VENV)/bin/medfollow demo
 
 test: $(SYNCED) reference-tools
-	$(VENV)/bin/ruff check src plugins dags tests
+	$(VENV)/bin/ruff check src plugins dags tests bench
 	$(VENV)/bin/pytest
 
 bench: $(SYNCED) reference-tools
 	$(VENV)/bin/python -m bench
 
 lint: $(SYNCED)
-	$(VENV)/bin/ruff check src plugins dags tests
+	$(VENV)/bin/ruff check src plugins dags tests bench
 
 clean:
 	-@[ -x $(VENV)/bin/medfollow ] && MEDFOLLOW_DATABASE_URL= $(VENV)/bin/medfollow db stop >/dev/null 2>&1 || true

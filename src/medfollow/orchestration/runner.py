@@ -72,6 +72,7 @@ def standalone(port: int) -> None:
     bootstrap(url)
     prepare(url)
     os.environ["AIRFLOW__API__PORT"] = str(port)
+    os.environ.setdefault("AIRFLOW__API__HOST", "127.0.0.1")  # a laptop UI, not a server
     os.execv(_airflow(), [_airflow(), "standalone"])
 
 
