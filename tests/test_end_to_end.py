@@ -37,6 +37,24 @@ def test_ingest_dags_load_every_delivery(platform: str, tmp_path: Path) -> None:
     assert {s for s, _, _ in rows} == {c for cs in families().values() for c in (x.source for x in cs)}
     assert all(status == "loaded" for _, status, _ in rows)
     assert all(run_id for _, _, run_id in rows), "every attempt records its Airflow run id"
+    emitted = _asset_events()
+    database = platform.rsplit("/", 1)[1]
+    for contract in (c for cs in families().values() for c in cs):
+        for table in contract.tables:
+            suffix = f"/{database}/raw/{contract.source}__{table.name}"
+            assert any(uri.endswith(suffix) for uri in emitted), f"no asset event for {suffix}"
+
+
+def _asset_events() -> dict[str, int]:
+    """Asset events per asset URI, from the Airflow metadata database."""
+    from airflow.settings import Session
+    from sqlalchemy import text
+
+    with Session() as session:
+        rows = session.execute(text(
+            "select a.uri, count(*) from asset_event e join asset a on a.id = e.asset_id "
+            "group by a.uri")).fetchall()
+    return {name: count for name, count in rows}
 
 
 def test_second_run_skips_everything(platform: str, tmp_path: Path) -> None:

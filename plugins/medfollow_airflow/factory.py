@@ -1,8 +1,8 @@
 """Generate one ingest DAG per source family from the declared contracts.
 
 No DAG file is copy-pasted: adding a source is adding a contract YAML. Each source gets a
-sensor that waits for pending delivery folders and an ingest task mapped over them (one task
-instance per delivery). Within a family the CPR register goes first, because other sources
+sensor that waits for pending delivery folders, an ingest task mapped over them (one task
+instance per delivery), and a publish task that emits the source's raw-table assets. Within a family the CPR register goes first, because other sources
 are checked against it.
 """
 
@@ -14,7 +14,12 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from medfollow.ingest.contracts import SourceContract, families
-from medfollow_airflow.ingest import IngestDeliveryOperator, PendingDeliverySensor, report_failure
+from medfollow_airflow.ingest import (
+    IngestDeliveryOperator,
+    PendingDeliverySensor,
+    PublishRawTablesOperator,
+    report_failure,
+)
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
@@ -65,10 +70,13 @@ def ingest_dag(family: str, contracts: list[SourceContract]) -> DAG:
                 task_id=f"ingest_{contract.source}", source=contract.source,
                 max_active_tis_per_dag=1,
             ).expand(delivery_dir=sensor.output)
+            publish = PublishRawTablesOperator(task_id=f"publish_{contract.source}",
+                                               source=contract.source)
+            ingest >> publish
             if previous is not None:
                 sensor.trigger_rule = "all_done"  # a family member with nothing pending must not block the next
                 previous >> sensor
-            previous = ingest
+            previous = publish
     return dag
 
 

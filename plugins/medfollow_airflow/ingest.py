@@ -56,7 +56,6 @@ class IngestDeliveryOperator(BaseOperator):
     template_fields = ("delivery_dir",)
 
     def __init__(self, *, source: str, delivery_dir: str, **kwargs: Any) -> None:
-        kwargs.setdefault("outlets", raw_assets(source))
         super().__init__(**kwargs)
         self.source = source
         self.delivery_dir = delivery_dir
@@ -73,6 +72,23 @@ class IngestDeliveryOperator(BaseOperator):
             raise AirflowSkipException(outcome.summary())
         return {"source": outcome.source, "delivery_id": outcome.delivery_id,
                 "rows_loaded": outcome.rows_loaded, "rows_quarantined": outcome.rows_quarantined}
+
+
+class PublishRawTablesOperator(BaseOperator):
+    """Announces a source's raw tables as updated (one asset event per table).
+
+    Runs once after all of a run's deliveries of the source have loaded: downstream DAGs
+    scheduled on these assets start once per batch of deliveries, not once per file; and if
+    every delivery was skipped, this task is skipped too and nothing downstream starts.
+    """
+
+    def __init__(self, *, source: str, **kwargs: Any) -> None:
+        kwargs.setdefault("outlets", raw_assets(source))
+        super().__init__(**kwargs)
+        self.source = source
+
+    def execute(self, context: Any) -> None:
+        log.info("%s: published %s", self.source, ", ".join(a.name for a in self.outlets))
 
 
 def report_failure(context: Any) -> None:
