@@ -1,0 +1,1 @@
+"""Stage 4: the HTTP API (Beacon v2 and frequency look-ups) with privacy tiers."""

@@ -1,0 +1,203 @@
+"""API tokens (stored hashed), per-user daily query budgets and the audit log.
+
+Tokens are random (256 bits) and shown once when created; the store keeps only their
+SHA-256, which is enough to recognise a token and useless to recover one (unlike a CPR
+number, a random token cannot be enumerated). Every query - allowed or refused - is
+appended to `access/audit/queries-YYYYMMDD.jsonl` with who asked, from where, what, and the
+outcome. Budgets count a principal's queries per UTC day in small counter files
+(`access/budgets/YYYYMMDD/<principal hash>`) updated under a file lock, so they hold across
+server processes and restarts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from genomics_variants.api.privacy import Tier
+from medfollow.errors import MedfollowError
+
+TOKEN_PREFIX = "mfv_"
+DEFAULT_BUDGETS = {Tier.ANONYMOUS: 1_000, Tier.REGISTERED: 10_000, Tier.CONTROLLED: 0}
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a token's name and tier, or an anonymous client by address.
+    `budget` is queries per UTC day (0 = unlimited)."""
+
+    name: str
+    tier: Tier
+    budget: int
+
+
+class TokenStore:
+    """`access/tokens.json`: name, tier, daily budget and SHA-256 of each token."""
+
+    def __init__(self, access_dir: Path, recheck_seconds: float = 1.0) -> None:
+        self.path = Path(access_dir) / "tokens.json"
+        self._mtime = -1.0
+        self._checked = -1e9
+        self._recheck = recheck_seconds
+        self._by_hash: dict[str, Principal] = {}
+
+    def _entries(self) -> list[dict[str, object]]:
+        if not self.path.exists():
+            return []
+        return list(json.loads(self.path.read_text(encoding="utf-8")))
+
+    def _save(self, entries: list[dict[str, object]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(".tokens.json.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(entries, handle, indent=2)
+        os.replace(tmp, self.path)
+
+    def add(self, name: str, tier: Tier, budget: int | None = None) -> str:
+        """Create a token for `name`; returns it (the only time it is seen). Running servers
+        pick it up within a second."""
+        if tier is Tier.ANONYMOUS:
+            raise MedfollowError("tokens are for registered or controlled users")
+        entries = self._entries()
+        if any(e["name"] == name for e in entries):
+            raise MedfollowError(f"a token named {name!r} exists; revoke it first")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        entries.append(
+            {
+                "name": name,
+                "tier": tier.value,
+                "budget": DEFAULT_BUDGETS[tier] if budget is None else budget,
+                "sha256": token_hash(token),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )
+        self._save(entries)
+        return token
+
+    def revoke(self, name: str) -> bool:
+        entries = self._entries()
+        kept = [e for e in entries if e["name"] != name]
+        self._save(kept)
+        return len(kept) != len(entries)
+
+    def listing(self) -> list[dict[str, object]]:
+        """Tokens without their hashes."""
+        return [{k: v for k, v in e.items() if k != "sha256"} for e in self._entries()]
+
+    def resolve(self, token: str) -> Principal | None:
+        """The principal of a presented token, or None (re-reads the file when it changes,
+        looking at most once per `recheck_seconds`)."""
+        now = time.monotonic()
+        if now - self._checked >= self._recheck:
+            self._checked = now
+            mtime = self.path.stat().st_mtime if self.path.exists() else 0.0
+            if mtime != self._mtime:
+                self._reload(mtime)
+        return self._by_hash.get(token_hash(token))
+
+    def _reload(self, mtime: float) -> None:
+        self._by_hash = {
+            str(e["sha256"]): Principal(str(e["name"]), Tier(str(e["tier"])), int(e["budget"]))  # type: ignore[call-overload]
+            for e in self._entries()
+        }
+        self._mtime = mtime
+
+
+class AuditLog:
+    """Append-only JSON lines, one file per UTC day; thread-safe."""
+
+    def __init__(self, access_dir: Path) -> None:
+        self.folder = Path(access_dir) / "audit"
+        self._lock = threading.Lock()
+        self._day = ""
+        self._handle: TextIO | None = None
+
+    def path_for(self, day: str) -> Path:
+        return self.folder / f"queries-{day}.jsonl"
+
+    def write(self, entry: dict[str, object]) -> None:
+        now = datetime.now(UTC)
+        line = json.dumps({"ts": now.isoformat(timespec="milliseconds"), **entry}, default=str)
+        day = now.strftime("%Y%m%d")
+        with self._lock:
+            if self._handle is None or day != self._day:
+                self.close()
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._handle = self.path_for(day).open("a", encoding="utf-8")
+                self._day = day
+            self._handle.write(line + "\n")
+            self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class Budgets:
+    """Daily query counters per principal, exact across processes (one locked file each)."""
+
+    def __init__(self, access_dir: Path) -> None:
+        self.folder = Path(access_dir) / "budgets"
+        self._files: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def _fd(self, principal: Principal) -> int:
+        day = datetime.now(UTC).strftime("%Y%m%d")
+        key = (day, principal.name)
+        fd = self._files.get(key)
+        if fd is None:
+            if self._files and next(iter(self._files))[0] != day:
+                self.close()
+            folder = self.folder / day
+            folder.mkdir(parents=True, exist_ok=True)
+            name = hashlib.sha256(principal.name.encode("utf-8")).hexdigest()[:32]
+            fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o600)
+            self._files[key] = fd
+        return fd
+
+    def _update(self, principal: Principal, charge: bool) -> int | None:
+        """Queries used today (after charging one, if `charge` and the budget allows);
+        None when a charge is refused."""
+        with self._lock:
+            fd = self._fd(principal)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                raw = os.pread(fd, 8, 0)
+                used = int.from_bytes(raw, "little") if len(raw) == 8 else 0
+                if not charge:
+                    return used
+                if principal.budget and used >= principal.budget:
+                    return None
+                os.pwrite(fd, (used + 1).to_bytes(8, "little"), 0)
+                return used + 1
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def charge(self, principal: Principal) -> bool:
+        """Count one query; False (nothing counted) when today's budget is spent."""
+        return self._update(principal, charge=True) is not None
+
+    def remaining(self, principal: Principal) -> int | None:
+        if not principal.budget:
+            return None
+        return max(0, principal.budget - (self._update(principal, charge=False) or 0))
+
+    def close(self) -> None:
+        for fd in self._files.values():
+            os.close(fd)
+        self._files.clear()

@@ -1,0 +1,218 @@
+"""The variant-frequency API (FastAPI): GA4GH Beacon v2 plus frequency look-ups by stratum.
+
+Endpoints: `/info`, `/service-info`, `/map`, `/entry_types` (Beacon framework),
+`/g_variants` (GET and POST, Beacon v2 genomic variants), `/variants/{variant}` and
+`/region?region=chr17:43040000-43050000` (frequencies by stratum); OpenAPI at `/docs`.
+
+Who is asking decides what is shown (privacy.py): no token means anonymous; a token in
+`Authorization: Bearer <token>` (or `X-API-Token`) means its registered or controlled
+tier. Every data query is charged to a daily budget and written to the audit log
+(service.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from genomics_variants.api import beacon
+from genomics_variants.api.access import Principal
+from genomics_variants.api.privacy import Policy, Tier
+from genomics_variants.api.service import Answer, Service, lookup
+from genomics_variants.api.service import region as answer_region
+from genomics_variants.assembly import ASSEMBLY
+from genomics_variants.contributions.store import Store
+from genomics_variants.frequencies.query import MAX_REGION_SPAN, MAX_REGION_VARIANTS
+from genomics_variants.frequencies.release import current_release
+
+# What /info tells anyone about a release (per-stratum sample counts can be small: not shown).
+PUBLIC_RELEASE_FIELDS = ("release_id", "date", "assembly", "sample_count", "variant_count", "qc")
+
+
+class RequestQuery(BaseModel):
+    requestParameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="assemblyId, referenceName, start (0-based), end, referenceBases, alternateBases",
+    )
+    requestedGranularity: str | None = Field(None, description="boolean, count or record")
+    pagination: dict[str, int] = Field(default_factory=dict, description="skip, limit")
+
+
+class BeaconRequest(BaseModel):
+    """A Beacon v2 POST request body."""
+
+    meta: dict[str, Any] = Field(default_factory=dict)
+    query: RequestQuery = Field(default_factory=RequestQuery)
+
+
+def create_app(
+    store_root: Path,
+    *,
+    policy: Policy | None = None,
+    max_span: int = MAX_REGION_SPAN,
+    max_variants: int = MAX_REGION_VARIANTS,
+) -> FastAPI:
+    """The API over the store at `store_root` (its current release, tokens and audit log)."""
+    service = Service(Store(store_root), policy or Policy(), max_span, max_variants)
+    app = FastAPI(
+        title="medfollow variant frequencies",
+        version=beacon.API_VERSION,
+        description=(
+            "Allele counts and frequencies in the national genome cohort (GRCh38), by sex and "
+            "region, as a GA4GH Beacon v2 and as frequency look-ups. Anonymous callers get "
+            "yes/no answers for alleles seen at least "
+            f"{service.policy.anonymous_min_ac} times; registered tokens get counts with small "
+            f"counts shown as <{service.policy.small_count}; controlled tokens get everything."
+        ),
+    )
+    app.state.service = service
+
+    @app.get("/info", summary="Beacon information")
+    async def info() -> JSONResponse:
+        release = current_release(service.store)
+        return JSONResponse(
+            {
+                "meta": beacon.meta(None, "boolean"),
+                "response": {
+                    "id": beacon.BEACON_ID,
+                    "name": beacon.BEACON_NAME,
+                    "apiVersion": beacon.API_VERSION,
+                    "environment": "prod",
+                    "organization": beacon.ORGANISATION,
+                    "description": f"Variant frequencies ({ASSEMBLY}) of the national genome cohort",
+                    "version": release.release_id if release else None,
+                    "info": {
+                        "release": {k: release.meta[k] for k in PUBLIC_RELEASE_FIELDS}
+                        if release
+                        else None,
+                        "securityLevels": [t.value for t in Tier],
+                    },
+                },
+            }
+        )
+
+    @app.get("/service-info", summary="GA4GH service-info")
+    async def service_info() -> JSONResponse:
+        return JSONResponse(
+            {
+                "id": beacon.BEACON_ID,
+                "name": beacon.BEACON_NAME,
+                "type": {"group": "org.ga4gh", "artifact": "beacon", "version": beacon.API_VERSION},
+                "organization": beacon.ORGANISATION,
+                "version": beacon.API_VERSION,
+                "environment": "prod",
+            }
+        )
+
+    @app.get("/map", summary="Beacon map of endpoints")
+    async def beacon_map(request: Request) -> JSONResponse:
+        root = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                "meta": beacon.meta(None, "boolean"),
+                "response": {
+                    "$schema": "beaconMapSchema.json",
+                    "endpointSets": {
+                        "genomicVariant": {
+                            "entryType": "genomicVariant",
+                            "rootUrl": f"{root}/g_variants",
+                            "openAPIEndpointsDefinition": f"{root}/openapi.json",
+                        }
+                    },
+                },
+            }
+        )
+
+    @app.get("/entry_types", summary="Beacon entry types")
+    async def entry_types() -> JSONResponse:
+        return JSONResponse(
+            {
+                "meta": beacon.meta(None, "boolean"),
+                "response": {
+                    "entryTypes": {
+                        "genomicVariant": {
+                            "id": "genomicVariant",
+                            "name": "Genomic variants",
+                            "ontologyTermForThisType": {
+                                "id": "ENSGLOSSARY:0000092",
+                                "label": "Variant",
+                            },
+                            "partOfSpecification": f"Beacon {beacon.API_VERSION}",
+                            "defaultSchema": {
+                                "id": beacon.SCHEMA["schema"],
+                                "name": "Default schema for a genomic variation",
+                                "referenceToSchemaDefinition": "https://github.com/ga4gh-beacon/beacon-v2",
+                                "schemaVersion": beacon.API_VERSION,
+                            },
+                        }
+                    }
+                },
+            }
+        )
+
+    def beacon_answer(
+        params: dict[str, Any], granularity: str | None, skip: int, limit: int
+    ) -> Answer:
+        def answer(principal: Principal) -> tuple[dict[str, Any], int]:
+            query = beacon.parse_request(params, granularity, skip, limit)
+            index = service.index()
+            rows = beacon.match(index, query, principal.tier, service.policy, service.max_span)
+            return beacon.response(index, query, rows, principal.tier, service.policy), len(rows)
+
+        return answer
+
+    @app.get("/g_variants", summary="Beacon v2 genomic variant query (GET)")
+    async def g_variants_get(
+        request: Request,
+        referenceName: str | None = Query(None, description="17 or chr17"),
+        start: str | None = Query(None, description="0-based start"),
+        end: str | None = Query(None, description="0-based exclusive end (range query)"),
+        referenceBases: str | None = Query(None),
+        alternateBases: str | None = Query(None),
+        assemblyId: str | None = Query(None, description="GRCh38"),
+        requestedGranularity: str | None = Query(None, description="boolean, count or record"),
+        skip: int = 0,
+        limit: int = 10,
+    ) -> JSONResponse:
+        params = {
+            "referenceName": referenceName,
+            "start": start,
+            "end": end,
+            "referenceBases": referenceBases,
+            "alternateBases": alternateBases,
+            "assemblyId": assemblyId,
+        }
+        answer = beacon_answer(params, requestedGranularity, skip, limit)
+        return service.serve(request, "g_variants", {k: v for k, v in params.items() if v}, answer)
+
+    @app.post("/g_variants", summary="Beacon v2 genomic variant query (POST)")
+    async def g_variants_post(request: Request, body: BeaconRequest) -> JSONResponse:
+        params = body.query.requestParameters
+        answer = beacon_answer(
+            params,
+            body.query.requestedGranularity,
+            int(body.query.pagination.get("skip", 0)),
+            int(body.query.pagination.get("limit", 10)),
+        )
+        return service.serve(request, "g_variants", params, answer)
+
+    @app.get("/variants/{variant}", summary="Frequencies of one variant by stratum")
+    async def variant(request: Request, variant: str) -> JSONResponse:
+        return service.serve(
+            request, "variants", {"variant": variant}, lambda p: lookup(service, p, variant)
+        )
+
+    @app.get("/region", summary="Variants in a region (capped) with frequencies by stratum")
+    async def region(
+        request: Request,
+        region: str = Query(..., description="chr17:43040000-43050000 (1-based, inclusive)"),
+    ) -> JSONResponse:
+        return service.serve(
+            request, "region", {"region": region}, lambda p: answer_region(service, p, region)
+        )
+
+    return app

@@ -1,0 +1,225 @@
+"""GA4GH Beacon v2 for genomic variants: request parsing, matching and response documents.
+
+Requests name a `referenceName` (`17` or `chr17`), a 0-based `start`, and either the alleles
+(`referenceBases`, `alternateBases`; `N` matches any one base) for a sequence query, or an
+`end` (0-based, exclusive) for a range query; `assemblyId` must be GRCh38 when given.
+Granularity is the lower of what was asked for and what the tier allows (privacy.py):
+anonymous boolean, registered count, controlled record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from genomics_variants.api.privacy import Policy, Tier, disclose, observed
+from genomics_variants.assembly import ASSEMBLY, ASSEMBLY_ALIASES, canonical_contig
+from genomics_variants.frequencies.query import FrequencyIndex
+from medfollow.errors import MedfollowError
+
+API_VERSION = "v2.0.0"
+BEACON_ID = "dk.medfollow.variants"
+BEACON_NAME = "medfollow national variant frequencies"
+GRANULARITIES = ("boolean", "count", "record")
+TIER_GRANULARITY = {Tier.ANONYMOUS: "boolean", Tier.REGISTERED: "count", Tier.CONTROLLED: "record"}
+SCHEMA = {"entityType": "genomicVariant", "schema": "ga4gh-beacon-variant-v2.0.0"}
+ORGANISATION = {"id": "dk.medfollow", "name": "medfollow (national genome follow-up platform)"}
+
+
+@dataclass(frozen=True)
+class BeaconQuery:
+    """A parsed request: 1-based inclusive [first, last] positions on `chrom`, optional
+    alleles, requested granularity, and the parameters as received (for the summary)."""
+
+    chrom: str
+    first: int
+    last: int
+    ref: str | None
+    alt: str | None
+    granularity: str
+    skip: int
+    limit: int
+    received: dict[str, Any]
+
+
+def _one(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return value[0] if value else None
+    if isinstance(value, str) and "," in value:
+        return value.split(",")[0]
+    return value
+
+
+def _int(name: str, value: Any) -> int:
+    try:
+        return int(_one(value))
+    except (TypeError, ValueError):
+        raise MedfollowError(f"{name} must be an integer") from None
+
+
+def parse_request(
+    params: Mapping[str, Any], granularity: str | None, skip: int = 0, limit: int = 10
+) -> BeaconQuery:
+    """Validate Beacon request parameters (GET query or POST requestParameters)."""
+    assembly = params.get("assemblyId")
+    if assembly and str(assembly).lower() not in ASSEMBLY_ALIASES:
+        raise MedfollowError(f"assemblyId {assembly} is not served here; this beacon is {ASSEMBLY}")
+    name = params.get("referenceName")
+    if not name:
+        raise MedfollowError("referenceName is required (e.g. 17 or chr17)")
+    chrom = canonical_contig(str(name))
+    if chrom is None:
+        raise MedfollowError(f"unknown referenceName {name}")
+    if params.get("start") is None:
+        raise MedfollowError("start (0-based) is required")
+    start = _int("start", params["start"])
+    if start < 0:
+        raise MedfollowError("start is 0-based and cannot be negative")
+    ref = params.get("referenceBases")
+    alt = params.get("alternateBases")
+    if params.get("end") is not None and alt is None:
+        end = _int("end", params["end"])
+        if end <= start:
+            raise MedfollowError("end must be greater than start")
+        first, last = start + 1, end
+    else:
+        first = last = start + 1
+    wanted = (granularity or "boolean").lower()
+    if wanted not in GRANULARITIES:
+        raise MedfollowError(f"requestedGranularity must be one of {', '.join(GRANULARITIES)}")
+    received = {k: v for k, v in params.items() if v is not None}
+    return BeaconQuery(
+        chrom,
+        first,
+        last,
+        str(ref).upper() if ref else None,
+        str(alt).upper() if alt else None,
+        wanted,
+        max(0, skip),
+        max(1, min(limit, 100)),
+        received,
+    )
+
+
+def _bases_match(wanted: str | None, actual: str) -> bool:
+    if wanted is None:
+        return True
+    if wanted == "N":
+        return len(actual) == 1
+    return wanted == actual
+
+
+def match(
+    index: FrequencyIndex, query: BeaconQuery, tier: Tier, policy: Policy, max_span: int
+) -> list[int]:
+    """Rows of variants matching the query that this tier may know exist."""
+    if query.last - query.first + 1 > max_span:
+        raise MedfollowError(
+            f"range spans {query.last - query.first + 1:,} bp; the limit is {max_span:,} bp"
+        )
+    rows = index.between(query.chrom, query.first, query.last)
+    ref, alt = index.columns["ref"], index.columns["alt"]
+    return [
+        row
+        for row in np.asarray(rows).tolist()
+        if _bases_match(query.ref, ref[row])
+        and _bases_match(query.alt, alt[row])
+        and observed(index.value("ac", row), tier, policy)  # type: ignore[arg-type]
+    ]
+
+
+def meta(query: BeaconQuery | None, returned: str) -> dict[str, Any]:
+    summary: dict[str, Any] = {"apiVersion": API_VERSION, "requestedSchemas": [SCHEMA]}
+    if query is not None:
+        summary |= {
+            "requestParameters": query.received,
+            "requestedGranularity": query.granularity,
+            "pagination": {"skip": query.skip, "limit": query.limit},
+        }
+    return {
+        "beaconId": BEACON_ID,
+        "apiVersion": API_VERSION,
+        "returnedGranularity": returned,
+        "returnedSchemas": [SCHEMA],
+        "receivedRequestSummary": summary,
+    }
+
+
+def _result(record: dict[str, Any]) -> dict[str, Any]:
+    """A genomicVariant result (Beacon v2 model) with frequencies by stratum."""
+    sequence = f"{record['chrom']}:g.{record['pos']}{record['ref']}>{record['alt']}"
+    frequencies = record["frequencies"]
+    populations = [
+        {
+            "population": stratum,
+            "alleleCount": f.get("ac"),
+            "alleleNumber": f.get("an"),
+            "alleleFrequency": f.get("af"),
+            "alleleCountHomozygous": f.get("nhomalt"),
+            "alleleCountHemizygous": f.get("nhemi"),
+        }
+        for stratum, f in frequencies.items()
+    ]
+    return {
+        "variantInternalId": record["variant_id"],
+        "variation": {
+            "variantType": "SNP" if len(record["ref"]) == len(record["alt"]) == 1 else "INDEL",
+            "referenceBases": record["ref"],
+            "alternateBases": record["alt"],
+            "location": {
+                "type": "SequenceLocation",
+                "sequence_id": f"refseq:{ASSEMBLY}:{record['chrom']}",
+                "interval": {
+                    "type": "SequenceInterval",
+                    "start": {"type": "Number", "value": record["pos"] - 1},
+                    "end": {"type": "Number", "value": record["pos"] - 1 + len(record["ref"])},
+                },
+            },
+        },
+        "identifiers": {"genomicHGVSId": sequence},
+        "frequencyInPopulations": [
+            {
+                "source": BEACON_NAME,
+                "sourceReference": record["release"],
+                "frequencies": populations,
+            }
+        ],
+    }
+
+
+def response(
+    index: FrequencyIndex, query: BeaconQuery, rows: list[int], tier: Tier, policy: Policy
+) -> dict[str, Any]:
+    """The Beacon response document for matched rows at this tier."""
+    allowed = TIER_GRANULARITY[tier]
+    returned = min(query.granularity, allowed, key=GRANULARITIES.index)
+    summary: dict[str, Any] = {"exists": bool(rows)}
+    if returned != "boolean":
+        summary["numTotalResults"] = len(rows)
+    document: dict[str, Any] = {"meta": meta(query, returned), "responseSummary": summary}
+    if returned == "record":
+        page = rows[query.skip : query.skip + query.limit]
+        results = [_result(disclose(index.record(r), tier, policy)) for r in page]
+        document["response"] = {
+            "resultSets": [
+                {
+                    "id": index.release.release_id,
+                    "setType": "dataset",
+                    "exists": bool(rows),
+                    "resultsCount": len(rows),
+                    "results": results,
+                }
+            ]
+        }
+    if tier is Tier.ANONYMOUS:
+        document["info"] = {
+            "note": f"anonymous access: alleles seen fewer than {policy.anonymous_min_ac} times are not disclosed"
+        }
+    return document
+
+
+def error(code: int, message: str, query: BeaconQuery | None = None) -> dict[str, Any]:
+    return {"meta": meta(query, "boolean"), "error": {"errorCode": code, "errorMessage": message}}

@@ -1,0 +1,191 @@
+"""The working aggregate and the exact arithmetic that keeps it equal to a recomputation.
+
+Definitions (all sums over the samples currently stored):
+
+* A batch is one ingested file. It *lists* the normalised variants its records carry,
+  whatever its samples' genotypes; the aggregate has one row per variant listed by at least
+  one stored batch (`listed_by` counts them).
+* A sample contributes at a listed variant through its batch: its genotype code there if
+  its batch lists the variant; otherwise, for a gVCF sample, the code of the reference
+  block covering the variant's position (a passing block counts as a hom-ref call); else
+  nothing. A plain VCF, joint or single-sample, never implies hom-ref where it has no record.
+
+So the aggregate is a pure function of the stored samples, and adding or removing samples
+only touches their own rows plus, for gVCF samples, the rows their blocks cover: work
+proportional to the genomes changed, and the same numbers as a full recomputation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from genomics_variants.contributions.cells import N_CELLS
+from genomics_variants.contributions.measures import LUT, N_MEASURES, measure_sums
+from genomics_variants.sites import Sites
+from genomics_variants.vcf.calls import Blocks
+
+WIDTH = N_CELLS * N_MEASURES
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """What a batch (or a subset of its samples) adds.
+
+    sites: the variants the batch lists; codes: (sites, samples) genotype codes;
+    cells: each sample's cell; blocks: the reference blocks of a gVCF batch's one sample;
+    sums: measure_sums(codes, cells) when already computed (by the reader processes).
+    """
+
+    sites: Sites
+    codes: np.ndarray
+    cells: np.ndarray
+    blocks: Blocks | None = None
+    sums: np.ndarray | None = None
+
+    def measures(self) -> np.ndarray:
+        return self.sums if self.sums is not None else measure_sums(self.codes, self.cells)
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One row per listed variant (genome order): `listed_by` and (cells, measures) counts."""
+
+    sites: Sites
+    listed_by: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Aggregate:
+        return cls(
+            Sites.empty(),
+            np.zeros(0, dtype=np.int32),
+            np.zeros((0, N_CELLS, N_MEASURES), dtype=np.int32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.sites)
+
+    def locate(self, sites: Sites) -> np.ndarray:
+        """Row of each of `sites` here, or -1."""
+        return self.sites.index_of(sites.ids)
+
+    def with_sites(self, extra: Sites) -> tuple[Aggregate, np.ndarray]:
+        """A copy that also has rows for `extra` (zero counts), and a mask of rows new in it."""
+        missing = self.locate(extra) < 0
+        fresh = extra.take(np.flatnonzero(missing))
+        if len(fresh):
+            keep = np.unique(fresh.ids, return_index=True)[1]
+            fresh = fresh.take(keep)
+        sites = Sites.concat([self.sites, fresh])
+        order = sites.genome_order()
+        listed = np.concatenate([self.listed_by, np.zeros(len(fresh), dtype=np.int32)])
+        counts = np.concatenate(
+            [self.counts, np.zeros((len(fresh), N_CELLS, N_MEASURES), dtype=np.int32)]
+        )
+        is_new = np.concatenate([np.zeros(len(self), bool), np.ones(len(fresh), bool)])
+        return Aggregate(sites.take(order), listed[order], counts[order]), is_new[order]
+
+    def without_unlisted(self) -> Aggregate:
+        keep = np.flatnonzero(self.listed_by > 0)
+        return Aggregate(self.sites.take(keep), self.listed_by[keep], self.counts[keep])
+
+    def to_arrow(self) -> pa.Table:
+        flat = pa.array(self.counts.reshape(-1), pa.int32())
+        return pa.table(
+            {
+                **self.sites.to_arrow(),
+                "listed_by": pa.array(self.listed_by, pa.int32()),
+                "counts": pa.FixedSizeListArray.from_arrays(flat, WIDTH),
+            }
+        )
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table) -> Aggregate:
+        counts = table.column("counts").combine_chunks()
+        values = counts.flatten().to_numpy(zero_copy_only=False).astype(np.int32)
+        return cls(
+            Sites.from_arrow(table),
+            table.column("listed_by").to_numpy().astype(np.int32),
+            values.reshape(len(table), N_CELLS, N_MEASURES),
+        )
+
+
+def block_codes_at(blocks: Blocks, sites: Sites) -> np.ndarray:
+    """Code of the block covering each site's position; 0 where no block does."""
+    out = np.zeros(len(sites), dtype=np.uint8)
+    if not len(blocks.start) or not len(sites):
+        return out
+    for chrom in np.unique(blocks.chrom).tolist():
+        held = np.flatnonzero(blocks.chrom == chrom)
+        at = np.flatnonzero(sites.chrom == chrom)
+        if not len(at):
+            continue
+        order = held[np.argsort(blocks.start[held], kind="stable")]
+        start, end = blocks.start[order], blocks.end[order]
+        pos = sites.pos[at]
+        which = np.searchsorted(start, pos, side="right") - 1
+        covered = (which >= 0) & (end[np.maximum(which, 0)] >= pos)
+        out[at[covered]] = blocks.code[order[which[covered]]]
+    return out
+
+
+def _coverage(
+    agg: Aggregate, contribution: Contribution, rows: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, per-row measures) that a gVCF sample's blocks add at `rows` (all if None),
+    leaving out the variants its own records list."""
+    rows = np.arange(len(agg)) if rows is None else rows
+    if contribution.blocks is None:
+        return rows[:0], LUT[:0]
+    codes = block_codes_at(contribution.blocks, agg.sites.take(rows))
+    own = agg.locate(contribution.sites)
+    codes[np.isin(rows, own[own >= 0])] = 0
+    hit = np.flatnonzero(codes)
+    return rows[hit], LUT[codes[hit]]
+
+
+def add(
+    agg: Aggregate, new: Sequence[Contribution], resident_gvcfs: Sequence[Contribution]
+) -> Aggregate:
+    """The aggregate after storing `new` batches; `resident_gvcfs` are the stored gVCF samples."""
+    if not new:
+        return agg
+    grown, is_new = agg.with_sites(Sites.concat([c.sites for c in new]))
+    counts, listed = grown.counts.copy(), grown.listed_by.copy()
+    for c in new:
+        rows = grown.locate(c.sites)
+        counts[rows] += c.measures()
+        listed[rows] += 1
+    out = Aggregate(grown.sites, listed, counts)
+    fresh_rows = np.flatnonzero(is_new)
+    for c in new:
+        if c.blocks is not None:
+            rows, values = _coverage(out, c, None)
+            counts[rows, int(c.cells[0])] += values
+    if len(fresh_rows):
+        for c in resident_gvcfs:
+            rows, values = _coverage(out, c, fresh_rows)
+            counts[rows, int(c.cells[0])] += values
+    return out
+
+
+def subtract(
+    agg: Aggregate, removed: Sequence[Contribution], emptied: Sequence[Sites]
+) -> Aggregate:
+    """The aggregate after deleting `removed` samples; `emptied` lists the sites of batches
+    left without samples (no longer listed by them)."""
+    counts, listed = agg.counts.copy(), agg.listed_by.copy()
+    out = Aggregate(agg.sites, listed, counts)
+    for c in removed:
+        rows = agg.locate(c.sites)
+        counts[rows] -= c.measures()
+        if c.blocks is not None:
+            cover_rows, values = _coverage(out, c, None)
+            counts[cover_rows, int(c.cells[0])] -= values
+    for sites in emptied:
+        listed[agg.locate(sites)] -= 1
+    return out.without_unlisted()

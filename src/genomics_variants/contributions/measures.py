@@ -1,0 +1,80 @@
+"""What each genotype code adds to a variant's counts, per cell.
+
+Measures, per variant and cell (sums over samples):
+
+    n            samples whose file speaks about the variant (called or not)
+    called       samples with a called genotype
+    an           called alleles (2 per diploid call, 1 per haploid call)
+    ac           ALT alleles among them
+    nhomalt      diploid calls homozygous for the ALT (bcftools AC_Hom / 2)
+    nhap         haploid calls of the ALT (bcftools AC_Hemi; hemizygous where karyotype-
+                 corrected, i.e. XY outside the PARs)
+    *_adj        the same over calls that passed genotype QC (qc.py)
+
+All measures are linear in samples, so adding or removing a sample is adding or subtracting
+its row of the look-up table below: counts stay exact under any sequence of changes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genomics_variants.contributions.cells import N_CELLS
+from genomics_variants.vcf.genotypes import ADJ, COPIES_SHIFT, N_CODES, PLOIDY_SHIFT, PRESENT
+
+RAW = ("called", "an", "ac", "nhomalt", "nhap")
+MEASURES: tuple[str, ...] = ("n", *RAW, *(f"{m}_adj" for m in RAW))
+N_MEASURES = len(MEASURES)
+M = {name: i for i, name in enumerate(MEASURES)}
+
+
+def _lookup_table() -> np.ndarray:
+    code = np.arange(N_CODES)
+    present = (code & PRESENT) > 0
+    adj = (code & ADJ) > 0
+    ploidy = (code >> PLOIDY_SHIFT) & 3
+    copies = (code >> COPIES_SHIFT) & 3
+    raw = np.stack(
+        [
+            ploidy > 0,
+            ploidy,
+            copies,
+            (ploidy == 2) & (copies == 2),
+            (ploidy == 1) & (copies == 1),
+        ],
+        axis=1,
+    ).astype(np.int32)
+    return np.concatenate([present[:, None], raw, raw * adj[:, None]], axis=1).astype(np.int32)
+
+
+LUT = _lookup_table()  # (codes, measures)
+
+
+def measure_sums(codes: np.ndarray, cells: np.ndarray, rows_per_pass: int = 32) -> np.ndarray:
+    """(variants, cells, measures) sums for (variants, samples) codes of samples in `cells`.
+
+    One bincount per small block of variants over keys (variant, cell, code) gives every
+    cell's code histogram; the look-up table turns histograms into measures.
+    """
+    n_variants, n_samples = codes.shape
+    out = np.zeros((n_variants, N_CELLS, N_MEASURES), dtype=np.int32)
+    if not n_variants or not n_samples:
+        return out
+    per_row = N_CELLS * N_CODES
+    offsets = (np.arange(rows_per_pass, dtype=np.intp) * per_row)[:, None] + (
+        np.asarray(cells, dtype=np.intp) * N_CODES
+    )[None, :]
+    for lo in range(0, n_variants, rows_per_pass):
+        block = codes[lo : lo + rows_per_pass]
+        rows = len(block)
+        keys = offsets[:rows] + block
+        hist = np.bincount(keys.ravel(), minlength=rows * per_row)
+        out[lo : lo + rows] = hist.reshape(rows, N_CELLS, N_CODES) @ LUT
+    return out
+
+
+def measures_of(codes: np.ndarray, cell: int) -> np.ndarray:
+    """(variants, cells, measures) of one sample's codes (all in its one cell)."""
+    out = np.zeros((len(codes), N_CELLS, N_MEASURES), dtype=np.int32)
+    out[:, cell, :] = LUT[codes]
+    return out

@@ -1,0 +1,307 @@
+"""The on-disk store of per-sample contributions and the working aggregate.
+
+Layout under the store directory:
+
+    contributions/batch=<batch_id>/sites.parquet      variants the batch's file lists
+    contributions/batch=<batch_id>/calls.<gen>.parquet  one row per sample: genome_id and
+                                                      its codes at those sites (binary)
+    contributions/batch=<batch_id>/blocks.parquet     gVCF reference blocks (gVCF batches)
+    state/<gen>/samples.parquet                       stored genomes (no CPR: person_key)
+    state/<gen>/batches.parquet                       stored batches and their calls file
+    state/<gen>/aggregate.parquet                     counts per variant and cell
+    state/CURRENT                                     the generation in force
+    releases/...                                      see frequencies/release.py
+
+A batch is partitioned into its own folder (hive style, `batch=<id>`) and its calls file is
+sorted by genome_id in small row groups, so one sample's contribution is read through the
+row-group statistics without scanning the batch, let alone the store. A change writes a
+new generation beside the current one and switches `state/CURRENT` with one atomic rename:
+a crash leaves the previous generation intact, and the leftovers are swept on the next run.
+Writers take an exclusive lock on the store.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from genomics_variants.contributions.aggregate import Aggregate
+from genomics_variants.sites import Sites
+from genomics_variants.vcf.calls import Blocks
+from medfollow.errors import MedfollowError
+
+FORMAT_VERSION = 1
+CALLS_ROW_GROUP = 128
+
+SAMPLES_SCHEMA = pa.schema(
+    [
+        ("genome_id", pa.string()),
+        ("person_key", pa.string()),
+        ("batch_id", pa.string()),
+        ("sex", pa.string()),
+        ("region", pa.string()),
+        ("cell", pa.int32()),
+        ("added_at", pa.string()),
+    ]
+)
+BATCHES_SCHEMA = pa.schema(
+    [
+        ("batch_id", pa.string()),
+        ("kind", pa.string()),
+        ("file_name", pa.string()),
+        ("calls_file", pa.string()),
+        ("n_sites", pa.int64()),
+        ("qc", pa.string()),
+        ("added_at", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class State:
+    """A generation of the store: who is stored, in which batches, and the aggregate."""
+
+    generation: int
+    samples: pa.Table
+    batches: pa.Table
+    aggregate: Aggregate
+
+    @property
+    def sample_count(self) -> int:
+        return self.samples.num_rows
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _remove(path: Path) -> None:
+    """Delete a leftover file or folder."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def codes_to_binary(codes: np.ndarray) -> pa.Array:
+    """(sites, samples) codes -> one binary value per sample (its codes at every site)."""
+    per_sample = np.ascontiguousarray(codes.T)
+    n_samples, n_sites = per_sample.shape
+    if n_sites == 0:
+        return pa.array([b""] * n_samples, pa.binary())
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(n_sites), n_samples, [None, pa.py_buffer(per_sample)]
+    )
+
+
+def binary_to_codes(column: pa.ChunkedArray | pa.Array, n_sites: int) -> np.ndarray:
+    """Inverse of codes_to_binary: (sites, samples) codes."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if n_sites == 0 or len(array) == 0:
+        return np.zeros((n_sites, len(array)), dtype=np.uint8)
+    array = array.cast(pa.binary(n_sites))
+    raw = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+    start = array.offset * n_sites
+    return raw[start : start + len(array) * n_sites].reshape(len(array), n_sites).T
+
+
+class Store:
+    """A contribution store rooted at a directory (created on first write)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # ---- paths -------------------------------------------------------------------------
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def releases_dir(self) -> Path:
+        return self.root / "releases"
+
+    @property
+    def access_dir(self) -> Path:
+        return self.root / "access"
+
+    def batch_dir(self, batch_id: str) -> Path:
+        return self.root / "contributions" / f"batch={batch_id}"
+
+    # ---- locking and lifecycle ----------------------------------------------------------
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Exclusive write access (waiting for other writers); sweeps leftovers of interrupted
+        runs first."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        meta = self.root / "store.json"
+        if meta.exists():
+            version = json.loads(meta.read_text(encoding="utf-8")).get("format_version")
+            if version != FORMAT_VERSION:
+                raise MedfollowError(
+                    f"store {self.root} has format {version}, expected {FORMAT_VERSION}"
+                )
+        else:
+            _atomic_write_text(meta, json.dumps({"format_version": FORMAT_VERSION}) + "\n")
+        with open(self.root / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # waits for another writer to finish
+            self._sweep()
+            yield
+
+    def current_generation(self) -> int | None:
+        pointer = self.state_dir / "CURRENT"
+        if not pointer.exists():
+            return None
+        return int(pointer.read_text(encoding="utf-8").strip())
+
+    def load(self) -> State:
+        """The generation in force (an empty one for a new store)."""
+        generation = self.current_generation()
+        if generation is None:
+            return State(
+                0, SAMPLES_SCHEMA.empty_table(), BATCHES_SCHEMA.empty_table(), Aggregate.empty()
+            )
+        folder = self.state_dir / f"{generation:06d}"
+        return State(
+            generation,
+            pq.read_table(folder / "samples.parquet"),
+            pq.read_table(folder / "batches.parquet"),
+            Aggregate.from_arrow(pq.read_table(folder / "aggregate.parquet")),
+        )
+
+    def commit(self, state: State) -> None:
+        """Write `state` as a new generation and make it the one in force."""
+        folder = self.state_dir / f"{state.generation:06d}"
+        tmp = folder.with_name(f".{folder.name}.partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        pq.write_table(state.samples.cast(SAMPLES_SCHEMA), tmp / "samples.parquet")
+        pq.write_table(state.batches.cast(BATCHES_SCHEMA), tmp / "batches.parquet")
+        pq.write_table(state.aggregate.to_arrow(), tmp / "aggregate.parquet", compression="zstd")
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+        _atomic_write_text(self.state_dir / "CURRENT", f"{state.generation}\n")
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Delete generations and contribution files the generation in force does not use."""
+        generation = self.current_generation()
+        if self.state_dir.exists():
+            for entry in self.state_dir.iterdir():
+                if entry.name not in ("CURRENT", f"{generation or 0:06d}"):
+                    _remove(entry)
+        contributions = self.root / "contributions"
+        if not contributions.exists():
+            return
+        used: dict[str, str] = {}
+        if generation is not None:
+            batches = pq.read_table(self.state_dir / f"{generation:06d}" / "batches.parquet")
+            used = dict(
+                zip(
+                    batches.column("batch_id").to_pylist(),
+                    batches.column("calls_file").to_pylist(),
+                    strict=True,
+                )
+            )
+        for folder in contributions.iterdir():
+            batch_id = folder.name.removeprefix("batch=")
+            if batch_id not in used:
+                _remove(folder)
+                continue
+            for file in folder.glob("calls.*.parquet"):
+                if file.name != used[batch_id]:
+                    file.unlink()
+
+    # ---- batches ------------------------------------------------------------------------
+    def write_batch(
+        self,
+        batch_id: str,
+        generation: int,
+        sites: Sites,
+        genome_ids: Sequence[str],
+        codes: np.ndarray,
+        blocks: Blocks | None,
+    ) -> str:
+        """Write a batch's files (before the commit that adopts them); returns the calls file."""
+        folder = self.batch_dir(batch_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / "sites.parquet").exists():
+            pq.write_table(pa.table(sites.to_arrow()), folder / "sites.parquet", compression="zstd")
+        if blocks is not None:
+            pq.write_table(
+                pa.table(
+                    {
+                        "chrom": pa.array(blocks.chrom, pa.string()),
+                        "start": pa.array(blocks.start, pa.int64()),
+                        "end": pa.array(blocks.end, pa.int64()),
+                        "code": pa.array(blocks.code, pa.uint8()),
+                    }
+                ),
+                folder / "blocks.parquet",
+                compression="zstd",
+            )
+        return self.write_calls(batch_id, generation, genome_ids, codes)
+
+    def write_calls(
+        self, batch_id: str, generation: int, genome_ids: Sequence[str], codes: np.ndarray
+    ) -> str:
+        """Write a batch's calls file for `generation`, rows sorted by genome id."""
+        order = np.argsort(np.asarray(genome_ids, dtype=str), kind="stable")
+        name = f"calls.{generation:06d}.parquet"
+        table = pa.table(
+            {
+                "genome_id": pa.array(np.asarray(genome_ids, dtype=str)[order], pa.string()),
+                "codes": codes_to_binary(codes[:, order]),
+            }
+        )
+        pq.write_table(
+            table,
+            self.batch_dir(batch_id) / name,
+            compression="zstd",
+            compression_level=1,
+            row_group_size=CALLS_ROW_GROUP,
+            use_dictionary=["genome_id"],
+        )
+        return name
+
+    def batch_sites(self, batch_id: str) -> Sites:
+        return Sites.from_arrow(pq.read_table(self.batch_dir(batch_id) / "sites.parquet"))
+
+    def batch_calls(
+        self, batch_id: str, calls_file: str, n_sites: int, genome_ids: Sequence[str] | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        """(genome ids, (sites, samples) codes) of a batch, or of some of its samples only."""
+        filters = None if genome_ids is None else [("genome_id", "in", list(genome_ids))]
+        table = pq.read_table(self.batch_dir(batch_id) / calls_file, filters=filters)
+        return table.column("genome_id").to_pylist(), binary_to_codes(
+            table.column("codes"), n_sites
+        )
+
+    def batch_blocks(self, batch_id: str) -> Blocks:
+        table = pq.read_table(self.batch_dir(batch_id) / "blocks.parquet")
+        return Blocks(
+            table.column("chrom").to_numpy(zero_copy_only=False).astype(str),
+            table.column("start").to_numpy(),
+            table.column("end").to_numpy(),
+            table.column("code").to_numpy().astype(np.uint8),
+        )
+
+
+def stored_persons(state: State) -> set[str]:
+    return set(state.samples.column("person_key").to_pylist())
+
+
+def samples_of(state: State, batch_id: str) -> pa.Table:
+    return state.samples.filter(pc.equal(state.samples.column("batch_id"), batch_id))

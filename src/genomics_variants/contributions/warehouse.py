@@ -1,0 +1,59 @@
+"""What ingest needs from the warehouse: opt-outs in force and regions of residence.
+
+Opt-outs come from `raw.optout__registreringer` (person_key, register 'vaev' or 'genetik',
+gyldig_fra, gyldig_til). A registration is in force on a date when gyldig_fra <= date and
+gyldig_til is null or later; both registers exclude a person from variant frequencies.
+Regions come from the latest delivery in `raw.cpr__persons` (person_key, region).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+import psycopg
+
+from genomics_variants.contributions.cells import region_name
+from medfollow.warehouse.connection import connect
+
+
+def _exists(conn: psycopg.Connection, table: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0]  # type: ignore[index]
+
+
+def optouts_in_force(url: str, on: date) -> set[str] | None:
+    """Person keys with an opt-out in force on `on`; None if the register is not loaded."""
+    with connect(url) as conn:
+        if not _exists(conn, "raw.optout__registreringer"):
+            return None
+        rows = conn.execute(
+            "select distinct person_key from raw.optout__registreringer "
+            "where register in ('vaev', 'genetik') and gyldig_fra <= %s "
+            "and (gyldig_til is null or gyldig_til > %s) and person_key is not null",
+            (on, on),
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def regions_of(url: str, person_keys: Iterable[str]) -> dict[str, str]:
+    """Region stratum name per person (latest CPR delivery); persons not found are absent."""
+    keys = sorted(set(person_keys))
+    if not keys:
+        return {}
+    with connect(url) as conn:
+        if not _exists(conn, "raw.cpr__persons"):
+            return {}
+        columns = {
+            row[0]
+            for row in conn.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'raw' and table_name = 'cpr__persons'"
+            ).fetchall()
+        }
+        latest = "_loaded_at desc nulls last" if "_loaded_at" in columns else "region"
+        rows = conn.execute(
+            "select distinct on (person_key) person_key, region from raw.cpr__persons "
+            f"where person_key = any(%s) order by person_key, {latest}",
+            (keys,),
+        ).fetchall()
+    return {key: region_name(region) for key, region in rows}

@@ -1,0 +1,135 @@
+"""Export the current release: sites-only VCF (bgzipped, tabix-indexed), Parquet or TSV.
+
+The VCF carries INFO AC, AN, AF, nhomalt, nhemi, faf95 (QC-passing genotypes), the same
+with `_raw` (all genotypes), and per stratum `<KEY>_<stratum>` (e.g. AC_XX, AF_hovedstaden),
+plus grpmax; FILTER is AC0 where no QC-passing genotype carries the allele. ID is the
+variant id. bcftools and tabix read it as any gnomAD-style sites VCF.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pysam
+from pysam.libcbgzf import BGZFile
+
+from genomics_variants.assembly import ASSEMBLY, CONTIG_LENGTHS
+from genomics_variants.frequencies.release import Release
+from genomics_variants.frequencies.strata import STRATA, column
+from medfollow.errors import MedfollowError
+
+FORMATS = ("vcf", "parquet", "tsv")
+CHUNK = 50_000
+
+# (INFO key, release field, VCF type, description)
+INFO_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("AC", "ac", "Integer", "Alternate allele count (QC-passing genotypes)"),
+    ("AN", "an", "Integer", "Total number of called alleles (QC-passing genotypes)"),
+    ("AF", "af", "Float", "Alternate allele frequency AC/AN (QC-passing genotypes)"),
+    ("nhomalt", "nhomalt", "Integer", "Diploid homozygous-alternate genotypes (QC-passing)"),
+    ("nhemi", "nhemi", "Integer", "Hemizygous alternate calls, XY outside the PARs (QC-passing)"),
+    ("faf95", "faf95", "Float", "Filtering allele frequency, 95% Poisson (Whiffin et al. 2017)"),
+    ("AC_raw", "ac_raw", "Integer", "Alternate allele count (all genotypes)"),
+    ("AN_raw", "an_raw", "Integer", "Total number of called alleles (all genotypes)"),
+    ("AF_raw", "af_raw", "Float", "Alternate allele frequency (all genotypes)"),
+    ("nhomalt_raw", "nhomalt_raw", "Integer", "Diploid homozygous-alternate genotypes (all)"),
+)
+STRATUM_FIELDS = ("AC", "AN", "AF", "nhomalt", "nhemi")
+GRPMAX_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("grpmax", "grpmax", "String", "Region with the highest AF among regions with AC > 0"),
+    ("AF_grpmax", "grpmax_af", "Float", "AF in the grpmax region"),
+    ("faf95_max", "faf95_max", "Float", "Highest regional faf95"),
+)
+
+
+def _info_columns() -> list[tuple[str, str, str, str]]:
+    fields = list(INFO_FIELDS)
+    by_key = {key: (name, kind, text) for key, name, kind, text in INFO_FIELDS}
+    for stratum in STRATA[1:]:
+        for key in STRATUM_FIELDS:
+            name, kind, text = by_key[key]
+            fields.append((f"{key}_{stratum}", column(name, stratum), kind, f"{text}, {stratum}"))
+    return fields + list(GRPMAX_FIELDS)
+
+
+def vcf_header(release: Release) -> str:
+    lines = [
+        "##fileformat=VCFv4.2",
+        f"##reference={ASSEMBLY}",
+        f"##source=medfollow-variants release {release.release_id} "
+        f"({release.sample_count} samples, {release.meta['date']})",
+        '##FILTER=<ID=PASS,Description="All filters passed">',
+        '##FILTER=<ID=AC0,Description="No QC-passing genotype carries the allele">',
+        *(
+            f"##contig=<ID={name},length={length},assembly={ASSEMBLY}>"
+            for name, length in CONTIG_LENGTHS.items()
+        ),
+        *(
+            f'##INFO=<ID={key},Number={"1" if kind != "String" else "."},Type={kind},Description="{text}">'
+            for key, _name, kind, text in _info_columns()
+        ),
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _text(values: pa.ChunkedArray, kind: str) -> np.ndarray:
+    """VCF text of a column: '.' for nulls, floats with 6 significant digits."""
+    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if kind == "Float":
+        numbers = array.to_numpy(zero_copy_only=False).astype(np.float64)
+        text = np.char.mod("%.6g", np.nan_to_num(numbers, nan=0.0))
+        return np.where(np.isnan(numbers), ".", text)
+    if kind == "String":
+        return np.array(["." if v is None else str(v) for v in array.to_pylist()], dtype=object)
+    return array.to_numpy(zero_copy_only=False).astype(np.int64).astype(str)
+
+
+def _vcf_lines(table: pa.Table) -> bytes:
+    info = None
+    for key, name, kind, _description in _info_columns():
+        part = np.strings.add(f"{key}=", _text(table.column(name), kind).astype(str))
+        info = part if info is None else np.strings.add(np.strings.add(info, ";"), part)
+    ac = table.column("ac").to_numpy()
+    fields = [
+        table.column("chrom").to_numpy(zero_copy_only=False).astype(str),
+        table.column("pos").to_numpy().astype(str),
+        table.column("variant_id").to_numpy(zero_copy_only=False).astype(str),
+        table.column("ref").to_numpy(zero_copy_only=False).astype(str),
+        table.column("alt").to_numpy(zero_copy_only=False).astype(str),
+        np.full(len(ac), "."),
+        np.where(ac > 0, "PASS", "AC0"),
+        info,
+    ]
+    line = fields[0]
+    for f in fields[1:]:
+        line = np.strings.add(np.strings.add(line, "\t"), f)
+    return ("\n".join(line.tolist()) + "\n").encode() if len(ac) else b""
+
+
+def export_release(release: Release, fmt: str, out: Path) -> Path:
+    """Write the release to `out` in `fmt` (vcf, parquet or tsv); returns the path."""
+    if fmt not in FORMATS:
+        raise MedfollowError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        shutil.copyfile(release.frequencies, out)
+        return out
+    table = pq.read_table(release.frequencies)
+    if fmt == "tsv":
+        pacsv.write_csv(table, out, pacsv.WriteOptions(delimiter="\t", quoting_style="none"))
+        return out
+    if not out.name.endswith(".gz"):
+        raise MedfollowError("a VCF export is bgzipped: give a path ending in .vcf.gz")
+    with BGZFile(str(out), "wb") as handle:
+        handle.write(vcf_header(release).encode())
+        for start in range(0, table.num_rows, CHUNK):
+            handle.write(_vcf_lines(table.slice(start, CHUNK)))
+    pysam.tabix_index(str(out), preset="vcf", force=True)
+    return out

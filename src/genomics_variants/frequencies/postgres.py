@@ -1,0 +1,134 @@
+"""Publish a release to the warehouse: `variants.releases` and `variants.frequencies`.
+
+`variants.frequencies` holds one row per (release, variant, stratum) with the stratum's
+counts (strata with no called allele are left out), indexed for look-up by variant id and by
+locus. `variants.releases` says which release is current; `variants.current_frequencies`
+is the view most readers want. A release is loaded and made current in one transaction,
+so readers see the previous release until the new one is complete; the previous release
+is kept, older ones are deleted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from psycopg import sql
+
+from genomics_variants.frequencies.release import Release
+from genomics_variants.frequencies.strata import STRATA, column
+from medfollow.ingest.load import copy_table
+from medfollow.warehouse.connection import connect
+
+DDL = """
+create table if not exists variants.releases (
+    release_id text primary key,
+    created_at timestamptz not null,
+    release_date date not null,
+    sample_count integer not null,
+    variant_count integer not null,
+    is_current boolean not null default false
+);
+create table if not exists variants.frequencies (
+    release_id text not null references variants.releases (release_id) on delete cascade,
+    variant_id text not null,
+    chrom text not null,
+    pos bigint not null,
+    ref text not null,
+    alt text not null,
+    stratum text not null,
+    ac integer not null,
+    an integer not null,
+    af double precision,
+    nhomalt integer not null,
+    nhemi integer not null,
+    faf95 double precision not null,
+    call_rate double precision,
+    ac_raw integer not null,
+    an_raw integer not null,
+    af_raw double precision,
+    nhomalt_raw integer not null,
+    nhemi_raw integer not null,
+    grpmax text,
+    grpmax_af double precision,
+    faf95_max double precision,
+    primary key (release_id, variant_id, stratum)
+);
+create index if not exists frequencies_locus on variants.frequencies (release_id, chrom, pos);
+create or replace view variants.current_frequencies as
+    select f.* from variants.frequencies f
+    join variants.releases r using (release_id) where r.is_current;
+comment on table variants.frequencies is
+    'Allele counts and frequencies per release, variant and stratum (all, XX, XY, region); '
+    'unsuffixed counts use QC-passing (adj) genotypes, *_raw all genotypes.';
+"""
+
+LONG_FIELDS = (
+    "ac",
+    "an",
+    "af",
+    "nhomalt",
+    "nhemi",
+    "faf95",
+    "call_rate",
+    "ac_raw",
+    "an_raw",
+    "af_raw",
+    "nhomalt_raw",
+    "nhemi_raw",
+)
+
+
+def long_table(release_id: str, table: pa.Table) -> pa.Table:
+    """One row per variant and stratum with any called allele (raw AN > 0)."""
+    parts = []
+    for stratum in STRATA:
+        keep = np.flatnonzero(table.column(column("an_raw", stratum)).to_numpy() > 0)
+        if not len(keep):
+            continue
+        picked = table.take(pa.array(keep))
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {
+            "release_id": pa.array([release_id] * len(keep), pa.string()),
+            **{c: picked.column(c) for c in ("variant_id", "chrom", "pos", "ref", "alt")},
+            "stratum": pa.array([stratum] * len(keep), pa.string()),
+        }
+        for field in LONG_FIELDS:
+            columns[field] = picked.column(column(field, stratum))
+        for field in ("grpmax", "grpmax_af", "faf95_max"):
+            values = picked.column(field)
+            columns[field] = values if stratum == "all" else pa.nulls(len(keep), values.type)
+        parts.append(pa.table(columns))
+    return pa.concat_tables(parts) if parts else pa.table({})
+
+
+def publish(url: str, release: Release, table: pa.Table) -> int:
+    """Load `release` into the warehouse and make it current; returns rows loaded."""
+    rows = long_table(release.release_id, table)
+    with connect(url) as conn:
+        conn.execute("select pg_advisory_xact_lock(hashtext('medfollow.variants.publish'))")
+        conn.execute(DDL)
+        conn.execute(
+            "insert into variants.releases (release_id, created_at, release_date, sample_count, "
+            "variant_count) values (%s, %s, %s, %s, %s) on conflict (release_id) do nothing",
+            (
+                release.release_id,
+                release.meta["created_at"],
+                release.meta["date"],
+                release.sample_count,
+                table.num_rows,
+            ),
+        )
+        conn.execute(
+            "delete from variants.frequencies where release_id = %s", (release.release_id,)
+        )
+        if rows.num_rows:
+            copy_table(conn, sql.Identifier("variants", "frequencies"), rows)
+        previous = conn.execute(
+            "select release_id from variants.releases where is_current and release_id <> %s",
+            (release.release_id,),
+        ).fetchall()
+        keep = [release.release_id, *(r[0] for r in previous)]
+        conn.execute(
+            "update variants.releases set is_current = (release_id = %s)", (release.release_id,)
+        )
+        conn.execute("delete from variants.releases where release_id <> all(%s)", (keep,))
+    return rows.num_rows

@@ -1,0 +1,181 @@
+"""Releases: the published frequency table, versioned and switched atomically.
+
+A release is `releases/<release_id>/frequencies.parquet` (one row per variant with AC > 0
+among raw genotypes, in genome order; `variant_id`, `chrom`, `pos`, `ref`, `alt` and the
+fields of strata.py) and `release.json`:
+
+    release_id          r00001, r00002, ... (increasing)
+    created_at, date    when it was made (UTC)
+    assembly            GRCh38
+    sample_count        genomes counted
+    samples_by_stratum  genomes per stratum (internal: small counts, not served)
+    variant_count       rows of frequencies.parquet
+    store_generation    the contribution-store generation it was computed from
+    qc                  genotype QC of the batches counted
+    strata              the strata, in column order
+
+It is written in full under a temporary name, renamed into place, and only then does
+`releases/CURRENT` (one atomic rename) point at it; readers that opened the previous
+release keep reading it, and the previous release stays on disk until the next one is
+complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from genomics_variants.assembly import ASSEMBLY
+from genomics_variants.contributions.cells import REGIONS, SEXES
+from genomics_variants.contributions.store import State, Store
+from genomics_variants.frequencies.strata import (
+    FIELDS,
+    RAW_FIELDS,
+    STRATA,
+    column,
+    grpmax_fields,
+    stratum_fields,
+)
+from medfollow.errors import MedfollowError
+
+KEEP_RELEASES = 2
+RELEASE_ID = re.compile(r"r[0-9]{5,}")
+FREQUENCIES_FILE = "frequencies.parquet"
+RELEASE_FILE = "release.json"
+
+
+@dataclass(frozen=True)
+class Release:
+    """A published release: its folder and metadata."""
+
+    release_id: str
+    folder: Path
+    meta: dict[str, object]
+
+    @property
+    def frequencies(self) -> Path:
+        return self.folder / FREQUENCIES_FILE
+
+    @property
+    def sample_count(self) -> int:
+        return int(self.meta["sample_count"])  # type: ignore[call-overload]
+
+
+def frequency_table(state: State) -> pa.Table:
+    """The release table of a store state (variants with raw AC > 0 only)."""
+    agg = state.aggregate
+    by_stratum = {s: stratum_fields(agg.sites, agg.counts, s) for s in STRATA}
+    keep = np.flatnonzero(by_stratum["all"]["ac_raw"] > 0)
+    sites = agg.sites.take(keep)
+    columns: dict[str, pa.Array] = {
+        "variant_id": pa.array(sites.ids, pa.string()),
+        **sites.to_arrow(),
+    }
+    for stratum in STRATA:
+        fields = by_stratum[stratum]
+        for name in (*FIELDS, *RAW_FIELDS):
+            values = fields[name][keep]
+            if values.dtype.kind == "f":
+                columns[column(name, stratum)] = pa.array(
+                    values, pa.float64(), mask=np.isnan(values)
+                )
+            else:
+                columns[column(name, stratum)] = pa.array(values, pa.int32())
+    grp = grpmax_fields(by_stratum, len(agg))
+    for name, values in grp.items():
+        picked = values[keep]
+        if name in ("grpmax", "faf95_max_region"):
+            columns[name] = pa.array(picked.tolist(), pa.string())
+        elif picked.dtype.kind == "f":
+            columns[name] = pa.array(picked, pa.float64(), mask=np.isnan(picked))
+        else:
+            columns[name] = pa.array(picked, pa.int32())
+    return pa.table(columns)
+
+
+def _sample_counts(state: State) -> dict[str, int]:
+    sex = np.array(state.samples.column("sex").to_pylist(), dtype=object)
+    region = np.array(state.samples.column("region").to_pylist(), dtype=object)
+    counts = {"all": state.sample_count}
+    counts |= {s: int((sex == s).sum()) for s in SEXES}
+    counts |= {r: int((region == r).sum()) for r in REGIONS}
+    return counts
+
+
+def current_release(store: Store) -> Release | None:
+    """The release in force, or None before the first."""
+    pointer = store.releases_dir / "CURRENT"
+    if not pointer.exists():
+        return None
+    release_id = pointer.read_text(encoding="utf-8").strip()
+    return load_release(store, release_id)
+
+
+def load_release(store: Store, release_id: str) -> Release:
+    folder = store.releases_dir / release_id
+    meta_file = folder / RELEASE_FILE
+    if not meta_file.exists():
+        raise MedfollowError(f"release {release_id} not found in {store.root}")
+    return Release(release_id, folder, json.loads(meta_file.read_text(encoding="utf-8")))
+
+
+def list_releases(store: Store) -> list[Release]:
+    """Releases on disk, oldest first."""
+    if not store.releases_dir.exists():
+        return []
+    ids = sorted(
+        (
+            p.name
+            for p in store.releases_dir.iterdir()
+            if RELEASE_ID.fullmatch(p.name) and (p / RELEASE_FILE).exists()
+        ),
+        key=lambda name: int(name[1:]),
+    )
+    return [load_release(store, i) for i in ids]
+
+
+def write_release(store: Store, state: State, table: pa.Table | None = None) -> Release:
+    """Publish the state as a new release and switch to it (see module docstring)."""
+    table = frequency_table(state) if table is None else table
+    store.releases_dir.mkdir(parents=True, exist_ok=True)
+    existing = list_releases(store)
+    number = int(existing[-1].release_id.removeprefix("r")) + 1 if existing else 1
+    release_id = f"r{number:05d}"
+    created = datetime.now(UTC)
+    qc = sorted(set(state.batches.column("qc").to_pylist()))
+    meta: dict[str, object] = {
+        "release_id": release_id,
+        "created_at": created.isoformat(timespec="seconds"),
+        "date": created.date().isoformat(),
+        "assembly": ASSEMBLY,
+        "sample_count": state.sample_count,
+        "samples_by_stratum": _sample_counts(state),
+        "variant_count": table.num_rows,
+        "store_generation": state.generation,
+        "qc": qc,
+        "strata": list(STRATA),
+    }
+    for leftover in store.releases_dir.glob(".*.partial"):  # from an interrupted release
+        shutil.rmtree(leftover, ignore_errors=True)
+    folder = store.releases_dir / release_id
+    tmp = folder.with_name(f".{release_id}.partial")
+    tmp.mkdir()
+    pq.write_table(table, tmp / FREQUENCIES_FILE, compression="zstd", row_group_size=65_536)
+    (tmp / RELEASE_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    tmp.rename(folder)
+    pointer = store.releases_dir / "CURRENT"
+    staged = pointer.with_name(".CURRENT.tmp")
+    staged.write_text(release_id + "\n", encoding="utf-8")
+    os.replace(staged, pointer)
+    for old in existing[: max(0, len(existing) + 1 - KEEP_RELEASES)]:
+        shutil.rmtree(old.folder, ignore_errors=True)
+    return Release(release_id, folder, meta)

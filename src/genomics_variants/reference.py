@@ -1,0 +1,76 @@
+"""The reference FASTA: assembly check and fast base look-ups for REF checks and left-alignment.
+
+Reads go through pysam (bgzipped FASTA with .fai and .gzi, or plain FASTA with .fai) and are
+cached in 1 Mb windows, so checking the REF of consecutive records costs a slice, not a seek.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pysam
+
+from genomics_variants.assembly import assembly_problem
+from medfollow.errors import MedfollowError
+
+WINDOW = 1 << 20
+
+
+class Reference:
+    """Upper-case reference bases by 0-based half-open coordinates."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise MedfollowError(f"reference FASTA not found: {self.path}")
+        try:
+            self._fasta = pysam.FastaFile(str(self.path))
+        except (OSError, ValueError) as exc:
+            raise MedfollowError(f"cannot open reference FASTA {self.path.name}: {exc}") from None
+        self.lengths = dict(zip(self._fasta.references, self._fasta.lengths, strict=True))
+        problem = assembly_problem(dict(self.lengths), f"reference {self.path.name}")
+        if problem:
+            raise MedfollowError(problem)
+        self._cache: dict[tuple[str, int], str] = {}
+
+    def close(self) -> None:
+        self._fasta.close()
+
+    def __enter__(self) -> Reference:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _window(self, contig: str, index: int) -> str:
+        key = (contig, index)
+        seq = self._cache.get(key)
+        if seq is None:
+            if len(self._cache) > 16:
+                self._cache.clear()
+            start = index * WINDOW
+            seq = self._fasta.fetch(contig, start, start + WINDOW).upper()
+            self._cache[key] = seq
+        return seq
+
+    def fetch(self, contig: str, start: int, end: int) -> str:
+        """Bases [start, end) of `contig` (0-based); shorter if the contig ends first."""
+        if contig not in self.lengths:
+            raise MedfollowError(f"contig {contig} is not in the reference {self.path.name}")
+        end = min(end, self.lengths[contig])
+        if start >= end:
+            return ""
+        first, last = start // WINDOW, (end - 1) // WINDOW
+        if first == last:
+            offset = first * WINDOW
+            return self._window(contig, first)[start - offset : end - offset]
+        return "".join(
+            self._window(contig, i)[
+                max(start, i * WINDOW) - i * WINDOW : min(end, (i + 1) * WINDOW) - i * WINDOW
+            ]
+            for i in range(first, last + 1)
+        )
+
+    def base(self, contig: str, pos: int) -> str:
+        """The base at 1-based `pos`."""
+        return self.fetch(contig, pos - 1, pos)

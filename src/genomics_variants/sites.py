@@ -1,0 +1,112 @@
+"""Normalised variants as parallel arrays in genome order, and fast look-ups between sets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+
+from genomics_variants.assembly import contig_rank
+
+
+@dataclass(frozen=True)
+class Sites:
+    """Variants: `chrom`, `pos` (1-based), `ref`, `alt` of the normalised form, row-aligned."""
+
+    chrom: np.ndarray
+    pos: np.ndarray
+    ref: np.ndarray
+    alt: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    @classmethod
+    def build(
+        cls, chrom: Sequence[str], pos: Sequence[int], ref: Sequence[str], alt: Sequence[str]
+    ) -> Sites:
+        return cls(
+            np.asarray(chrom, dtype=str).reshape(-1),
+            np.asarray(pos, dtype=np.int64).reshape(-1),
+            np.asarray(ref, dtype=str).reshape(-1),
+            np.asarray(alt, dtype=str).reshape(-1),
+        )
+
+    @classmethod
+    def empty(cls) -> Sites:
+        return cls.build([], [], [], [])
+
+    @classmethod
+    def concat(cls, parts: Sequence[Sites]) -> Sites:
+        if not parts:
+            return cls.empty()
+        return cls.build(
+            np.concatenate([p.chrom for p in parts]),
+            np.concatenate([p.pos for p in parts]),
+            np.concatenate([p.ref for p in parts]),
+            np.concatenate([p.alt for p in parts]),
+        )
+
+    @cached_property
+    def ids(self) -> np.ndarray:
+        """CHROM-POS-REF-ALT per variant."""
+        if not len(self):
+            return np.array([], dtype=str)
+        dash = np.array("-")
+        out = np.strings.add(self.chrom, dash)
+        out = np.strings.add(out, self.pos.astype(str))
+        out = np.strings.add(np.strings.add(out, dash), self.ref)
+        return np.strings.add(np.strings.add(out, dash), self.alt)
+
+    @cached_property
+    def _id_order(self) -> np.ndarray:
+        return np.argsort(self.ids, kind="stable")
+
+    def index_of(self, ids: np.ndarray) -> np.ndarray:
+        """Row of each of `ids` here, or -1 (the sort is computed once per Sites)."""
+        return locate(self.ids, ids, self._id_order)
+
+    @cached_property
+    def rank(self) -> np.ndarray:
+        """Karyotype rank of each variant's contig."""
+        names, inverse = np.unique(self.chrom, return_inverse=True)
+        return np.array([contig_rank(n) for n in names], dtype=np.int64)[inverse]
+
+    def genome_order(self) -> np.ndarray:
+        """Permutation sorting by contig (karyotype order), position, REF, ALT."""
+        return np.lexsort((self.alt, self.ref, self.pos, self.rank))
+
+    def take(self, index: np.ndarray) -> Sites:
+        return Sites(self.chrom[index], self.pos[index], self.ref[index], self.alt[index])
+
+    def to_arrow(self) -> dict[str, pa.Array]:
+        return {
+            "chrom": pa.array(self.chrom, pa.string()),
+            "pos": pa.array(self.pos, pa.int64()),
+            "ref": pa.array(self.ref, pa.string()),
+            "alt": pa.array(self.alt, pa.string()),
+        }
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table) -> Sites:
+        return cls.build(
+            table.column("chrom").to_numpy(zero_copy_only=False),
+            table.column("pos").to_numpy(),
+            table.column("ref").to_numpy(zero_copy_only=False),
+            table.column("alt").to_numpy(zero_copy_only=False),
+        )
+
+
+def locate(keys: np.ndarray, query: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Index of each `query` value in `keys` (unique values), or -1 where absent; `order`
+    is argsort(keys) if already known."""
+    if not len(keys) or not len(query):
+        return np.full(len(query), -1, dtype=np.int64)
+    order = np.argsort(keys, kind="stable") if order is None else order
+    slot = np.searchsorted(keys, query, sorter=order)
+    slot = np.minimum(slot, len(keys) - 1)
+    found = order[slot]
+    return np.where(keys[found] == query, found, -1)

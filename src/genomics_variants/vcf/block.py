@@ -1,0 +1,138 @@
+"""A block of VCF records turned into genotype codes with numpy, records x samples at once.
+
+The reader copies each record's genotype, GQ, DP and AD arrays (cyvcf2) into preallocated
+buffers; when the block is full (or the contig changes) every step - missing calls, ploidy,
+QC, splitting into ALT alleles - runs as element-wise numpy over the whole block. Python
+touches each record once, never a sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from genomics_variants.vcf.calls import Blocks, Summarise
+from genomics_variants.vcf.genotypes import (
+    VECTOR_END,
+    allele_codes,
+    base_codes,
+    correct_ploidy,
+    normalise_missing,
+)
+from genomics_variants.vcf.qc import QCConfig, adj_mask
+
+BLOCK_RECORDS = 256
+
+
+@dataclass
+class Decoded:
+    """Accumulated output of flushed blocks: codes (and sums) of split variants, in order,
+    and gVCF blocks."""
+
+    codes: list[np.ndarray] = field(default_factory=list)
+    sums: list[np.ndarray] = field(default_factory=list)
+    blocks: list[Blocks] = field(default_factory=list)
+
+
+class RecordBlock:
+    """Records of one contig collected for vectorised processing.
+
+    The FORMAT buffers are allocated once per reader and reused from block to block; AD
+    keeps as many allele columns as the widest record seen (stale columns beyond a
+    record's own alleles are never read).
+    """
+
+    def __init__(self, n: int, *, gq: bool, dp: bool, ad: bool) -> None:
+        self.n = n
+        self.first = np.empty((BLOCK_RECORDS, n), dtype=np.int16)
+        self.second = np.empty((BLOCK_RECORDS, n), dtype=np.int16)
+        self.gq = np.empty((BLOCK_RECORDS, n), dtype=np.int32) if gq else None
+        self.dp = np.empty((BLOCK_RECORDS, n), dtype=np.int32) if dp else None
+        self.ad = np.empty((BLOCK_RECORDS, n, 4), dtype=np.int32) if ad else None
+        self.reset("")
+
+    def reset(self, chrom: str) -> None:
+        self.chrom = chrom
+        self.pos: list[int] = []
+        self.split_rows: list[int] = []
+        self.split_alleles: list[int] = []
+        self.block_rows: list[int] = []
+        self.block_ends: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    @property
+    def full(self) -> bool:
+        return len(self.pos) >= BLOCK_RECORDS
+
+    def add(self, record: object, dp_field: str) -> int:
+        """Copy one record's genotypes and QC fields in; returns its row."""
+        row = len(self.pos)
+        self.pos.append(record.POS)  # type: ignore[attr-defined]
+        array = record.genotype.array()  # type: ignore[attr-defined]
+        self.first[row] = array[:, 0]
+        self.second[row] = array[:, 1] if array.shape[1] >= 3 else VECTOR_END
+        if self.gq is not None:
+            _copy_field(self.gq, row, record, "GQ")
+        if self.dp is not None:
+            _copy_field(self.dp, row, record, dp_field)
+        if self.ad is not None:
+            values = record.format("AD")  # type: ignore[attr-defined]
+            if values is None:
+                self.ad[row] = -1
+            else:
+                if values.shape[1] > self.ad.shape[2]:
+                    grown = np.empty((*self.ad.shape[:2], values.shape[1]), dtype=np.int32)
+                    grown[..., : self.ad.shape[2]] = self.ad
+                    self.ad = grown
+                self.ad[row, :, : values.shape[1]] = values
+        return row
+
+
+def _copy_field(buffer: np.ndarray, row: int, record: object, name: str) -> None:
+    """One-value-per-sample integer FORMAT field into `buffer[row]`; -1 if absent."""
+    values = record.format(name)  # type: ignore[attr-defined]
+    if values is None:
+        buffer[row] = -1
+    else:
+        buffer[row] = values[:, 0]
+
+
+def flush(
+    block: RecordBlock, xy: np.ndarray, qc: QCConfig, summarise: Summarise | None, out: Decoded
+) -> None:
+    """Turn a block of records into codes (and gVCF blocks) and append them to `out`."""
+    rows = len(block)
+    if not rows:
+        return
+    pos = np.array(block.pos, dtype=np.int64)
+    first, second = block.first[:rows], block.second[:rows]
+    normalise_missing(first, second)
+    correct_ploidy(first, second, block.chrom, pos, xy)
+    adj = adj_mask(
+        qc,
+        first=first,
+        second=second,
+        gq=None if block.gq is None else block.gq[:rows],
+        dp=None if block.dp is None else block.dp[:rows],
+        ad=None if block.ad is None else block.ad[:rows],
+    )
+    base = base_codes(first, second, adj)
+    if block.split_rows:
+        split = np.array(block.split_rows, dtype=np.intp)
+        codes = allele_codes(first, second, base, split, np.array(block.split_alleles))
+        out.codes.append(codes)
+        if summarise is not None:
+            out.sums.append(summarise(codes))
+    if block.block_rows:
+        held = np.array(block.block_rows, dtype=np.intp)
+        out.blocks.append(
+            Blocks(
+                np.full(len(held), block.chrom),
+                pos[held],
+                np.array(block.block_ends, dtype=np.int64),
+                base[held, 0],
+            )
+        )

@@ -1,0 +1,105 @@
+"""From cyvcf2 genotype arrays to one small code per sample and normalised variant.
+
+A code packs everything the frequency tables need about one sample at one variant:
+
+    bit 0      present: the sample's file speaks about this variant (missing calls included)
+    bit 1      adj: the call passed genotype QC (see qc.py)
+    bits 2-3   ploidy: number of called alleles, 0 (missing), 1 (haploid) or 2 (diploid)
+    bits 4-5   copies: how many of those alleles are this variant's ALT (0-2)
+
+Code 0 means "no contribution". Because copies sit in the high bits, the element-wise
+maximum of two codes prefers the call carrying more ALT copies, which is how duplicate
+records of one variant in a file are merged.
+
+Calls are held as two int16 arrays (records x samples), the allele slots cyvcf2 gives:
+`first` and `second`, with -1 for a missing allele and -2 ("vector end") as the second slot
+of a haploid call. A call with any missing allele ("./1") is a missing call, normalised to
+(-1, -1). Ploidy follows the karyotype, as gnomAD adjusts it: outside the PARs an XY
+person's chrX and chrY calls are haploid (a diploid homozygous call becomes haploid, a
+diploid heterozygous call is set missing), and an XX person's chrY calls are set missing.
+Everything is element-wise numpy over records x samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genomics_variants.assembly import sex_nonpar
+
+PRESENT = 1
+ADJ = 2
+PLOIDY_SHIFT = 2
+COPIES_SHIFT = 4
+N_CODES = 64
+
+MISSING = -1
+VECTOR_END = -2  # cyvcf2/htslib: the second allele slot of a haploid call
+
+
+def normalise_missing(first: np.ndarray, second: np.ndarray) -> None:
+    """Make every call with a missing allele (-1, -1), in place."""
+    missing = first < 0
+    missing |= second == MISSING
+    np.putmask(first, missing, MISSING)
+    np.putmask(second, missing, MISSING)
+
+
+def correct_ploidy(
+    first: np.ndarray, second: np.ndarray, chrom: str, pos: np.ndarray, xy: np.ndarray
+) -> None:
+    """Apply karyotype ploidy to a block of calls (see module docstring), in place."""
+    if chrom not in ("chrX", "chrY"):
+        return
+    rows = np.flatnonzero(sex_nonpar(chrom, pos))
+    if not len(rows):
+        return
+    xy_cols = np.flatnonzero(xy)
+    if len(xy_cols):
+        cells = np.ix_(rows, xy_cols)
+        a, b = first[cells], second[cells]
+        diploid = b >= 0
+        hom = diploid & (a == b)
+        het = diploid & (a != b)
+        b = np.where(hom, np.int16(VECTOR_END), b)
+        first[cells] = np.where(het, np.int16(MISSING), a)
+        second[cells] = np.where(het, np.int16(MISSING), b)
+    xx_cols = np.flatnonzero(~xy)
+    if chrom == "chrY" and len(xx_cols):
+        first[np.ix_(rows, xx_cols)] = MISSING
+        second[np.ix_(rows, xx_cols)] = MISSING
+
+
+def ploidy_of(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Called alleles per call (uint8): 0 missing, 1 haploid, 2 diploid."""
+    called = (first >= 0).view(np.uint8)
+    return called * np.uint8(2) - (second == VECTOR_END).view(np.uint8)
+
+
+def het_of(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Diploid calls of two different alleles."""
+    return (first != second) & (second >= 0)
+
+
+def base_codes(first: np.ndarray, second: np.ndarray, adj: np.ndarray) -> np.ndarray:
+    """present | adj | ploidy per call, copies zero (the code of a reference-block call)."""
+    code = ploidy_of(first, second) << np.uint8(PLOIDY_SHIFT)
+    code |= np.uint8(PRESENT)
+    code |= adj.view(np.uint8) << np.uint8(1)
+    return code
+
+
+def allele_codes(
+    first: np.ndarray, second: np.ndarray, base: np.ndarray, rows: np.ndarray, alleles: np.ndarray
+) -> np.ndarray:
+    """Codes of split variants: row `rows[i]`'s ALT number `alleles[i]`, (variants, samples).
+
+    Other ALT alleles of the record count as reference, as after `bcftools norm -m -any`.
+    """
+    k = alleles.astype(np.int16)[:, None]
+    if len(rows) == first.shape[0] and (rows == np.arange(len(rows))).all():
+        a, b, code = first, second, base.copy()
+    else:
+        a, b, code = first[rows], second[rows], base[rows]
+    copies = (a == k).view(np.uint8) + (b == k).view(np.uint8)
+    code |= copies << np.uint8(COPIES_SHIFT)
+    return code
