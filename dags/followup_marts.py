@@ -1,9 +1,20 @@
-"""Follow-up marts: rebuilt by dbt (through Cosmos) whenever a source they use is reloaded."""
+"""Follow-up marts for advanced therapies, then the Medicinrådet release.
+
+Record linkage runs first (task group `linkage`: every record to one person key, emitting
+the `linkage.person_links` asset the marts join through). Then dbt, rendered by Cosmos as one `dbt build` task per model, seed and snapshot (each running
+its own data and unit tests; tests spanning several models get tasks of their own), builds
+staging → intermediate → marts → exports once every source the marts read has delivered
+again since the last build: one consistent rebuild per monthly delivery round, not one per
+source. Each model task emits an asset for its table. The release task then writes the
+release of the cut-off the exports were built for, once: releases are immutable, so a
+rebuild for the same cut-off skips it, as does a month whose deliveries are incomplete.
+"""
 
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.sdk import DAG, TaskGroup, task
+from airflow.sdk.exceptions import AirflowSkipException
 from cosmos import DbtTaskGroup
 
 from medfollow_airflow.cosmos_config import (
@@ -13,8 +24,23 @@ from medfollow_airflow.cosmos_config import (
     render_config,
 )
 from medfollow_airflow.ingest import raw_assets, report_failure
+from medfollow_airflow.linkage import LinkPersonsOperator
 
-MART_SOURCES = ["cpr"]
+MART_SOURCES = ["cpr", "lpr3", "sygehusmedicin", "doedsaarsag", "lab", "outcomes",
+                "outcomes_crossborder"]
+
+
+@task(task_id="medicinraadet_release")
+def medicinraadet_release() -> str:
+    """Write the release for the cut-off just built (skipped when there is nothing new)."""
+    from medfollow.release import ReleaseSkipped, publish_release, release_root
+    from medfollow_airflow.hooks import WarehouseHook
+
+    try:
+        return str(publish_release(WarehouseHook().dsn(), release_root(), MART_SOURCES))
+    except ReleaseSkipped as skipped:
+        raise AirflowSkipException(str(skipped)) from None
+
 
 with DAG(
     dag_id="followup_marts",
@@ -24,13 +50,16 @@ with DAG(
     max_active_runs=1,
     default_args={"owner": "data-engineering", "retries": 1, "retry_delay": timedelta(minutes=2),
                   "on_failure_callback": report_failure},
-    tags=["dbt", "marts"],
+    tags=["dbt", "marts", "medicinraadet"],
     doc_md=__doc__,
 ) as dag:
-    DbtTaskGroup(
+    with TaskGroup(group_id="linkage", tooltip="one person key for every record") as linkage:
+        LinkPersonsOperator(task_id="link_persons")
+    marts = DbtTaskGroup(
         group_id="dbt",
         project_config=project_config(),
         profile_config=profile_config(),
         execution_config=execution_config(),
         render_config=render_config(),
     )
+    linkage >> marts >> medicinraadet_release()

@@ -34,6 +34,11 @@ def render_config(select: list[str] | None = None) -> RenderConfig:
     return RenderConfig(
         load_method=LoadMode.DBT_LS,
         select=select or [],
-        test_behavior=TestBehavior.AFTER_EACH,
+        # one `dbt build` per model (run, then its tests): half the invocations of
+        # run-then-test tasks, and each invocation pays dbt's start-up.
+        test_behavior=TestBehavior.BUILD,
+        # tests spanning several models (relationships between marts) get a task of their
+        # own, run once all their models exist
+        should_detach_multiple_parents_tests=True,
         invocation_mode=InvocationMode.DBT_RUNNER,
     )

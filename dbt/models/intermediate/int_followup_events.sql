@@ -1,0 +1,322 @@
+-- Every dated follow-up event of every treatment, within its observation window (index date
+-- to end of follow-up). Which registry codes make which event, and in which window of days
+-- after the index date, is data: the outcome_definitions and diagnosis_groups seeds.
+-- source_record_id names the registry row behind the event, so each event is traceable.
+with windows as (
+    select
+        w.treatment_id,
+        w.person_key,
+        w.index_date,
+        w.followup_end_date,
+        w.followup_end_reason,
+        w.death_date,
+        w.death_source,
+        w.emigration_date,
+        t.product_code
+    from {{ ref('int_atmp_followup_window') }} as w
+    inner join {{ ref('int_atmp_treatments') }} as t
+        on w.treatment_id = t.treatment_id
+),
+
+definitions as (
+    select * from {{ ref('outcome_definitions') }}
+),
+
+atmp_administrations as (
+    select
+        w.treatment_id,
+        'atmp_administration' as event_type,
+        a.administration_date as event_date,
+        'sygehusmedicin' as source_name,
+        a.atc_code as code,
+        null::numeric as value_numeric,
+        a.administration_id as source_record_id
+    from windows as w
+    inner join {{ ref('int_atmp_administrations') }} as a
+        on
+            w.person_key = a.person_key
+            and w.product_code = a.product_code
+            and w.index_date = a.episode_start_date
+    where a.administration_date <= w.followup_end_date
+),
+
+end_of_followup as (
+    select
+        treatment_id,
+        case followup_end_reason
+            when 'death' then 'death'
+            when 'emigration' then 'emigration'
+            when 'lost_to_followup' then 'lost_to_followup'
+        end as event_type,
+        followup_end_date as event_date,
+        case when followup_end_reason = 'death' then death_source else 'cpr' end as source_name,
+        null::text as code,
+        null::numeric as value_numeric,
+        person_key as source_record_id
+    from windows
+    where followup_end_reason <> 'cutoff'
+),
+
+medication_events as (
+    select
+        w.treatment_id,
+        d.outcome_id as event_type,
+        a.administration_date as event_date,
+        'sygehusmedicin' as source_name,
+        min(a.atc_code) as code,
+        null::numeric as value_numeric,
+        a.administration_id as source_record_id
+    from windows as w
+    inner join {{ ref('int_treated_administrations') }} as a
+        on w.person_key = a.person_key
+    inner join definitions as d
+        on
+            d.event_source = 'sygehusmedicin_atc'
+            and a.atc_code like d.code || '%'
+    where
+        a.administration_date >= w.index_date + d.window_start_day
+        and (d.window_end_day is null or a.administration_date <= w.index_date + d.window_end_day)
+        and a.administration_date <= w.followup_end_date
+    group by w.treatment_id, d.outcome_id, a.administration_date, a.administration_id
+),
+
+procedure_events as (
+    select
+        w.treatment_id,
+        d.outcome_id as event_type,
+        p.procedure_date as event_date,
+        'lpr3' as source_name,
+        min(p.procedure_code) as code,
+        null::numeric as value_numeric,
+        p.contact_id as source_record_id
+    from windows as w
+    inner join {{ ref('int_treated_procedures') }} as p
+        on w.person_key = p.person_key
+    inner join definitions as d
+        on
+            d.event_source = 'lpr3_procedure'
+            and p.procedure_code like d.code || '%'
+    where
+        p.procedure_date >= w.index_date + d.window_start_day
+        and (d.window_end_day is null or p.procedure_date <= w.index_date + d.window_end_day)
+        and p.procedure_date <= w.followup_end_date
+    group by w.treatment_id, d.outcome_id, p.procedure_date, p.contact_id
+),
+
+index_admissions as (
+    -- the hospital stay spanning the treatment date; readmissions start after its discharge
+    select
+        w.treatment_id,
+        max(c.end_date) as discharge_date
+    from windows as w
+    inner join {{ ref('int_treated_contacts') }} as c
+        on
+            w.person_key = c.person_key
+            and c.start_date <= w.index_date
+            and c.end_date >= w.index_date
+    group by w.treatment_id
+),
+
+admission_events as (
+    select
+        w.treatment_id,
+        d.outcome_id as event_type,
+        c.start_date as event_date,
+        'lpr3' as source_name,
+        c.priority as code,
+        (c.end_date - c.start_date)::numeric as value_numeric,
+        c.contact_id as source_record_id
+    from windows as w
+    left join index_admissions as ia
+        on w.treatment_id = ia.treatment_id
+    inner join {{ ref('int_treated_contacts') }} as c
+        on w.person_key = c.person_key
+    inner join definitions as d
+        on
+            d.event_source = 'lpr3_acute_admission'
+            and c.priority = d.code
+    where
+        c.end_date > c.start_date
+        and c.start_date > coalesce(ia.discharge_date, w.index_date)
+        and c.start_date >= w.index_date + d.window_start_day
+        and (d.window_end_day is null or c.start_date <= w.index_date + d.window_end_day)
+        and c.start_date <= w.followup_end_date
+),
+
+diagnosis_events as (
+    select
+        w.treatment_id,
+        d.outcome_id as event_type,
+        dx.diagnosis_date as event_date,
+        'lpr3' as source_name,
+        min(dx.diagnosis_code) as code,
+        null::numeric as value_numeric,
+        dx.contact_id as source_record_id
+    from windows as w
+    inner join {{ ref('int_treated_diagnoses') }} as dx
+        on w.person_key = dx.person_key
+    inner join {{ ref('diagnosis_groups') }} as g
+        on
+            dx.diagnosis_code like g.code_prefix || '%'
+            and g.role in ('outcome', 'both')
+    inner join definitions as d
+        on
+            d.event_source = 'diagnosis_group'
+            and g.diagnosis_group = d.code
+    where
+        dx.diagnosis_date >= w.index_date + d.window_start_day
+        and (d.window_end_day is null or dx.diagnosis_date <= w.index_date + d.window_end_day)
+        and dx.diagnosis_date <= w.followup_end_date
+    group by w.treatment_id, d.outcome_id, dx.diagnosis_date, dx.contact_id
+),
+
+lab_events as (
+    select
+        w.treatment_id,
+        d.outcome_id as event_type,
+        l.sample_date as event_date,
+        'lab' as source_name,
+        l.npu_code as code,
+        l.value_numeric,
+        l.lab_result_id as source_record_id
+    from windows as w
+    inner join {{ ref('int_treated_lab_results') }} as l
+        on w.person_key = l.person_key
+    inner join definitions as d
+        on
+            d.event_source = 'lab_npu'
+            and l.npu_code = d.code
+    where
+        l.sample_date >= w.index_date + d.window_start_day
+        and (d.window_end_day is null or l.sample_date <= w.index_date + d.window_end_day)
+        and l.sample_date <= w.followup_end_date
+        and (d.value_below is null or l.value_numeric < d.value_below)
+),
+
+assessments as (
+    select * from {{ ref('int_outcome_assessments') }}
+),
+
+assessment_events as (
+    select
+        treatment_id,
+        'response_assessment' as event_type,
+        assessment_date as event_date,
+        source_name,
+        response as code,
+        timepoint_day::numeric as value_numeric,
+        assessment_id as source_record_id
+    from assessments
+    where response is not null
+
+    union all
+
+    select
+        treatment_id,
+        'factor_ix_activity' as event_type,
+        assessment_date as event_date,
+        source_name,
+        null as code,
+        factor_ix_activity_pct::numeric as value_numeric,
+        assessment_id as source_record_id
+    from assessments
+    where factor_ix_activity_pct is not null
+
+    union all
+
+    select
+        treatment_id,
+        'crs_onset' as event_type,
+        crs_onset_date as event_date,
+        source_name,
+        null as code,
+        crs_grade::numeric as value_numeric,
+        assessment_id as source_record_id
+    from assessments
+    where crs_onset_date is not null and crs_grade > 0
+
+    union all
+
+    select
+        treatment_id,
+        'icans_onset' as event_type,
+        icans_onset_date as event_date,
+        source_name,
+        null as code,
+        icans_grade::numeric as value_numeric,
+        assessment_id as source_record_id
+    from assessments
+    where icans_onset_date is not null and icans_grade > 0
+),
+
+first_assessed as (
+    -- progression and return to prophylaxis are dated by the first assessment reporting them
+    select distinct on (treatment_id, event_type)
+        treatment_id,
+        event_type,
+        assessment_date as event_date,
+        source_name,
+        code,
+        null::numeric as value_numeric,
+        assessment_id as source_record_id
+    from (
+        select
+            treatment_id,
+            'progression' as event_type,
+            assessment_date,
+            source_name,
+            response as code,
+            assessment_id
+        from assessments
+        where is_progression
+
+        union all
+
+        select
+            treatment_id,
+            'prophylaxis_resumed' as event_type,
+            assessment_date,
+            source_name,
+            null as code,
+            assessment_id
+        from assessments
+        where prophylaxis_resumed
+    ) as reported
+    order by treatment_id, event_type, assessment_date, assessment_id
+),
+
+events as (
+    select * from atmp_administrations
+    union all
+    select * from end_of_followup
+    union all
+    select * from medication_events
+    union all
+    select * from procedure_events
+    union all
+    select * from admission_events
+    union all
+    select * from diagnosis_events
+    union all
+    select * from lab_events
+    union all
+    select * from assessment_events
+    union all
+    select * from first_assessed
+)
+
+select
+    md5(e.treatment_id || '|' || e.event_type || '|' || e.source_record_id) as event_id,
+    e.treatment_id,
+    w.person_key,
+    e.event_type,
+    e.event_date,
+    (e.event_date - w.index_date)::integer as days_from_index,
+    e.source_name,
+    e.code,
+    e.value_numeric,
+    e.source_record_id
+from events as e
+inner join windows as w
+    on e.treatment_id = w.treatment_id
+where e.event_date between w.index_date and w.followup_end_date

@@ -1,0 +1,62 @@
+-- Dated events that end registry follow-up, one row per person, event and source: death
+-- (CPR vital status and the causes-of-death register), emigration (CPR migrations) and
+-- disappearance (CPR status 70: whereabouts unknown, i.e. lost to follow-up).
+with persons as (
+    select * from {{ ref('stg_cpr__persons') }}
+),
+
+key_map as (
+    select * from {{ ref('int_person_key_map') }}
+),
+
+cpr_deaths as (
+    select
+        person_key,
+        'death' as vital_event,
+        vital_status_date as event_date,
+        'cpr' as source_name
+    from persons
+    where vital_status = 'dead' and vital_status_date is not null
+),
+
+register_deaths as (
+    select
+        coalesce(k.person_key, d.person_key) as person_key,
+        'death' as vital_event,
+        min(d.death_date) as event_date,
+        'doedsaarsag' as source_name
+    from {{ ref('stg_doedsaarsag__deaths') }} as d
+    left join key_map as k
+        on d.person_key = k.delivered_person_key
+    group by coalesce(k.person_key, d.person_key)
+),
+
+emigrations as (
+    select
+        coalesce(k.person_key, m.person_key) as person_key,
+        'emigration' as vital_event,
+        m.migration_date as event_date,
+        'cpr' as source_name
+    from {{ ref('stg_cpr__migrations') }} as m
+    left join key_map as k
+        on m.person_key = k.delivered_person_key
+    where m.direction = 'out'
+),
+
+disappearances as (
+    select
+        person_key,
+        'disappearance' as vital_event,
+        vital_status_date as event_date,
+        'cpr' as source_name
+    from persons
+    where vital_status = 'disappeared' and vital_status_date is not null
+)
+
+select * from cpr_deaths
+union all
+select * from register_deaths
+union all
+select * from emigrations
+union all
+select * from disappearances

@@ -1,0 +1,22 @@
+with km as (
+    {{ kaplan_meier(
+        ref('fct_atmp_followup'),
+        ['product_code', 'indication_group'],
+        'os_time_days',
+        'os_event',
+    ) }}
+)
+
+select
+    product_code::text as product_code,
+    indication_group::text as indication_group,
+    time_days::integer as time_days,
+    n_at_risk::integer as n_at_risk,
+    n_events::integer as n_events,
+    n_censored::integer as n_censored,
+    cumulative_events::integer as cumulative_events,
+    survival::double precision as survival,
+    ci_lower::double precision as ci_lower,
+    ci_upper::double precision as ci_upper,
+    greenwood_variance::double precision as greenwood_variance
+from km

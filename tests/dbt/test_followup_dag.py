@@ -1,0 +1,49 @@
+"""The followup_marts DAG: scheduled on the raw tables it reads, one dbt task per model,
+and the Medicinrådet release only after every dbt task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from medfollow import config
+
+pytestmark = pytest.mark.integration
+
+SOURCES = ("cpr", "lpr3", "sygehusmedicin", "doedsaarsag", "lab", "outcomes",
+           "outcomes_crossborder")
+MARTS = ("fct_atmp_treatment", "fct_atmp_followup", "fct_followup_events", "agg_survival_km",
+         "fct_outcome_agreement_status", "medicinraadet_followup_summary",
+         "medicinraadet_followup_km", "snp_outcome_agreement_status")
+
+
+@pytest.fixture(scope="module")
+def dag(db_url: str, airflow_metadata: Path):
+    from medfollow.orchestration import environment
+
+    environment.apply(db_url)
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(config.DAGS_DIR))
+    assert not {k: v for k, v in bag.import_errors.items() if "followup_marts" in k}
+    return bag.dags["followup_marts"]
+
+
+def test_scheduled_on_the_raw_tables_of_every_source_it_reads(dag) -> None:
+    """All of them (AssetAll): one rebuild once the month's deliveries are in."""
+    from medfollow_airflow.ingest import raw_assets
+
+    expected = {a.uri for source in SOURCES for a in raw_assets(source)}
+    condition = dag.timetable.asset_condition
+    assert type(condition).__name__ == "AssetAll"
+    assert {a.uri for a in condition.objects} == expected
+
+
+def test_a_task_per_mart_and_the_release_last(dag) -> None:
+    task_ids = {t.task_id for t in dag.tasks}
+    for model in MARTS:
+        assert any(t.startswith(f"dbt.{model}_") for t in task_ids), model
+    release = dag.get_task("medicinraadet_release")
+    dbt_tasks = {t for t in task_ids if t.startswith("dbt.")}
+    assert dbt_tasks <= release.get_flat_relative_ids(upstream=True)
