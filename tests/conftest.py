@@ -69,8 +69,9 @@ def db_url(server_url: str) -> Iterator[str]:
         conn.execute(f'drop database if exists "{name}" with (force)')
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def key() -> bytes:
+    """The test-only pseudonymisation key (also in MEDFOLLOW_PSEUDONYM_KEY for subprocesses)."""
     return TEST_KEY
 
 

@@ -22,7 +22,7 @@ NO_WAIT = {"wait_for_deliveries": False}
 @pytest.fixture(scope="module")
 def platform(db_url: str, airflow_metadata: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("synth")
-    generate(out, persons=1_500, seed=11, genomes=0)
+    generate(out, persons=1_500, seed=11, genomes=24)
     environment.apply(db_url)
     os.environ["MEDFOLLOW_LANDING_DIR"] = str(out / "landing")
     return db_url
@@ -34,7 +34,8 @@ def test_ingest_dags_load_every_delivery(platform: str, tmp_path: Path) -> None:
         assert result.ok, f"ingest_{family}: {result.task_states} (see {tmp_path / 'airflow.log'})"
     with psycopg.connect(platform) as conn:
         rows = conn.execute("select source, status, airflow_run_id from audit.deliveries").fetchall()
-    assert {s for s, _, _ in rows} == {c for cs in families().values() for c in (x.source for x in cs)}
+    assert {s for s, _, _ in rows} == {c for cs in families().values() for c in (x.source for x in cs)}, \
+        "registry ingest DAGs touch registry sources only"
     assert all(status == "loaded" for _, status, _ in rows)
     assert all(run_id for _, _, run_id in rows), "every attempt records its Airflow run id"
     emitted = _asset_events()
@@ -96,3 +97,16 @@ def test_no_valid_cpr_number_anywhere_in_the_warehouse(platform: str) -> None:
             candidates = [m for (v,) in values if v for m in shaped.findall(v)]
             clean, _, _ = normalise_cpr(pa.array(candidates, pa.string()))
             assert not [c for c in clean.to_pylist() if c], f"{schema}.{table}.{column}"
+
+
+def test_variant_dag_ingests_genomes_per_file_and_publishes_a_release(
+        platform: str, tmp_path: Path) -> None:
+    result = run_dag("variant_frequencies", tmp_path / "airflow.log", NO_WAIT)
+    assert result.ok, result.task_states
+    with psycopg.connect(platform) as conn:
+        assert conn.execute("select status from audit.deliveries where source = 'genomes'"
+                            ).fetchall() == [("loaded",)]
+        variants = conn.execute("select count(*) from variants.frequencies").fetchone()
+    assert variants and variants[0] > 100
+    sync = run_dag("variant_optout_sync", tmp_path / "airflow.log")
+    assert sync.ok, sync.task_states

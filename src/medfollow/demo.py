@@ -32,6 +32,8 @@ def run_demo(*, persons: int, genomes: int, seed: int) -> None:
 
     landing = _synthesise(demo_dir, persons=persons, genomes=genomes, seed=seed)
     os.environ["MEDFOLLOW_LANDING_DIR"] = str(landing)
+    # Synthetic data comes with the truth: linkage quality is then measured, not estimated.
+    os.environ["MEDFOLLOW_LINKAGE_GROUND_TRUTH"] = str(demo_dir / "ground_truth")
 
     from medfollow.ingest.contracts import families
     from medfollow.orchestration.runner import prepare, run_dag
@@ -39,7 +41,8 @@ def run_demo(*, persons: int, genomes: int, seed: int) -> None:
     prepare(url)
     logfile = demo_dir / "airflow-runs.log"
     logfile.unlink(missing_ok=True)
-    dag_ids = [f"ingest_{family}" for family in sorted(families())] + ["followup_marts"]
+    dag_ids = [f"ingest_{family}" for family in sorted(families())] + [
+        "followup_marts", "variant_frequencies", "variant_optout_sync"]
     results = []
     with progress_callback("airflow dag.test()") as progress:
         for done, dag_id in enumerate(dag_ids):
@@ -90,6 +93,41 @@ def _summarise(url: str) -> None:
         ).fetchall()
         counts = [(name, conn.execute(f"select count(*) from {name}").fetchone()[0])  # type: ignore[index]
                   for name, _ in tables]
+        linkage = conn.execute(
+            """select source,
+                      max(value) filter (where metric = 'link_rate'),
+                      max(value) filter (where metric = 'review_queue_records'),
+                      max(value) filter (where metric = 'true_precision'),
+                      max(value) filter (where metric = 'true_recall'),
+                      max(value) filter (where metric = 'true_f1')
+                 from linkage.quality
+                where run_id = (select max(run_id) from linkage.runs where status = 'finished')
+                group by source order by source"""
+        ).fetchall() if _exists(conn, "linkage.quality") else []
     print_table("deliveries (latest attempt)", ["source", "delivery", "status", "rows loaded",
                                                 "quarantined", "reason"], latest)
-    print_table("research tables", ["table", "rows"], counts)
+    print_table("tables built (marts, exports, linkage, variants)", ["table", "rows"], counts)
+    if linkage:
+        print_table("record linkage (latest run; true figures against the generator's truth)",
+                    ["source", "link rate", "in review", "precision", "recall", "F1"],
+                    [[s, *(_fmt(v) for v in rest)] for s, *rest in linkage])
+    from medfollow.release.writer import REPORT_NAME, release_root
+
+    releases = sorted(p for p in release_root().glob("medicinraadet-*") if p.is_dir())
+    if releases:
+        console.print(f"[bold]Medicinrådet release[/] {releases[-1]} "
+                      f"(report: {releases[-1] / REPORT_NAME})")
+    validation = config.state_dir() / "gx"
+    if validation.is_dir():
+        console.print(f"[bold]validation results[/] Great Expectations Data Docs per delivery under {validation}")
+
+
+def _exists(conn: object, table: str) -> bool:
+    row = conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()  # type: ignore[attr-defined]
+    return bool(row and row[0])
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.3f}"

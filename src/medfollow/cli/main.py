@@ -14,6 +14,10 @@ from typing import Annotated
 import typer
 
 from medfollow.cli import db as db_commands
+from medfollow.cli import docs as docs_commands
+from medfollow.cli import linkage as linkage_commands
+from medfollow.cli import release as release_commands
+from medfollow.cli import variants as variants_commands
 from medfollow.cli.output import console, err_console, print_table, progress_callback
 from medfollow.errors import MedfollowError
 
@@ -25,6 +29,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(db_commands.app, name="db")
+app.add_typer(variants_commands.app, name="variants")
+app.add_typer(release_commands.app, name="release")
+app.add_typer(docs_commands.app, name="docs")
+app.add_typer(linkage_commands.app, name="linkage")
+app.command("link")(linkage_commands.link_command)
 key_app = typer.Typer(help="The pseudonymisation key (HMAC secret).", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 

@@ -171,7 +171,10 @@ def bundled_binary(name: str) -> Path:
 
 
 def _can_bind(port: int) -> bool:
+    """Whether PostgreSQL could listen on ``port``: it binds with SO_REUSEADDR, so a port
+    whose last connections are still in TIME_WAIT after a stop counts as free."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((_HOST, port))
         except OSError:

@@ -49,13 +49,12 @@ def latest_audit(url: str) -> tuple[str, str | None, int, int]:
 
 
 @pytest.fixture(scope="module")
-def loaded(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+def loaded(db_url: str, key: bytes, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A warehouse with one good CPR delivery loaded."""
     root = tmp_path_factory.mktemp("landing")
     folder = write_delivery(root, "cpr", {"persons": [person(i) for i in range(20)]},
                             encoding="latin-1")
-    from conftest import TEST_KEY
-    outcome = ingest_delivery(folder, url=db_url, key=TEST_KEY)
+    outcome = ingest_delivery(folder, url=db_url, key=key)
     assert outcome.status == "loaded", outcome.reason
     assert outcome.rows_loaded == 20
     return db_url

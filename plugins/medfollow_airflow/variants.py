@@ -1,0 +1,112 @@
+"""Airflow adapters for the variant-frequency database (``genomics_variants``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from genomics_variants import deliveries
+from genomics_variants.pipeline import sync_optouts
+from medfollow import config
+from medfollow.errors import MedfollowError
+from medfollow_airflow.assets import table_asset
+from medfollow_airflow.hooks import WarehouseHook
+
+log = logging.getLogger(__name__)
+
+RELEASE_ASSET = table_asset("variants", "frequencies")
+
+
+def store_dir() -> Path:
+    return config.state_dir() / "variants"
+
+
+class ListGenomeFilesOperator(BaseOperator):
+    """Checks each pending delivery against its manifest and lists its VCF files (the unit
+    the ingest tasks are mapped over). A delivery that fails its checks is refused."""
+
+    def __init__(self, *, delivery_dirs: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.delivery_dirs = delivery_dirs
+
+    template_fields = ("delivery_dirs",)
+
+    def execute(self, context: Any) -> list[dict[str, str]]:
+        url = WarehouseHook().dsn()
+        files: list[dict[str, str]] = []
+        for folder in map(Path, self.delivery_dirs or []):
+            try:
+                files += [{"delivery": str(folder), "vcf": str(vcf)}
+                          for vcf in deliveries.genome_files(folder)]
+            except MedfollowError as exc:
+                deliveries.record(url, folder, status="refused", reason=str(exc),
+                                  run_id=context["run_id"])
+                log.error("genomes/%s refused: %s", folder.name, exc)
+        if not files:
+            raise AirflowSkipException("no genome files to ingest")
+        return files
+
+
+class IngestGenomeFileOperator(BaseOperator):
+    """Adds one VCF's genomes to the per-sample contribution store."""
+
+    template_fields = ("item",)
+
+    def __init__(self, *, item: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.item = item
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        hook = WarehouseHook()
+        try:
+            added = deliveries.ingest_genome_file(
+                store_dir(), Path(self.item["delivery"]), Path(self.item["vcf"]),
+                key=hook.pseudonym_key(), warehouse_url=hook.dsn())
+        except MedfollowError as exc:
+            raise AirflowFailException(f"{Path(self.item['vcf']).name}: {exc}") from None
+        return {"delivery": self.item["delivery"], "added": added}
+
+
+class PublishReleaseOperator(BaseOperator):
+    """Publishes one release for everything ingested in this run (asset: variants release)."""
+
+    template_fields = ("results",)
+
+    def __init__(self, *, results: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("outlets", [RELEASE_ASSET])
+        super().__init__(**kwargs)
+        self.results = results
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        added: dict[Path, int] = {}
+        for result in self.results or []:
+            folder = Path(result["delivery"])
+            added[folder] = added.get(folder, 0) + int(result["added"])
+        published = deliveries.publish_deliveries(store_dir(), added, url=WarehouseHook().dsn(),
+                                                  run_id=context["run_id"])
+        release = published.release
+        return {"release_id": release.release_id if release else None,
+                "samples": release.sample_count if release else 0}
+
+
+class SyncOptOutsOperator(BaseOperator):
+    """Removes every stored genome whose person has an opt-out in force, then publishes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("outlets", [RELEASE_ASSET])
+        super().__init__(**kwargs)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        if not (store_dir() / "state").exists() and not any(store_dir().glob("*")):
+            raise AirflowSkipException("no variant store yet")
+        try:
+            removed, published = sync_optouts(store_dir(), WarehouseHook().dsn())
+        except MedfollowError as exc:
+            raise AirflowFailException(str(exc)) from None
+        if published.release is None:
+            raise AirflowSkipException("no stored genome has an opt-out in force")
+        return {"genomes_removed": removed.genomes, "release_id": published.release.release_id}
