@@ -13,6 +13,7 @@ from medfollow.ingest.contracts import families
 from medfollow.orchestration import environment
 from medfollow.orchestration.runner import run_dag
 from medfollow.synth import generate
+from support.privacy import columns_holding_cprs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -79,24 +80,9 @@ def test_marts_dag_builds_dbt_models_through_cosmos(platform: str, tmp_path: Pat
 
 def test_no_valid_cpr_number_anywhere_in_the_warehouse(platform: str) -> None:
     """After loading every synthetic source, scan every text column of every table."""
-    import re
-
-    import pyarrow as pa
-
-    from medfollow.ingest.convert import normalise_cpr
-
-    shaped = re.compile(r"(?<![0-9A-Za-z])\d{6}-?\d{4}(?![0-9A-Za-z])")
-    with psycopg.connect(platform) as conn:
-        columns = conn.execute(
-            """select table_schema, table_name, column_name from information_schema.columns
-                where table_schema not in ('pg_catalog', 'information_schema')
-                  and data_type in ('text', 'character varying', 'jsonb')""").fetchall()
-        assert len(columns) > 50
-        for schema, table, column in columns:
-            values = conn.execute(f'select "{column}"::text from "{schema}"."{table}"').fetchall()
-            candidates = [m for (v,) in values if v for m in shaped.findall(v)]
-            clean, _, _ = normalise_cpr(pa.array(candidates, pa.string()))
-            assert not [c for c in clean.to_pylist() if c], f"{schema}.{table}.{column}"
+    scanned, leaks = columns_holding_cprs(platform)
+    assert scanned > 50
+    assert not leaks
 
 
 def test_variant_dag_ingests_genomes_per_file_and_publishes_a_release(
