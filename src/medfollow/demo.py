@@ -110,7 +110,8 @@ def _summarise(url: str) -> None:
     if linkage:
         print_table("record linkage (latest run; true figures against the generator's truth)",
                     ["source", "link rate", "in review", "precision", "recall", "F1"],
-                    [[s, *(_fmt(v) for v in rest)] for s, *rest in linkage])
+                    [[s, _rate(rate), _count(queue), *(_rate(v) for v in true)]
+                     for s, rate, queue, *true in linkage])
     from medfollow.release.writer import REPORT_NAME, release_root
 
     releases = sorted(p for p in release_root().glob("medicinraadet-*") if p.is_dir())
@@ -127,7 +128,9 @@ def _exists(conn: object, table: str) -> bool:
     return bool(row and row[0])
 
 
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.3f}"
+def _rate(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _count(value: float | None) -> str:
+    return "" if value is None else f"{value:,.0f}"
