@@ -48,6 +48,7 @@ demo: $(SYNCED)
 
 test: $(SYNCED) reference-tools
 	$(VENV)/bin/ruff check src plugins dags tests bench
+	cd dbt && ../$(VENV)/bin/sqlfluff lint models snapshots
 	$(VENV)/bin/pytest
 
 bench: $(SYNCED) reference-tools
@@ -55,6 +56,7 @@ bench: $(SYNCED) reference-tools
 
 lint: $(SYNCED)
 	$(VENV)/bin/ruff check src plugins dags tests bench
+	cd dbt && ../$(VENV)/bin/sqlfluff lint models snapshots
 
 clean:
 	-@[ -x $(VENV)/bin/medfollow ] && MEDFOLLOW_DATABASE_URL= $(VENV)/bin/medfollow db stop >/dev/null 2>&1 || true

@@ -48,8 +48,8 @@ at_day as (
         on
             g.product_code = k.product_code
             and g.indication_group = k.indication_group
-            and k.time_days <= g.time_days
-    order by g.product_code, g.indication_group, g.time_days, k.time_days desc
+            and g.time_days >= k.time_days
+    order by g.product_code asc, g.indication_group asc, g.time_days asc, k.time_days desc
 ),
 
 at_risk as (
@@ -63,7 +63,7 @@ at_risk as (
         on
             g.product_code = s.product_code
             and g.indication_group = s.indication_group
-            and s.os_time_days >= g.time_days
+            and g.time_days <= s.os_time_days
     group by g.product_code, g.indication_group, g.time_days
 ),
 

@@ -13,7 +13,7 @@
 -- Counts as text after disclosure control ("<{{ t }}" small, "x" hidden to protect another
 -- cell). A rate is given only when its numerator and denominator are both shown. Overall
 -- survival is given when at least {{ t }} patients were treated, the horizon was reached
--- and no small number of deaths (1 to {{ t - 1 }}) lies behind the estimate.
+-- and no small number of deaths (1 to {{ t }} - 1) lies behind the estimate.
 with cells as (
     select * from {{ ref('int_medicinraadet_cells') }}
 ),
@@ -24,8 +24,8 @@ pivoted as (
         indication_group,
         period,
         {%- for m in measures %}
-        max(display_value) filter (where measure = '{{ m }}') as {{ m }},
-        max(n) filter (where measure = '{{ m }}' and suppression is null) as {{ m }}_shown,
+            max(display_value) filter (where measure = '{{ m }}') as {{ m }},
+            max(n) filter (where measure = '{{ m }}' and suppression is null) as {{ m }}_shown,
         {%- endfor %}
         max(n) filter (where measure = 'patients_treated') as patients_n
     from cells
@@ -61,23 +61,23 @@ select
     p.period::text as period,
     c.cutoff_date::date as cutoff_date,
     {%- for m in measures %}
-    p.{{ m }}::text as {{ m }},
+        p.{{ m }}::text as {{ m }},
     {%- endfor %}
     {%- for name, numerator, denominator in rates %}
-    case
-        when p.{{ denominator }}_shown > 0 and p.{{ numerator }}_shown is not null
-            then round(p.{{ numerator }}_shown::numeric / p.{{ denominator }}_shown, 3)
-    end::numeric(4, 3) as {{ name }},
+        case
+            when p.{{ denominator }}_shown > 0 and p.{{ numerator }}_shown is not null
+                then round(p.{{ numerator }}_shown::numeric / p.{{ denominator }}_shown, 3)
+        end::numeric(4, 3) as {{ name }},
     {%- endfor %}
-    {%- for label, horizon in [('os_1y', 365), ('os_2y', 730)] %}
+{%- for label, horizon in [('os_1y', 365), ('os_2y', 730)] %}
     {%- set s = 's' ~ horizon %}
     {%- set last_horizon = loop.last %}
-    {%- for column, suffix in [('survival', ''), ('ci_lower', '_ci_lower'), ('ci_upper', '_ci_upper')] %}
+{%- for column, suffix in [('survival', ''), ('ci_lower', '_ci_lower'), ('ci_upper', '_ci_upper')] %}
     case
         when {{ s }}.publishable then round({{ s }}.{{ column }}::numeric, 3)
     end::numeric(4, 3) as {{ label }}{{ suffix }}{{ "," if not (loop.last and last_horizon) }}
-    {%- endfor %}
-    {%- endfor %}
+{%- endfor %}
+{%- endfor %}
 from pivoted as p
 cross join cutoff as c
 inner join products as pr

@@ -27,8 +27,11 @@ per_treatment as (
         t.index_date,
         c.cutoff_date,
         min(v.event_date) filter (where v.vital_event = 'death') as death_date,
-        (array_agg(v.source_name order by v.event_date, v.source_name)
-            filter (where v.vital_event = 'death'))[1] as death_source,
+        (
+            array_agg(v.source_name order by v.event_date, v.source_name)
+            filter (where v.vital_event = 'death')
+        )[1
+        ] as death_source,
         min(v.event_date) filter (where v.vital_event = 'emigration') as emigration_date,
         min(v.event_date) filter (where v.vital_event = 'disappearance') as disappearance_date
     from treatments as t
@@ -36,8 +39,8 @@ per_treatment as (
     left join vital as v
         on
             t.person_key = v.person_key
-            and v.event_date >= t.index_date
-            and v.event_date <= c.cutoff_date
+            and t.index_date <= v.event_date
+            and c.cutoff_date >= v.event_date
     group by t.treatment_id, t.person_key, t.index_date, c.cutoff_date
 ),
 

@@ -112,8 +112,8 @@ index_admissions as (
     inner join {{ ref('int_treated_contacts') }} as c
         on
             w.person_key = c.person_key
-            and c.start_date <= w.index_date
-            and c.end_date >= w.index_date
+            and w.index_date >= c.start_date
+            and w.index_date <= c.end_date
     group by w.treatment_id
 ),
 

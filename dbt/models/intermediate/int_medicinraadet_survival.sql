@@ -39,7 +39,7 @@ at_horizon as (
     from km as k
     inner join horizons as h
         on k.time_days <= h.horizon_day
-    order by k.product_code, k.indication_group, k.period, h.horizon_day, k.time_days desc
+    order by k.product_code asc, k.indication_group asc, k.period asc, h.horizon_day asc, k.time_days desc
 )
 
 select

@@ -14,7 +14,7 @@ chain as (
     select
         c.old_person_key as delivered_person_key,
         c.new_person_key as person_key,
-        1 as depth
+        1 as chain_depth
     from changes as c
 
     union all
@@ -22,11 +22,11 @@ chain as (
     select
         ch.delivered_person_key,
         nxt.new_person_key as person_key,
-        ch.depth + 1 as depth
+        ch.chain_depth + 1 as chain_depth
     from chain as ch
     inner join changes as nxt
         on ch.person_key = nxt.old_person_key
-    where ch.depth < 20
+    where ch.chain_depth < 20
 ),
 
 ranked as (
@@ -35,7 +35,7 @@ ranked as (
         person_key,
         row_number() over (
             partition by delivered_person_key
-            order by depth desc, person_key
+            order by chain_depth desc, person_key asc
         ) as chain_rank
     from chain
 )

@@ -24,6 +24,6 @@ inner join groups as g
     on
         d.diagnosis_code like g.code_prefix || '%'
         and g.relevant_for in ('all', t.therapy_class)
-        and d.diagnosis_date < t.treatment_date
+        and t.treatment_date > d.diagnosis_date
         and d.diagnosis_date >= t.treatment_date - g.lookback_days
 group by t.treatment_id

@@ -47,9 +47,12 @@ changes as (
     select
         treatment_id,
         case
-            when regimen is distinct from lag(regimen) over (
-                partition by treatment_id order by administration_date
-            ) then 1
+            -- a regimen is never empty, so '' stands for "no earlier administration day"
+            when coalesce(
+                    lag(regimen) over (
+                        partition by treatment_id order by administration_date
+                    ), ''
+                ) != regimen then 1
             else 0
         end as starts_line
     from regimen_days

@@ -38,7 +38,7 @@ matches as (
         on
             t.person_key = d.person_key
             and d.diagnosis_code like c.code_prefix || '%'
-            and d.diagnosis_date <= t.treatment_date
+            and t.treatment_date >= d.diagnosis_date
     group by t.treatment_id, c.indication_group
 ),
 
@@ -75,7 +75,7 @@ ranked as (
         end as indication_basis,
         row_number() over (
             partition by treatment_id
-            order by has_diagnosis desc, last_diagnosis_date desc nulls last, age_fits desc, indication_group
+            order by has_diagnosis desc, last_diagnosis_date desc nulls last, age_fits desc, indication_group asc
         ) as preference
     from candidates
 )

@@ -44,18 +44,33 @@ event_summary as (
 assessment_summary as (
     select
         treatment_id,
-        (array_agg(response order by response_rank, assessment_date)
-            filter (where response_rank is not null))[1] as best_response,
-        (array_agg(days_from_index order by response_rank, assessment_date)
-            filter (where response_rank is not null))[1] as best_response_day,
+        (
+            array_agg(response order by response_rank, assessment_date)
+            filter (where response_rank is not null)
+        )[1
+        ] as best_response,
+        (
+            array_agg(days_from_index order by response_rank, assessment_date)
+            filter (where response_rank is not null)
+        )[1
+        ] as best_response_day,
         bool_or(is_response) as objective_response,
         bool_or(is_complete_response) as complete_response,
-        (array_agg(response order by assessment_date)
-            filter (where timepoint_day = 90 and response_rank is not null))[1] as response_day_90,
-        (array_agg(response order by assessment_date)
-            filter (where timepoint_day = 180 and response_rank is not null))[1] as response_day_180,
-        (array_agg(response order by assessment_date)
-            filter (where timepoint_day = 365 and response_rank is not null))[1] as response_day_365,
+        (
+            array_agg(response order by assessment_date)
+            filter (where timepoint_day = 90 and response_rank is not null)
+        )[1
+        ] as response_day_90,
+        (
+            array_agg(response order by assessment_date)
+            filter (where timepoint_day = 180 and response_rank is not null)
+        )[1
+        ] as response_day_180,
+        (
+            array_agg(response order by assessment_date)
+            filter (where timepoint_day = 365 and response_rank is not null)
+        )[1
+        ] as response_day_365,
         max(crs_grade) as crs_worst_grade,
         min(crs_onset_date) filter (where crs_grade > 0) as crs_onset_date,
         max(icans_grade) as icans_worst_grade,
@@ -182,7 +197,8 @@ select
     (c.ivig_first_date is not null)::boolean as ivig_used,
     c.ivig_first_date::date as ivig_first_date,
     (coalesce(c.tocilizumab_registry, false) or coalesce(c.tocilizumab_reported, false))::boolean as tocilizumab_used,
-    (coalesce(c.corticosteroid_registry, false) or coalesce(c.corticosteroid_reported, false))::boolean as corticosteroid_used,
+    (coalesce(c.corticosteroid_registry, false) or coalesce(c.corticosteroid_reported, false))::boolean
+        as corticosteroid_used,
     coalesce(c.infection_within_365d, false)::boolean as infection_within_365d,
     coalesce(c.prolonged_cytopenia, false)::boolean as prolonged_cytopenia,
     coalesce(c.hypogammaglobulinaemia, false)::boolean as hypogammaglobulinaemia,

@@ -9,29 +9,29 @@
 
 {% if relation_exists(links) %}
 
-select
-    source as source_name,
-    record_id,
-    person_key,
-    method as link_method,
-    match_probability
-from {{ links }}
+    select
+        source as source_name,
+        record_id,
+        person_key,
+        method as link_method,
+        match_probability
+    from {{ links }}
 
 {% else %}
 
-{%- if execute -%}
+    {%- if execute -%}
     {%- do exceptions.warn(
         "linkage.person_links does not exist: patients treated abroad (cross-border extract) "
         ~ "cannot be linked and are missing from fct_atmp_treatment and the follow-up marts"
     ) -%}
-{%- endif -%}
+    {%- endif -%}
 
-select
-    null::text as source_name,
-    null::text as record_id,
-    null::text as person_key,
-    null::text as link_method,
-    null::double precision as match_probability
-where false
+    select
+        null::text as source_name,
+        null::text as record_id,
+        null::text as person_key,
+        null::text as link_method,
+        null::double precision as match_probability
+    where false
 
 {% endif %}
