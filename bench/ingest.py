@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from medfollow.ingest.contracts import contract_for
+from medfollow.ingest.manifest import write_manifest
 from medfollow.ingest.pipeline import ingest_delivery
-from medfollow.synth.manifest import write_manifest
 from medfollow.warehouse.bootstrap import bootstrap
 from medfollow.warehouse.connection import database_url
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param
 
 from medfollow.ingest.contracts import SourceContract, families
@@ -36,7 +37,7 @@ def _doc(family: str, contracts: list[SourceContract]) -> str:
              "Waits for delivery folders in the landing area, then validates, pseudonymises and "
              "loads each one atomically into `raw` (see `audit.deliveries`).", ""]
     for c in contracts:
-        tables = ", ".join(f"`raw.{c.source}__{t.name}`" for t in c.tables)
+        tables = ", ".join(f"`{c.raw_table(t)}`" for t in c.tables)
         lines.append(f"- **{c.title}** ({c.mode}): {tables}")
     return "\n".join(lines)
 
@@ -55,6 +56,9 @@ def ingest_dag(family: str, contracts: list[SourceContract]) -> DAG:
                                              description="Wait for deliveries if none is pending")},
         doc_md=_doc(family, ordered),
     ) as dag:
+        # Publishing runs even when one delivery was refused (the others committed); this
+        # leaf makes the run itself fail whenever any delivery failed, so nothing is hidden.
+        watcher = EmptyOperator(task_id="all_deliveries_ok", trigger_rule="all_success")
         previous = None
         for contract in ordered:
             sensor = PendingDeliverySensor(
@@ -71,8 +75,9 @@ def ingest_dag(family: str, contracts: list[SourceContract]) -> DAG:
                 max_active_tis_per_dag=1,
             ).expand(delivery_dir=sensor.output)
             publish = PublishRawTablesOperator(task_id=f"publish_{contract.source}",
-                                               source=contract.source)
+                                               source=contract.source, trigger_rule="all_done")
             ingest >> publish
+            ingest >> watcher
             if previous is not None:
                 sensor.trigger_rule = "all_done"  # a family member with nothing pending must not block the next
                 previous >> sensor

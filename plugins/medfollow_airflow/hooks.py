@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import quote
 
 from airflow.sdk import BaseHook, Variable
 
-from medfollow.ingest.pseudonymise import KEY_ENV, load_key
+from medfollow.ingest.pseudonymise import load_key
 from medfollow.orchestration.environment import WAREHOUSE_CONN_ID
 
 PSEUDONYM_SECRET_VARIABLE = "medfollow_pseudonym_secret"
@@ -15,8 +14,8 @@ PSEUDONYM_SECRET_VARIABLE = "medfollow_pseudonym_secret"
 
 class WarehouseHook(BaseHook):
     """DSN from the ``medfollow_warehouse`` connection; the pseudonymisation key from the
-    secrets backend (Airflow variable ``medfollow_pseudonym_secret``), the environment, or
-    the local key file, in that order."""
+    secrets backend (Airflow variable ``medfollow_pseudonym_secret``), else the environment,
+    else the local key file — the same order and checks as the CLI (``load_key``)."""
 
     conn_name_attr = "warehouse_conn_id"
     default_conn_name = WAREHOUSE_CONN_ID
@@ -35,8 +34,5 @@ class WarehouseHook(BaseHook):
         return f"postgresql://{auth}@{conn.host}:{conn.port or 5432}/{conn.schema or 'postgres'}"
 
     def pseudonym_key(self) -> bytes:
-        if not os.environ.get(KEY_ENV):
-            secret = Variable.get(PSEUDONYM_SECRET_VARIABLE, default=None)
-            if secret:
-                return bytes.fromhex(secret)
-        return load_key()
+        secret = Variable.get(PSEUDONYM_SECRET_VARIABLE, default=None)
+        return load_key(secret, origin=f"Airflow variable {PSEUDONYM_SECRET_VARIABLE}")

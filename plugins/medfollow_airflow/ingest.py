@@ -9,15 +9,16 @@ asset event is emitted for it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
+from medfollow.errors import MedfollowError, scrub
 from medfollow.ingest.contracts import contract_for
-from medfollow.ingest.landing import landing_dir, pending_deliveries
-from medfollow.ingest.pipeline import ingest_delivery
 from medfollow_airflow.assets import table_asset
 from medfollow_airflow.hooks import WarehouseHook
 
@@ -42,6 +43,8 @@ class PendingDeliverySensor(BaseSensorOperator):
         self.landing = landing
 
     def poke(self, context: Any) -> PokeReturnValue:
+        from medfollow.ingest.landing import landing_dir, pending_deliveries
+
         landing = Path(self.landing) if self.landing else landing_dir()
         pending = pending_deliveries(landing, self.source, WarehouseHook().dsn())
         log.info("%s: %d pending deliveries in %s", self.source, len(pending), landing)
@@ -61,10 +64,13 @@ class IngestDeliveryOperator(BaseOperator):
         self.delivery_dir = delivery_dir
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from medfollow.ingest.pipeline import ingest_delivery
+
         hook = WarehouseHook()
-        outcome = ingest_delivery(Path(self.delivery_dir), url=hook.dsn(),
-                                  key=hook.pseudonym_key(), source=self.source,
-                                  run_id=context["run_id"])
+        with scrubbed_errors():
+            outcome = ingest_delivery(Path(self.delivery_dir), url=hook.dsn(),
+                                      key=hook.pseudonym_key(), source=self.source,
+                                      run_id=context["run_id"])
         log.info(outcome.summary())
         if outcome.status == "refused":
             raise AirflowFailException(outcome.summary())
@@ -77,9 +83,10 @@ class IngestDeliveryOperator(BaseOperator):
 class PublishRawTablesOperator(BaseOperator):
     """Announces a source's raw tables as updated (one asset event per table).
 
-    Runs once after all of a run's deliveries of the source have loaded: downstream DAGs
-    scheduled on these assets start once per batch of deliveries, not once per file; and if
-    every delivery was skipped, this task is skipped too and nothing downstream starts.
+    Runs once after all of a run's deliveries of the source are done (even if one of them
+    was refused, the others committed): downstream DAGs scheduled on these assets start once
+    per batch of deliveries, not once per file; if nothing loaded, this task skips and
+    nothing downstream starts.
     """
 
     def __init__(self, *, source: str, **kwargs: Any) -> None:
@@ -88,7 +95,11 @@ class PublishRawTablesOperator(BaseOperator):
         self.source = source
 
     def execute(self, context: Any) -> None:
-        log.info("%s: published %s", self.source, ", ".join(a.name for a in self.outlets))
+        loaded = [r for r in (context["ti"].xcom_pull(task_ids=f"ingest_{self.source}") or []) if r]
+        if not loaded:
+            raise AirflowSkipException(f"{self.source}: no delivery loaded in this run")
+        log.info("%s: %d deliveries loaded; published %s", self.source, len(loaded),
+                 ", ".join(a.name for a in self.outlets))
 
 
 def report_failure(context: Any) -> None:
@@ -96,4 +107,18 @@ def report_failure(context: Any) -> None:
     ti = context.get("task_instance") or context.get("ti")
     exc = context.get("exception")
     log.error("medfollow: %s failed in run %s: %s", getattr(ti, "task_id", "?"),
-              context.get("run_id"), exc)
+              context.get("run_id"), scrub(str(exc)))
+
+
+@contextmanager
+def scrubbed_errors() -> Iterator[None]:
+    """Unexpected errors still fail the task (and retry), but their text — which may quote a
+    delivered value — is scrubbed of anything CPR-shaped before Airflow logs it."""
+    try:
+        yield
+    except (AirflowFailException, AirflowSkipException):
+        raise
+    except MedfollowError as exc:
+        raise AirflowFailException(str(exc)) from None
+    except Exception as exc:
+        raise AirflowException(scrub(f"{type(exc).__name__}: {exc}")) from None

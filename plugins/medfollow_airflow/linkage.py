@@ -13,7 +13,6 @@ from airflow.sdk.exceptions import AirflowFailException
 from medfollow.errors import MedfollowError
 from medfollow_airflow.assets import table_asset
 from medfollow_airflow.hooks import WarehouseHook
-from rwd_linkage.run import run_linkage
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +29,8 @@ class LinkPersonsOperator(BaseOperator):
         super().__init__(**kwargs)
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from rwd_linkage.run import run_linkage  # Splink and DuckDB: not at DAG parse time
+
         hook = WarehouseHook()
         truth = os.environ.get(GROUND_TRUTH_ENV)
         try:

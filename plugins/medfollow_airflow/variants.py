@@ -1,4 +1,7 @@
-"""Airflow adapters for the variant-frequency database (``genomics_variants``)."""
+"""Airflow adapters for the variant-frequency database (``genomics_variants``).
+
+The genomics code (cyvcf2, numpy, the store) is imported inside ``execute``: DAG parsing
+only needs these class definitions."""
 
 from __future__ import annotations
 
@@ -9,8 +12,6 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from genomics_variants import deliveries
-from genomics_variants.pipeline import sync_optouts
 from medfollow import config
 from medfollow.errors import MedfollowError
 from medfollow_airflow.assets import table_asset
@@ -36,6 +37,8 @@ class ListGenomeFilesOperator(BaseOperator):
     template_fields = ("delivery_dirs",)
 
     def execute(self, context: Any) -> list[dict[str, str]]:
+        from genomics_variants import deliveries
+
         url = WarehouseHook().dsn()
         files: list[dict[str, str]] = []
         for folder in map(Path, self.delivery_dirs or []):
@@ -61,6 +64,8 @@ class IngestGenomeFileOperator(BaseOperator):
         self.item = item
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from genomics_variants import deliveries
+
         hook = WarehouseHook()
         try:
             added = deliveries.ingest_genome_file(
@@ -82,6 +87,8 @@ class PublishReleaseOperator(BaseOperator):
         self.results = results
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from genomics_variants import deliveries
+
         added: dict[Path, int] = {}
         for result in self.results or []:
             folder = Path(result["delivery"])
@@ -101,6 +108,8 @@ class SyncOptOutsOperator(BaseOperator):
         super().__init__(**kwargs)
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from genomics_variants.pipeline import sync_optouts
+
         if not (store_dir() / "state").exists() and not any(store_dir().glob("*")):
             raise AirflowSkipException("no variant store yet")
         try:

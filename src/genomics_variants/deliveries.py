@@ -18,7 +18,7 @@ from genomics_variants.pipeline import Published, publish
 from genomics_variants.vcf.qc import QCConfig
 from medfollow.errors import MedfollowError
 from medfollow.ingest import audit
-from medfollow.synth.manifest import MANIFEST_NAME, Manifest, sha256_of
+from medfollow.ingest.manifest import MANIFEST_NAME, Manifest, sha256_of
 
 SOURCE = "genomes"
 

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from medfollow.ingest.contracts import contract_for
-from medfollow.synth.manifest import write_manifest
+from medfollow.ingest.manifest import write_manifest
 
 _WEIGHTS = (4, 3, 2, 7, 6, 5, 4, 3, 2, 1)
 

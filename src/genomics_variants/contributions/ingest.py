@@ -320,8 +320,10 @@ def ingest_files(
     else:
         found = optouts_in_force(warehouse_url, on or date.today())
         if found is None:
-            notes.append("opt-out register (raw.optout__registreringer) not loaded: none applied")
-        optouts |= found or set()
+            # Counting a genome before its person's opt-out is known would publish it.
+            raise MedfollowError("the opt-out register (raw.optout__registreringer) is not "
+                                 "loaded: load an optout delivery before ingesting genomes")
+        optouts |= found
     with store.writer():
         state = store.load()
         plans = _plan(paths, genomes, state, optouts)

@@ -71,10 +71,3 @@ def measure_sums(codes: np.ndarray, cells: np.ndarray, rows_per_pass: int = 32) 
         hist = np.bincount(keys.ravel(), minlength=rows * per_row)
         out[lo : lo + rows] = hist.reshape(rows, N_CELLS, N_CODES) @ LUT
     return out
-
-
-def measures_of(codes: np.ndarray, cell: int) -> np.ndarray:
-    """(variants, cells, measures) of one sample's codes (all in its one cell)."""
-    out = np.zeros((len(codes), N_CELLS, N_MEASURES), dtype=np.int32)
-    out[:, cell, :] = LUT[codes]
-    return out

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from genomics_variants.contributions.aggregate import Aggregate
@@ -297,11 +296,3 @@ class Store:
             table.column("end").to_numpy(),
             table.column("code").to_numpy().astype(np.uint8),
         )
-
-
-def stored_persons(state: State) -> set[str]:
-    return set(state.samples.column("person_key").to_pylist())
-
-
-def samples_of(state: State, batch_id: str) -> pa.Table:
-    return state.samples.filter(pc.equal(state.samples.column("batch_id"), batch_id))

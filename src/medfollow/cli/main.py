@@ -107,7 +107,7 @@ def sources(
         typer.echo(render_markdown(), nl=False)
         return
 
-    rows = [(c.source, c.family, c.mode, c.format, ", ".join(f"raw.{c.source}__{t.name}" for t in c.tables))
+    rows = [(c.source, c.family, c.mode, c.format, ", ".join(c.raw_table(t) for t in c.tables))
             for c in all_contracts().values()]
     print_table("sources", ["source", "family", "mode", "format", "raw tables"], rows)
 

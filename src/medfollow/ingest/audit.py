@@ -32,6 +32,14 @@ def already_loaded(conn: psycopg.Connection, source: str, delivery_id: str) -> b
     return row is not None
 
 
+def latest_loaded_cutoff(conn: psycopg.Connection, source: str) -> date | None:
+    row = conn.execute(
+        "select max(cutoff_date) from audit.deliveries where source = %s and status = 'loaded'",
+        (source,),
+    ).fetchone()
+    return row[0] if row else None
+
+
 def close_interrupted(conn: psycopg.Connection, source: str, delivery_id: str) -> int:
     """Mark attempts left 'running' by a dead loader as failed; returns how many."""
     cur = conn.execute(

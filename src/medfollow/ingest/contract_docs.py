@@ -10,7 +10,7 @@ def _table_section(contract: SourceContract) -> list[str]:
     lines: list[str] = []
     for table in contract.tables:
         keys = ", ".join(table.keys) or "—"
-        lines += [f"#### `raw.{contract.source}__{table.name}` ← `{table.file}` (keys: {keys})", "",
+        lines += [f"#### `{contract.raw_table(table)}` ← `{table.file}` (keys: {keys})", "",
                   "| column | type | lands as | required | allowed / range | description |",
                   "|---|---|---|---|---|---|"]
         for col in table.columns:

@@ -79,10 +79,14 @@ def _typed(values: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
     if col.type in ("int", "float"):
         target = pa.int64() if col.type == "int" else pa.float64()
         if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
-            typed = pc.cast(values, target, safe=False)
-            return typed, none
+            if col.type == "float" or pa.types.is_integer(values.type):
+                return pc.cast(values, target), none
+            # SAS stores every number as a float: only whole values are integers
+            whole = pc.equal(values, pc.floor(values))
+            typed = pc.cast(pc.if_else(whole, values, None), target)
+            return typed, _unparsed(values, typed, f"{col.name}: not a whole number")
         text = pc.replace_substring(pc.utf8_trim_whitespace(_as_text(values)), ",", ".")
-        pattern = r"^-?\d+$" if col.type == "int" else r"^-?(\d+(\.\d*)?|\.\d+)([eE]-?\d+)?$"
+        pattern = r"^-?\d{1,18}$" if col.type == "int" else r"^-?(\d{1,300}(\.\d*)?|\.\d+)([eE]-?\d{1,3})?$"
         ok = pc.match_substring_regex(text, pattern)
         typed = pc.cast(pc.if_else(ok, text, None), target)
         return typed, _unparsed(values, typed, f"{col.name}: not a number")
@@ -137,6 +141,9 @@ def normalise_cpr(values: pa.Array) -> tuple[pa.Array, pa.Array, int]:
 
     Never returns or formats the CPR itself in a reason.
     """
+    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+        # a CPR read as a number (SAS, Excel exports) has lost its leading zero
+        values = pc.utf8_lpad(pc.cast(pc.cast(values, pa.int64()), pa.string()), 10, "0")
     text = pc.replace_substring_regex(pc.utf8_trim_whitespace(_as_text(values)),
                                       r"^(\d{6})-(\d{4})$", r"\1\2")
     shaped = pc.fill_null(pc.match_substring_regex(text, r"^\d{10}$"), False)

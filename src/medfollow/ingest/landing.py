@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 
 from medfollow import config
-from medfollow.synth.manifest import MANIFEST_NAME
+from medfollow.ingest.manifest import MANIFEST_NAME, Manifest
 
 
 def landing_dir() -> Path:
@@ -41,4 +41,12 @@ def pending_deliveries(landing: Path, source: str, url: str) -> list[Path]:
             (source,),
         ).fetchall()
     done = {r[0] for r in rows}
-    return [p for p in candidates if p.name not in done]
+    return [p for p in candidates if _delivery_id(p) not in done]
+
+
+def _delivery_id(folder: Path) -> str:
+    """The id the audit table knows a delivery by: its manifest's, else the folder name."""
+    try:
+        return Manifest.read(folder).delivery_id
+    except (OSError, ValueError, KeyError, TypeError):
+        return folder.name

@@ -44,23 +44,41 @@ def raw_columns(table: Table) -> list[tuple[str, str]]:
 
 
 def ensure_tables(conn: psycopg.Connection, contract: SourceContract) -> None:
-    """Create the source's raw and quarantine tables, adding columns a contract gained."""
+    """Create the source's raw and quarantine tables, adding columns a contract gained.
+
+    DDL takes an exclusive lock until the load commits, blocking readers of raw; so nothing
+    is altered unless a table or column is actually missing.
+    """
     for table in contract.tables:
-        for name, columns in ((raw_name(contract, table), raw_columns(table)),
-                              (quarantine_name(contract, table), list(QUARANTINE_COLUMNS))):
-            conn.execute(sql.SQL("create table if not exists {} ({})").format(
-                name, sql.SQL(", ").join(
-                    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns)))
+        for schema, name, columns in (
+                ("raw", f"{contract.source}__{table.name}", raw_columns(table)),
+                ("quarantine", f"{contract.source}__{table.name}", list(QUARANTINE_COLUMNS))):
+            existing = {r[0] for r in conn.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = %s and table_name = %s", (schema, name))}
+            ident = sql.Identifier(schema, name)
+            if not existing:
+                conn.execute(sql.SQL("create table if not exists {} ({})").format(
+                    ident, sql.SQL(", ").join(
+                        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns)))
+                if schema == "raw":
+                    _describe_new_raw_table(conn, contract, table)
+                continue
             for column, pg_type in columns:
-                conn.execute(sql.SQL("alter table {} add column if not exists {} {}").format(
-                    name, sql.Identifier(column), sql.SQL(pg_type.replace(" not null", "", 1))))
-        # Deliveries are appended contiguously, so a BRIN index finds one delivery's rows
-        # (re-runs, quarantine moves) at a fraction of a btree's cost during COPY.
-        conn.execute(sql.SQL("create index if not exists {} on {} using brin (_delivery_id)").format(
-            sql.Identifier(f"{contract.source}__{table.name}__delivery"), raw_name(contract, table)))
-        conn.execute(sql.SQL("comment on table {} is {}").format(
-            raw_name(contract, table),
-            sql.Literal(f"{contract.title}: {table.name} (pseudonymised, contract-typed)")))
+                if column not in existing:
+                    conn.execute(sql.SQL("alter table {} add column {} {}").format(
+                        ident, sql.Identifier(column), sql.SQL(pg_type.replace(" not null", "", 1))))
+
+
+def _describe_new_raw_table(conn: psycopg.Connection, contract: SourceContract,
+                            table: Table) -> None:
+    # Deliveries are appended contiguously, so a BRIN index finds one delivery's rows
+    # (re-runs, quarantine moves) at a fraction of a btree's cost during COPY.
+    conn.execute(sql.SQL("create index if not exists {} on {} using brin (_delivery_id)").format(
+        sql.Identifier(f"{contract.source}__{table.name}__delivery"), raw_name(contract, table)))
+    conn.execute(sql.SQL("comment on table {} is {}").format(
+        raw_name(contract, table),
+        sql.Literal(f"{contract.title}: {table.name} (pseudonymised, contract-typed)")))
 
 
 def copy_table(conn: psycopg.Connection, target: sql.Composed, data: pa.Table) -> int:

@@ -12,6 +12,7 @@ with a reason; the rest loads. Everything the delivery changes becomes visible i
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,17 +23,18 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from medfollow import config
-from medfollow.errors import MedfollowError
+from medfollow.errors import MedfollowError, scrub
 from medfollow.ingest import audit, read
 from medfollow.ingest.contracts import SourceContract, Table, contract_for
 from medfollow.ingest.convert import convert_batch
 from medfollow.ingest.load import copy_table, ensure_tables, quarantine_name, raw_name
+from medfollow.ingest.manifest import MANIFEST_NAME, Manifest, sha256_of
 from medfollow.ingest.prefetch import prefetch
 from medfollow.ingest.pseudonymise import Pseudonymiser
 from medfollow.ingest.validate import DeliveryValidator
-from medfollow.synth.manifest import MANIFEST_NAME, Manifest, sha256_of
 
 Progress = Callable[[str, int, int], None]
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,120}")
 
 
 @dataclass
@@ -79,6 +81,9 @@ def ingest_delivery(
     contract = contract_for(source)
     if manifest and manifest.source != source:
         refusal = f"manifest is for source {manifest.source!r}, not {source!r}"
+    if not _SAFE_ID.fullmatch(delivery_id):
+        # the id names folders (validation results) and audit rows: no paths, no surprises
+        refusal, delivery_id = "delivery id may only hold letters, digits, '.', '_' and '-'", "invalid-id"
     cutoff = manifest.cutoff_date if manifest else None
 
     with psycopg.connect(url, autocommit=True) as control:
@@ -92,6 +97,12 @@ def ingest_delivery(
         attempt = audit.start_attempt(control, source=source, delivery_id=delivery_id,
                                       cutoff=cutoff, manifest_sha256=manifest_sha, run_id=run_id)
         outcome = DeliveryOutcome(source, delivery_id, "running")
+        if refusal is None and contract.mode == "snapshot" and cutoff is not None:
+            latest = audit.latest_loaded_cutoff(control, source)
+            if latest is not None and cutoff < latest:
+                # a snapshot replaces the table: an old one must never roll a register back
+                refusal = (f"snapshot cut-off {cutoff} is older than the loaded one ({latest}); "
+                           "it would roll the register back")
         try:
             if refusal is None:
                 assert manifest is not None
@@ -107,6 +118,7 @@ def ingest_delivery(
             outcome.reason = refusal
         except MedfollowError as exc:
             outcome.reason = str(exc)
+        outcome.reason = scrub(outcome.reason or "refused")
         outcome.status = "refused"
         audit.finish_attempt(control, attempt, status="refused", reason=outcome.reason,
                              rows_read=outcome.rows_read)
@@ -126,7 +138,7 @@ def _read_manifest(delivery_dir: Path) -> tuple[Manifest | None, str | None, str
 
 
 def _delivered_files(delivery_dir: Path, manifest: Manifest,
-                     contract: SourceContract) -> dict[str, tuple[Path, int]]:
+                     contract: SourceContract) -> dict[str, tuple[Path, int, str]]:
     """Each contract table's file and expected row count, as the manifest lists them.
 
     The manifest's ``table`` field names the table a file holds, so a registry may send a
@@ -140,18 +152,18 @@ def _delivered_files(delivery_dir: Path, manifest: Manifest,
         entry = by_table.get(table.name) or by_name.get(table.file)
         if entry is None:
             raise MedfollowError(f"manifest lists no file for table {table.name} ({table.file})")
-        found[table.name] = (delivery_dir / entry.name, entry.rows)
+        found[table.name] = (delivery_dir / entry.name, entry.rows, entry.sha256)
     return found
 
 
 def _check_files(delivery_dir: Path, manifest: Manifest, contract: SourceContract) -> None:
     """File-level checks: every contract table delivered intact, every column present."""
-    sha = {f.name: f.sha256 for f in manifest.files}
+    files = _delivered_files(delivery_dir, manifest, contract)
     for table in contract.tables:
-        path, _ = _delivered_files(delivery_dir, manifest, contract)[table.name]
+        path, _, expected_sha = files[table.name]
         if not path.exists():
             raise MedfollowError(f"{path.name} is missing from the delivery")
-        if sha256_of(path) != sha[path.name]:
+        if sha256_of(path) != expected_sha:
             raise MedfollowError(f"{path.name}: checksum does not match the manifest "
                                  "(altered or truncated in transit)")
         present = set(read.columns_of(path, contract.encoding))
@@ -166,7 +178,7 @@ def _load(delivery_dir: Path, manifest: Manifest, contract: SourceContract, url:
           progress: Progress | None) -> None:
     pseudonymiser = Pseudonymiser(key)
     files = _delivered_files(delivery_dir, manifest, contract)
-    total = sum(rows for _, rows in files.values())
+    total = sum(rows for _, rows, _ in files.values())
     with psycopg.connect(url) as conn:  # one transaction: all of it or none of it
         conn.execute("set local lock_timeout = '60s'")
         ensure_tables(conn, contract)
@@ -175,7 +187,7 @@ def _load(delivery_dir: Path, manifest: Manifest, contract: SourceContract, url:
                 conn.execute(sql.SQL("delete from {}").format(raw_name(contract, table)))
         for table in contract.tables:
             read_rows = 0
-            path, expected = files[table.name]
+            path, expected, _ = files[table.name]
             batches = read.batches(path, contract.encoding)
             prepared = prefetch(_prepare_batches(batches, table, manifest, pseudonymiser,
                                                  validator))

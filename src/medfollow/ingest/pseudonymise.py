@@ -31,10 +31,12 @@ def default_key_file() -> Path:
     return Path(os.environ.get(KEY_FILE_ENV, base / "medfollow" / "pseudonym.key"))
 
 
-def load_key() -> bytes:
-    """The pseudonymisation key from the environment or the local key file."""
-    text = os.environ.get(KEY_ENV)
-    origin = KEY_ENV
+def load_key(secret: str | None = None, origin: str = "the secrets backend") -> bytes:
+    """The pseudonymisation key: ``secret`` (from a secrets backend) if given, else the
+    ``MEDFOLLOW_PSEUDONYM_KEY`` environment variable, else the local key file."""
+    text = secret
+    if not text:
+        text, origin = os.environ.get(KEY_ENV), KEY_ENV
     if not text:
         path = default_key_file()
         if not path.exists():
@@ -42,8 +44,13 @@ def load_key() -> bytes:
                 f"no pseudonymisation key: set {KEY_ENV} or create one with `medfollow key init`"
             )
         text, origin = path.read_text().strip(), str(path)
+    return parse_key(text, origin)
+
+
+def parse_key(text: str, origin: str) -> bytes:
+    """A hex key of at least 256 bits; every source of the key goes through here."""
     try:
-        key = bytes.fromhex(text)
+        key = bytes.fromhex(text.strip())
     except ValueError:
         raise MedfollowError(f"pseudonymisation key from {origin} is not hex") from None
     if len(key) < 32:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -94,12 +95,12 @@ def sas_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordB
     """SAS7BDAT or XPORT via pyreadstat, chunk by chunk."""
     import pyreadstat
 
-    reader = pyreadstat.read_sas7bdat if path.suffix.lower() == ".sas7bdat" else pyreadstat.read_xport
     try:
-        for frame, _meta in pyreadstat.read_file_in_chunks(reader, str(path), chunksize=batch_rows):
+        for frame, _meta in pyreadstat.read_file_in_chunks(_sas_reader(path), str(path),
+                                                           chunksize=batch_rows):
             yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
-    except pyreadstat.ReadstatError as exc:
-        raise MedfollowError(f"{path.name}: unreadable SAS dataset ({_first_line(exc)})") from None
+    except (pyreadstat.ReadstatError, pa.ArrowException, ValueError) as exc:
+        raise MedfollowError(f"{path.name}: unreadable SAS dataset ({type(exc).__name__})") from None
 
 
 def file_format(path: Path) -> str:
@@ -128,16 +129,29 @@ def batches(path: Path, encoding: str = "auto",
 
 def columns_of(path: Path, encoding: str = "auto") -> list[str]:
     """The column names a file declares, read without scanning its rows."""
+    try:
+        return _columns_of(path, encoding)
+    except MedfollowError:
+        raise
+    except Exception as exc:
+        raise MedfollowError(f"{path.name}: unreadable ({type(exc).__name__})") from None
+
+
+def _columns_of(path: Path, encoding: str) -> list[str]:
     fmt = file_format(path)
     if fmt == "csv":
         return read_header(path, detect_encoding(path, encoding))
     if fmt == "parquet":
         return pq.read_schema(path).names
+    _, meta = _sas_reader(path)(str(path), metadataonly=True)
+    return list(meta.column_names)
+
+
+def _sas_reader(path: Path) -> Any:
+    """pyreadstat's reader for the file's SAS flavour (sas7bdat or XPORT)."""
     import pyreadstat
 
-    reader = pyreadstat.read_sas7bdat if path.suffix.lower() == ".sas7bdat" else pyreadstat.read_xport
-    _, meta = reader(str(path), metadataonly=True)
-    return list(meta.column_names)
+    return pyreadstat.read_sas7bdat if path.suffix.lower() == ".sas7bdat" else pyreadstat.read_xport
 
 
 def _checked(batches: Iterator[pa.RecordBatch], path: Path) -> Iterator[pa.RecordBatch]:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from medfollow.ingest.manifest import write_manifest
 from medfollow.synth.danish_csv import write_csv, write_parquet
-from medfollow.synth.manifest import write_manifest
 
 
 class Delivery:

@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 from pysam.libcbgzf import BGZFile
 
+from medfollow.ingest.manifest import write_manifest
 from medfollow.synth.genomes_calls import Calls, compact_alleles, sample_coverage, simulate_calls
 from medfollow.synth.genomes_reference import (
     CONTIG_LENGTH,
@@ -48,7 +49,6 @@ from medfollow.synth.genomes_vcf import (
     vcf_header,
     write_bgzf_vcf,
 )
-from medfollow.synth.manifest import write_manifest
 
 __all__ = ["DEFAULT_WINDOWS", "Window", "write_genomes"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from medfollow.ingest.manifest import sha256_of
 from medfollow.ingest.pipeline import ingest_delivery
-from medfollow.synth.manifest import sha256_of
 from support.deliveries import make_cpr, write_delivery
 from support.privacy import columns_holding_cprs
 
@@ -169,7 +169,7 @@ def test_a_sas_dataset_delivery_loads_like_csv(loaded: str, tmp_path: Path, key:
     import pandas as pd
     import pyreadstat
 
-    from medfollow.synth.manifest import write_manifest
+    from medfollow.ingest.manifest import write_manifest
 
     folder = tmp_path / "optout" / "optout-sas"
     folder.mkdir(parents=True)

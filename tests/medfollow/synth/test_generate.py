@@ -12,11 +12,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from medfollow.ingest.manifest import Manifest, sha256_of
 from medfollow.synth import SynthResult, generate
 from medfollow.synth.catalogue import load_indications
 from medfollow.synth.cpr import normalise_cpr, sex_of, validate_cpr
 from medfollow.synth.geography import MUNICIPALITIES
-from medfollow.synth.manifest import Manifest, sha256_of
 
 PERSONS = 2000
 SEED = 11

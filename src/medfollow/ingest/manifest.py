@@ -1,4 +1,5 @@
-"""Delivery manifests: the receipt that travels with every delivery folder.
+"""Delivery manifests: the receipt that travels with every delivery folder (written by senders
+and by the synthetic generator, checked by every ingest).
 
 A manifest names the source, the delivery id and the data cut-off date, and lists each
 file with its sha256 and row count, so the ingest side can refuse a delivery whose files
