@@ -91,13 +91,14 @@ def finish_attempt(
 
 
 def record_skip(conn: psycopg.Connection, *, source: str, delivery_id: str,
-                cutoff: date | None, manifest_sha256: str | None, run_id: str | None) -> None:
+                cutoff: date | None, manifest_sha256: str | None, run_id: str | None,
+                reason: str = "already loaded") -> None:
     conn.execute(
         """insert into audit.deliveries
                (source, delivery_id, cutoff_date, manifest_sha256, status, reason, finished_at,
                 airflow_run_id)
-           values (%s, %s, %s, %s, 'skipped', 'already loaded', now(), %s)""",
-        (source, delivery_id, cutoff, manifest_sha256, run_id),
+           values (%s, %s, %s, %s, 'skipped', %s, now(), %s)""",
+        (source, delivery_id, cutoff, manifest_sha256, reason, run_id),
     )
 
 

@@ -29,15 +29,16 @@ def delivery_dirs(landing: Path, source: str) -> list[Path]:
 
 
 def pending_deliveries(landing: Path, source: str, url: str) -> list[Path]:
-    """Delivery folders of ``source`` not yet loaded (refused ones stay pending until fixed
-    and re-sent under a new id, or until an engineer re-runs them)."""
+    """Delivery folders of ``source`` not yet dealt with: neither loaded, nor refused (a
+    refused one is fixed and re-sent under a new id, or re-run by an engineer), nor skipped
+    (an older snapshot superseded by a loaded newer one)."""
     candidates = delivery_dirs(landing, source)
     if not candidates:
         return []
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "select delivery_id from audit.deliveries "
-            "where source = %s and status in ('loaded', 'refused')",
+            "where source = %s and status in ('loaded', 'refused', 'skipped')",
             (source,),
         ).fetchall()
     done = {r[0] for r in rows}

@@ -58,7 +58,7 @@ class DeliveryOutcome:
         if self.status == "refused":
             return f"{self.source}/{self.delivery_id}: refused — {self.reason}"
         if self.status == "skipped":
-            return f"{self.source}/{self.delivery_id}: skipped — already loaded"
+            return f"{self.source}/{self.delivery_id}: skipped — {self.reason}"
         return (f"{self.source}/{self.delivery_id}: loaded {self.rows_loaded:,} rows, "
                 f"quarantined {self.rows_quarantined:,}")
 
@@ -90,19 +90,20 @@ def ingest_delivery(
         if not audit.lock_delivery(control, source, delivery_id):
             raise MedfollowError(f"{source}/{delivery_id} is being loaded by another process")
         audit.close_interrupted(control, source, delivery_id)
-        if audit.already_loaded(control, source, delivery_id):
+        skip = "already loaded" if audit.already_loaded(control, source, delivery_id) else None
+        if skip is None and refusal is None and contract.mode == "snapshot" and cutoff is not None:
+            latest = audit.latest_loaded_cutoff(control, source)
+            if latest is not None and cutoff < latest:
+                # A snapshot replaces the table, so an older one must never roll the register
+                # back; a backlog loaded in any order (or an old one re-sent) ends the same.
+                skip = f"superseded by the loaded snapshot of {latest} (this one is of {cutoff})"
+        if skip is not None:
             audit.record_skip(control, source=source, delivery_id=delivery_id, cutoff=cutoff,
-                              manifest_sha256=manifest_sha, run_id=run_id)
-            return DeliveryOutcome(source, delivery_id, "skipped", "already loaded")
+                              manifest_sha256=manifest_sha, run_id=run_id, reason=skip)
+            return DeliveryOutcome(source, delivery_id, "skipped", skip)
         attempt = audit.start_attempt(control, source=source, delivery_id=delivery_id,
                                       cutoff=cutoff, manifest_sha256=manifest_sha, run_id=run_id)
         outcome = DeliveryOutcome(source, delivery_id, "running")
-        if refusal is None and contract.mode == "snapshot" and cutoff is not None:
-            latest = audit.latest_loaded_cutoff(control, source)
-            if latest is not None and cutoff < latest:
-                # a snapshot replaces the table: an old one must never roll a register back
-                refusal = (f"snapshot cut-off {cutoff} is older than the loaded one ({latest}); "
-                           "it would roll the register back")
         try:
             if refusal is None:
                 assert manifest is not None

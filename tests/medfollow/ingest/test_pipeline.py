@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from medfollow.ingest.landing import pending_deliveries
 from medfollow.ingest.manifest import sha256_of
 from medfollow.ingest.pipeline import ingest_delivery
 from support.deliveries import make_cpr, write_delivery
@@ -76,6 +77,23 @@ def test_same_delivery_again_is_a_recorded_no_op(loaded: str, tmp_path: Path, ke
     assert outcome.status == "skipped"
     assert snapshot(loaded) == before
     assert latest_audit(loaded)[0] == "skipped"
+
+
+def test_an_older_snapshot_never_rolls_the_register_back(
+    loaded: str, tmp_path: Path, key: bytes
+) -> None:
+    """A backlog of snapshots loaded out of order (or an old one re-sent) is skipped, with
+    the reason, and is no longer pending; the register keeps the newer snapshot."""
+    folder = write_delivery(tmp_path, "cpr", {"persons": [person(i) for i in range(5)]},
+                            cutoff=date(2026, 8, 31))
+    before = snapshot(loaded)
+    outcome = ingest_delivery(folder, url=loaded, key=key)
+    assert outcome.status == "skipped" and outcome.ok
+    assert snapshot(loaded) == before
+    status, reason, *_ = latest_audit(loaded)
+    assert status == "skipped"
+    assert reason == "superseded by the loaded snapshot of 2026-09-30 (this one is of 2026-08-31)"
+    assert pending_deliveries(tmp_path, "cpr", loaded) == []
 
 
 def _refused(url: str, folder: Path, key: bytes) -> str:
