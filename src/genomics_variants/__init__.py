@@ -2,8 +2,9 @@
 
 The flow, one subpackage per stage:
 
-    vcf/            read VCF/BCF/gVCF (cyvcf2 arrays), check assembly and REF, normalise as
-                    `bcftools norm -m -any`, genotype QC (gnomAD adj), one code per call
+    vcf/            read VCF/BCF/gVCF (pysam parses text, cyvcf2 gives arrays), check
+                    assembly and REF, normalise as `bcftools norm -m -any`, genotype QC
+                    (gnomAD adj), one code per call
     contributions/  per-sample contributions in Parquet, the working aggregate, exact add and
                     remove (opt-out), sample manifest and warehouse look-ups
     frequencies/    releases (Parquet and `variants.frequencies`), strata, faf95, look-ups,

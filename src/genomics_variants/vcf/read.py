@@ -10,10 +10,11 @@ variants combined.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from cyvcf2 import VCF
@@ -26,6 +27,7 @@ from genomics_variants.vcf.header import read_header
 from genomics_variants.vcf.normalise import is_sequence_allele, normalise, ref_matches
 from genomics_variants.vcf.partition import Region, partition
 from genomics_variants.vcf.qc import QCConfig
+from genomics_variants.vcf.transcode import bcf_pieces
 from medfollow.errors import MedfollowError
 
 Progress = Callable[[str, int, int], None]
@@ -59,66 +61,74 @@ class _Part:
 def _read_part(job: _Job) -> _Part:
     """Read one piece of a file (a group of regions, or the whole file)."""
     part = _Part()
-    n = len(job.samples)
-    vcf = VCF(str(job.path), samples=list(job.samples), lazy=True)
-    if list(vcf.samples) != list(job.samples):
-        raise MedfollowError(f"{job.path.name}: could not select the kept samples")
     block = RecordBlock(
-        n,
+        len(job.samples),
         gq=job.qc.enabled and "GQ" in job.fields,
         dp=job.qc.enabled and "DP" in job.fields,
         ad=job.qc.enabled and "AD" in job.fields,
     )
-    block_dp = "MIN_DP" if "MIN_DP" in job.fields else "DP"
-    stats = part.stats
-    with Reference(job.reference) as reference:
-        for region in job.regions or (None,):
-            records = vcf(region.text) if region is not None else vcf
-            for record in records:
-                pos = record.POS
-                if region is not None and not region.holds(pos):
-                    continue
-                chrom = record.CHROM
-                if chrom != block.chrom or block.full:
-                    flush(block, job.xy, job.qc, job.summarise, part.decoded)
-                    block.reset(chrom)
-                stats.records += 1
-                ref, alts = record.REF, record.ALT
-                kept = [k for k, alt in enumerate(alts, start=1) if is_sequence_allele(alt)]
-                is_block = job.gvcf and not kept
-                if not kept and not is_block:
-                    stats.skipped += len(alts)
-                    continue
-                if not ref_matches(reference, chrom, pos, ref):
-                    found = reference.fetch(chrom, pos - 1, pos - 1 + len(ref)) or "nothing"
-                    raise MedfollowError(
-                        f"{job.path.name}: REF {ref[:20]} at {chrom}:{pos} disagrees with the "
-                        f"reference {job.reference.name} ({found[:20]}); was it called "
-                        "against another reference?"
-                    )
-                row = block.add(record, block_dp if is_block else "DP")
-                if is_block:
-                    stats.blocks += 1
-                    block.block_rows.append(row)
-                    block.block_ends.append(max(record.end, pos))
-                    continue
-                stats.skipped += len(alts) - len(kept)
-                stats.multiallelic += len(kept) > 1
-                for k in kept:
-                    alt = alts[k - 1]
-                    npos, nref, nalt = normalise(reference, chrom, pos, ref, alt)
-                    stats.alleles += 1
-                    stats.realigned += (npos, nref, nalt) != (pos, ref.upper(), alt.upper())
-                    part.chrom.append(chrom)
-                    part.pos.append(npos)
-                    part.ref.append(nref)
-                    part.alt.append(nalt)
-                    block.split_rows.append(row)
-                    block.split_alleles.append(k)
+    with Reference(job.reference) as reference, bcf_pieces(
+        job.path, job.regions, job.samples
+    ) as pieces:
+        for piece in pieces:
+            vcf = VCF(str(piece), lazy=True)
+            try:
+                if list(vcf.samples) != list(job.samples):  # an input BCF: select in htslib
+                    vcf.set_samples(list(job.samples))
+                if list(vcf.samples) != list(job.samples):
+                    raise MedfollowError(f"{job.path.name}: could not select the kept samples")
+                _read_records(vcf, job, reference, block, part)
+            finally:
+                vcf.close()
             flush(block, job.xy, job.qc, job.summarise, part.decoded)
             block.reset("")
-    vcf.close()
     return part
+
+
+def _read_records(
+    records: Iterable[Any], job: _Job, reference: Reference, block: RecordBlock, part: _Part
+) -> None:
+    """Check, split and normalise records into `block` (flushed when full or at a new contig)."""
+    block_dp = "MIN_DP" if "MIN_DP" in job.fields else "DP"
+    stats = part.stats
+    for record in records:
+        chrom, pos = record.CHROM, record.POS
+        if chrom != block.chrom or block.full:
+            flush(block, job.xy, job.qc, job.summarise, part.decoded)
+            block.reset(chrom)
+        stats.records += 1
+        ref, alts = record.REF, record.ALT
+        kept = [k for k, alt in enumerate(alts, start=1) if is_sequence_allele(alt)]
+        is_block = job.gvcf and not kept
+        if not kept and not is_block:
+            stats.skipped += len(alts)
+            continue
+        if not ref_matches(reference, chrom, pos, ref):
+            found = reference.fetch(chrom, pos - 1, pos - 1 + len(ref)) or "nothing"
+            raise MedfollowError(
+                f"{job.path.name}: REF {ref[:20]} at {chrom}:{pos} disagrees with the "
+                f"reference {job.reference.name} ({found[:20]}); was it called "
+                "against another reference?"
+            )
+        row = block.add(record, block_dp if is_block else "DP")
+        if is_block:
+            stats.blocks += 1
+            block.block_rows.append(row)
+            block.block_ends.append(max(record.end, pos))
+            continue
+        stats.skipped += len(alts) - len(kept)
+        stats.multiallelic += len(kept) > 1
+        for k in kept:
+            alt = alts[k - 1]
+            npos, nref, nalt = normalise(reference, chrom, pos, ref, alt)
+            stats.alleles += 1
+            stats.realigned += (npos, nref, nalt) != (pos, ref.upper(), alt.upper())
+            part.chrom.append(chrom)
+            part.pos.append(npos)
+            part.ref.append(nref)
+            part.alt.append(nalt)
+            block.split_rows.append(row)
+            block.split_alleles.append(k)
 
 
 def _merge(

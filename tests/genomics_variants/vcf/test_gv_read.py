@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +106,29 @@ def test_partition_covers_the_file(delivery: Path) -> None:
         if before.contig == after.contig:
             assert after.start == before.end + 1
     assert np.all([r.start <= r.end for r in flat])
+
+
+def test_undeclared_format_field_is_read(handcrafted: Handcrafted, tmp_path: Path) -> None:
+    """htslib adds a tag missing from the header as it parses; the BCF it hands to cyvcf2
+    must still describe it, or the genotypes after it would be misread."""
+    text = vcf_text((("chr17", CHR17_OFFSET, 3, "G", "T", "0/1 1/1"),), ("s1", "s2"))
+    text = text.replace("\tGT\t0/1\t1/1", "\tGT:XQ\t0/1:7\t1/1:9")
+    vcf = write_vcf(tmp_path / "undeclared.vcf.gz", text)
+    calls = read_file(vcf, handcrafted.reference)
+    assert (calls.codes[0] >> COPIES_SHIFT).tolist() == [1, 2]
+
+
+def test_corrupt_vcf_is_refused_in_one_line(handcrafted: Handcrafted, tmp_path: Path) -> None:
+    text = vcf_text((("chr17", CHR17_OFFSET, 3, "G", "T", "0/1 1/1"),), ("s1", "s2"))
+    vcf = write_vcf(tmp_path / "corrupt.vcf.gz", text.replace("\t0/1\t1/1", "\t0/1"))
+    with pytest.raises(MedfollowError) as exc:
+        read_file(vcf, handcrafted.reference)
+    assert _one_line(exc).startswith("corrupt.vcf.gz:")
+
+
+def test_reading_leaves_no_temporary_files(
+    delivery: Path, reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    read_file(delivery / "joint" / "cohort.vcf.gz", reference, workers=2)
+    assert list(tmp_path.iterdir()) == []
