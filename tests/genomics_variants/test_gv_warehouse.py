@@ -142,3 +142,33 @@ def test_ingest_sync_and_publish(
             ).fetchall()
         )
         assert "Index" in plan
+
+
+def test_optouts_follow_cpr_number_changes(warehouse: dict[str, object]) -> None:
+    """An opt-out under one number excludes genomes delivered under the person's others."""
+    url, joint = str(warehouse["url"]), warehouse["joint"]
+    renumbered, chained = joint[6], joint[7]  # type: ignore[index]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "create table raw.cpr__changes (gammelt_person_key text, nyt_person_key text, "
+            "_delivery_id text, _row_number bigint)"
+        )
+        conn.execute(
+            "insert into raw.cpr__changes values "
+            "(%(old)s, 'key-b', 'cpr-1', 1), ('key-b', 'key-c', 'cpr-1', 2), "  # old → b → c
+            "(%(a)s, %(chained)s, 'cpr-1', 3)",  # an opted-out person's later number
+            {"old": renumbered, "a": joint[0], "chained": chained},  # type: ignore[index]
+        )
+        conn.execute(
+            "insert into raw.optout__registreringer (person_key, register, gyldig_fra, "
+            "_delivery_id, _row_number) values ('key-c', 'genetik', %s, 'optout-3', 1)",
+            (TODAY - timedelta(days=1),),
+        )
+        try:
+            found = optouts_in_force(url, TODAY)
+        finally:
+            conn.execute("delete from raw.optout__registreringer where _delivery_id = 'optout-3'")
+            conn.execute("drop table raw.cpr__changes")
+    assert found is not None
+    assert {renumbered, "key-b", "key-c", chained, joint[0]} <= found  # type: ignore[index]
+    assert joint[1] not in found  # type: ignore[index]  # expired, and no change links it

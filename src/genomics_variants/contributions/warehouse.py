@@ -2,7 +2,8 @@
 
 Opt-outs come from `raw.optout__registreringer` (person_key, register 'vaev' or 'genetik',
 gyldig_fra, gyldig_til). A registration is in force on a date when gyldig_fra <= date and
-gyldig_til is null or later; both registers exclude a person from variant frequencies.
+gyldig_til is null or later; both registers exclude a person from variant frequencies,
+under every CPR number the person has had (`raw.cpr__changes`).
 Regions come from the latest delivery in `raw.cpr__persons` (person_key, region).
 """
 
@@ -22,16 +23,34 @@ def _exists(conn: psycopg.Connection, table: str) -> bool:
 
 
 def optouts_in_force(url: str, on: date) -> set[str] | None:
-    """Person keys with an opt-out in force on `on`; None if the register is not loaded."""
+    """Person keys with an opt-out in force on `on`; None if the register is not loaded.
+
+    A person who changed CPR number has one key per number, and a genome manifest may
+    carry either: every key linked to an opted-out key through `raw.cpr__changes` (old to
+    new or new to old, over any chain of changes) is returned too.
+    """
     with connect(url) as conn:
         if not _exists(conn, "raw.optout__registreringer"):
             return None
-        rows = conn.execute(
-            "select distinct person_key from raw.optout__registreringer "
-            "where register in ('vaev', 'genetik') and gyldig_fra <= %s "
-            "and (gyldig_til is null or gyldig_til > %s) and person_key is not null",
-            (on, on),
-        ).fetchall()
+        in_force = (
+            "select person_key from raw.optout__registreringer "
+            "where register in ('vaev', 'genetik') and gyldig_fra <= %(on)s "
+            "and (gyldig_til is null or gyldig_til > %(on)s) and person_key is not null"
+        )
+        if _exists(conn, "raw.cpr__changes"):
+            query = f"""
+                with recursive person (person_key) as (
+                    {in_force}
+                    union
+                    select case when c.gammelt_person_key = p.person_key
+                                then c.nyt_person_key else c.gammelt_person_key end
+                      from person p join raw.cpr__changes c
+                        on p.person_key in (c.gammelt_person_key, c.nyt_person_key)
+                )
+                select person_key from person where person_key is not null"""
+        else:
+            query = in_force
+        rows = conn.execute(query, {"on": on}).fetchall()
     return {row[0] for row in rows}
 
 
