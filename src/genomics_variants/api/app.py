@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from genomics_variants.api import beacon
 from genomics_variants.api.access import Principal
+from genomics_variants.api.jsonbody import JSONBody
 from genomics_variants.api.privacy import Policy, Tier
 from genomics_variants.api.service import Answer, Service, lookup
 from genomics_variants.api.service import region as answer_region
@@ -60,6 +60,7 @@ def create_app(
     service = Service(Store(store_root), policy or Policy(), max_span, max_variants)
     app = FastAPI(
         title="medfollow variant frequencies",
+        default_response_class=JSONBody,
         version=beacon.API_VERSION,
         description=(
             "Allele counts and frequencies in the national genome cohort (GRCh38), by sex and "
@@ -71,89 +72,7 @@ def create_app(
     )
     app.state.service = service
 
-    @app.get("/info", summary="Beacon information")
-    async def info() -> JSONResponse:
-        release = current_release(service.store)
-        return JSONResponse(
-            {
-                "meta": beacon.meta(None, "boolean"),
-                "response": {
-                    "id": beacon.BEACON_ID,
-                    "name": beacon.BEACON_NAME,
-                    "apiVersion": beacon.API_VERSION,
-                    "environment": "prod",
-                    "organization": beacon.ORGANISATION,
-                    "description": f"Variant frequencies ({ASSEMBLY}) of the national genome cohort",
-                    "version": release.release_id if release else None,
-                    "info": {
-                        "release": {k: release.meta[k] for k in PUBLIC_RELEASE_FIELDS}
-                        if release
-                        else None,
-                        "securityLevels": [t.value for t in Tier],
-                    },
-                },
-            }
-        )
-
-    @app.get("/service-info", summary="GA4GH service-info")
-    async def service_info() -> JSONResponse:
-        return JSONResponse(
-            {
-                "id": beacon.BEACON_ID,
-                "name": beacon.BEACON_NAME,
-                "type": {"group": "org.ga4gh", "artifact": "beacon", "version": beacon.API_VERSION},
-                "organization": beacon.ORGANISATION,
-                "version": beacon.API_VERSION,
-                "environment": "prod",
-            }
-        )
-
-    @app.get("/map", summary="Beacon map of endpoints")
-    async def beacon_map(request: Request) -> JSONResponse:
-        root = str(request.base_url).rstrip("/")
-        return JSONResponse(
-            {
-                "meta": beacon.meta(None, "boolean"),
-                "response": {
-                    "$schema": "beaconMapSchema.json",
-                    "endpointSets": {
-                        "genomicVariant": {
-                            "entryType": "genomicVariant",
-                            "rootUrl": f"{root}/g_variants",
-                            "openAPIEndpointsDefinition": f"{root}/openapi.json",
-                        }
-                    },
-                },
-            }
-        )
-
-    @app.get("/entry_types", summary="Beacon entry types")
-    async def entry_types() -> JSONResponse:
-        return JSONResponse(
-            {
-                "meta": beacon.meta(None, "boolean"),
-                "response": {
-                    "entryTypes": {
-                        "genomicVariant": {
-                            "id": "genomicVariant",
-                            "name": "Genomic variants",
-                            "ontologyTermForThisType": {
-                                "id": "ENSGLOSSARY:0000092",
-                                "label": "Variant",
-                            },
-                            "partOfSpecification": f"Beacon {beacon.API_VERSION}",
-                            "defaultSchema": {
-                                "id": beacon.SCHEMA["schema"],
-                                "name": "Default schema for a genomic variation",
-                                "referenceToSchemaDefinition": "https://github.com/ga4gh-beacon/beacon-v2",
-                                "schemaVersion": beacon.API_VERSION,
-                            },
-                        }
-                    }
-                },
-            }
-        )
-
+    # Data routes first: Starlette tries routes in order, and these carry the load.
     def beacon_answer(
         params: dict[str, Any], granularity: str | None, skip: int, limit: int
     ) -> Answer:
@@ -177,7 +96,7 @@ def create_app(
         requestedGranularity: str | None = Query(None, description="boolean, count or record"),
         skip: int = 0,
         limit: int = 10,
-    ) -> JSONResponse:
+    ) -> JSONBody:
         params = {
             "referenceName": referenceName,
             "start": start,
@@ -190,7 +109,7 @@ def create_app(
         return service.serve(request, "g_variants", {k: v for k, v in params.items() if v}, answer)
 
     @app.post("/g_variants", summary="Beacon v2 genomic variant query (POST)")
-    async def g_variants_post(request: Request, body: BeaconRequest) -> JSONResponse:
+    async def g_variants_post(request: Request, body: BeaconRequest) -> JSONBody:
         params = body.query.requestParameters
         answer = beacon_answer(
             params,
@@ -201,7 +120,7 @@ def create_app(
         return service.serve(request, "g_variants", params, answer)
 
     @app.get("/variants/{variant}", summary="Frequencies of one variant by stratum")
-    async def variant(request: Request, variant: str) -> JSONResponse:
+    async def variant(request: Request, variant: str) -> JSONBody:
         return service.serve(
             request, "variants", {"variant": variant}, lambda p: lookup(service, p, variant)
         )
@@ -210,9 +129,92 @@ def create_app(
     async def region(
         request: Request,
         region: str = Query(..., description="chr17:43040000-43050000 (1-based, inclusive)"),
-    ) -> JSONResponse:
+    ) -> JSONBody:
         return service.serve(
             request, "region", {"region": region}, lambda p: answer_region(service, p, region)
+        )
+
+    @app.get("/info", summary="Beacon information")
+    async def info() -> JSONBody:
+        release = current_release(service.store)
+        return JSONBody(
+            {
+                "meta": beacon.meta(None, "boolean"),
+                "response": {
+                    "id": beacon.BEACON_ID,
+                    "name": beacon.BEACON_NAME,
+                    "apiVersion": beacon.API_VERSION,
+                    "environment": "prod",
+                    "organization": beacon.ORGANISATION,
+                    "description": f"Variant frequencies ({ASSEMBLY}) of the national genome cohort",
+                    "version": release.release_id if release else None,
+                    "info": {
+                        "release": {k: release.meta[k] for k in PUBLIC_RELEASE_FIELDS}
+                        if release
+                        else None,
+                        "securityLevels": [t.value for t in Tier],
+                    },
+                },
+            }
+        )
+
+    @app.get("/service-info", summary="GA4GH service-info")
+    async def service_info() -> JSONBody:
+        return JSONBody(
+            {
+                "id": beacon.BEACON_ID,
+                "name": beacon.BEACON_NAME,
+                "type": {"group": "org.ga4gh", "artifact": "beacon", "version": beacon.API_VERSION},
+                "organization": beacon.ORGANISATION,
+                "version": beacon.API_VERSION,
+                "environment": "prod",
+            }
+        )
+
+    @app.get("/map", summary="Beacon map of endpoints")
+    async def beacon_map(request: Request) -> JSONBody:
+        root = str(request.base_url).rstrip("/")
+        return JSONBody(
+            {
+                "meta": beacon.meta(None, "boolean"),
+                "response": {
+                    "$schema": "beaconMapSchema.json",
+                    "endpointSets": {
+                        "genomicVariant": {
+                            "entryType": "genomicVariant",
+                            "rootUrl": f"{root}/g_variants",
+                            "openAPIEndpointsDefinition": f"{root}/openapi.json",
+                        }
+                    },
+                },
+            }
+        )
+
+    @app.get("/entry_types", summary="Beacon entry types")
+    async def entry_types() -> JSONBody:
+        return JSONBody(
+            {
+                "meta": beacon.meta(None, "boolean"),
+                "response": {
+                    "entryTypes": {
+                        "genomicVariant": {
+                            "id": "genomicVariant",
+                            "name": "Genomic variants",
+                            "ontologyTermForThisType": {
+                                "id": "ENSGLOSSARY:0000092",
+                                "label": "Variant",
+                            },
+                            "partOfSpecification": f"Beacon {beacon.API_VERSION}",
+                            "defaultSchema": {
+                                "id": beacon.SCHEMA["schema"],
+                                "name": "Default schema for a genomic variation",
+                                "referenceToSchemaDefinition": "https://github.com/ga4gh-beacon/beacon-v2",
+                                "schemaVersion": beacon.API_VERSION,
+                            },
+                        }
+                    }
+                },
+            }
         )
 
     return app

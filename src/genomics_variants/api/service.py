@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
 
 from genomics_variants.api import beacon
 from genomics_variants.api.access import DEFAULT_BUDGETS, AuditLog, Budgets, Principal, TokenStore
+from genomics_variants.api.jsonbody import JSONBody
 from genomics_variants.api.privacy import Policy, Tier, disclose
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import (
@@ -92,7 +92,7 @@ class Service:
         endpoint: str,
         query: dict[str, Any],
         answer: Answer,
-    ) -> JSONResponse:
+    ) -> JSONBody:
         """Authenticate, charge the budget, answer, and audit - whatever the outcome."""
         principal: Principal | None = None
         status, results, charged = 200, None, False
@@ -102,13 +102,13 @@ class Service:
             if not charged:
                 raise ServiceError(429, f"daily query budget of {principal.budget} exhausted")
             body, results = answer(principal)
-            return JSONResponse(body)
+            return JSONBody(body)
         except ServiceError as exc:
             status = exc.status
-            return JSONResponse(self.error_body(endpoint, status, str(exc)), status_code=status)
+            return JSONBody(self.error_body(endpoint, status, str(exc)), status_code=status)
         except MedfollowError as exc:
             status = 400
-            return JSONResponse(self.error_body(endpoint, status, str(exc)), status_code=status)
+            return JSONBody(self.error_body(endpoint, status, str(exc)), status_code=status)
         except Exception:
             status = 500
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -55,3 +56,39 @@ def test_audit_log_lines(tmp_path: Path) -> None:
         for line in path.read_text().splitlines()
     ]
     assert [e["status"] for e in lines] == [200, 429] and all("ts" in e for e in lines)
+
+
+def test_large_budgets_are_handed_out_in_blocks_and_never_exceeded(tmp_path: Path) -> None:
+    who = Principal("lab", Tier.REGISTERED, 2_500)  # blocks of 2 (0.1 %)
+    first, second = Budgets(tmp_path), Budgets(tmp_path)
+    assert first.charge(who) and Budgets(tmp_path).remaining(who) == 2_498  # one block taken
+    granted = 1
+    for _ in range(3_000):
+        granted += first.charge(who) + second.charge(who)
+    assert granted == 2_500  # every query of the budget, and not one more
+    assert not first.charge(who) and not second.charge(who)
+    first.close()
+    second.close()
+
+
+def _audit_lines(folder: Path) -> list[dict[str, object]]:
+    return [
+        json.loads(line)
+        for path in (folder / "audit").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+
+
+def test_audit_lines_reach_the_file_by_the_next_loop_turn(tmp_path: Path) -> None:
+    """Inside the server's event loop, lines are flushed together once per loop turn."""
+    audit = AuditLog(tmp_path)
+
+    async def queries() -> list[int]:
+        audit.write({"principal": "lab", "status": 200})
+        audit.write({"principal": "lab", "status": 404})
+        before = len(_audit_lines(tmp_path))
+        await asyncio.sleep(0)  # one loop turn
+        return [before, len(_audit_lines(tmp_path))]
+
+    assert asyncio.run(queries()) == [0, 2]
+    audit.close()
