@@ -32,13 +32,15 @@ $(SYNCED): uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --quiet
 	@touch $@
 
-# bcftools/tabix/samtools are the reference tools the genomics tests compare against.
-# Installed when we can (root with apt-get); otherwise those comparisons skip with a reason.
+# bcftools/tabix/samtools are the reference tools the genomics tests compare against; wrk is
+# the load generator of the API benchmark. Installed when we can (root with apt-get);
+# otherwise those comparisons skip with a reason.
 reference-tools:
-	@if ! command -v bcftools >/dev/null 2>&1 || ! command -v tabix >/dev/null 2>&1; then \
+	@if ! command -v bcftools >/dev/null 2>&1 || ! command -v tabix >/dev/null 2>&1 \
+	    || ! command -v wrk >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing bcftools, tabix, samtools (apt-get)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bcftools tabix samtools >/dev/null) \
+	    echo "installing bcftools, tabix, samtools, wrk (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bcftools tabix samtools wrk >/dev/null) \
 	      || echo "could not install reference tools; their comparisons will be skipped"; \
 	  else echo "reference tools missing and not root: their comparisons will be skipped"; fi; \
 	fi
