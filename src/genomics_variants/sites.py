@@ -75,6 +75,35 @@ class Sites:
         names, inverse = np.unique(self.chrom, return_inverse=True)
         return np.array([contig_rank(n) for n in names], dtype=np.int64)[inverse]
 
+    @cached_property
+    def position_key(self) -> np.ndarray:
+        """Contig rank and position in one sortable integer (genome order, REF/ALT aside)."""
+        return (self.rank << np.int64(32)) | self.pos
+
+    def locate_sorted(self, query: Sites) -> np.ndarray:
+        """Row of each `query` variant here, or -1; these sites must be in genome order.
+
+        A binary search on (contig, position) finds the few variants at each position, and
+        only those have their REF and ALT compared: no string is built or sorted, so the
+        cost follows the query, not the size of these sites.
+        """
+        out = np.full(len(query), -1, dtype=np.int64)
+        if not len(self) or not len(query):
+            return out
+        keys, wanted = self.position_key, query.position_key
+        lo = np.searchsorted(keys, wanted, "left")
+        hi = np.searchsorted(keys, wanted, "right")
+        single = np.flatnonzero(hi - lo == 1)
+        rows = lo[single]
+        same = (self.ref[rows] == query.ref[single]) & (self.alt[rows] == query.alt[single])
+        out[single[same]] = rows[same]
+        for i in np.flatnonzero(hi - lo > 1).tolist():  # several alleles at one position
+            at = np.arange(lo[i], hi[i])
+            hit = at[(self.ref[at] == query.ref[i]) & (self.alt[at] == query.alt[i])]
+            if len(hit):
+                out[i] = hit[0]
+        return out
+
     def genome_order(self) -> np.ndarray:
         """Permutation sorting by contig (karyotype order), position, REF, ALT."""
         return np.lexsort((self.alt, self.ref, self.pos, self.rank))

@@ -70,8 +70,8 @@ class Aggregate:
         return len(self.sites)
 
     def locate(self, sites: Sites) -> np.ndarray:
-        """Row of each of `sites` here, or -1."""
-        return self.sites.index_of(sites.ids)
+        """Row of each of `sites` here, or -1 (the rows are in genome order)."""
+        return self.sites.locate_sorted(sites)
 
     def with_sites(self, extra: Sites) -> tuple[Aggregate, np.ndarray]:
         """A copy that also has rows for `extra` (zero counts), and a mask of rows new in it."""
