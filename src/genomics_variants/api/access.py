@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import TextIO
 
@@ -32,8 +33,20 @@ TOKEN_PREFIX = "mfv_"
 DEFAULT_BUDGETS = {Tier.ANONYMOUS: 1_000, Tier.REGISTERED: 10_000, Tier.CONTROLLED: 0}
 
 
+@lru_cache(maxsize=4096)
 def token_hash(token: str) -> str:
+    """SHA-256 of a token (remembered for the tokens in use: one per request otherwise)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def utc_day() -> str:
+    """Today's UTC date as YYYYMMDD (formatted once per day, not once per query)."""
+    return _day_text(int(time.time() // 86_400))
+
+
+@lru_cache(maxsize=2)
+def _day_text(day_number: int) -> str:
+    return datetime.fromtimestamp(day_number * 86_400, UTC).strftime("%Y%m%d")
 
 
 @dataclass(frozen=True)
@@ -138,9 +151,9 @@ class AuditLog:
         return self.folder / f"queries-{day}.jsonl"
 
     def write(self, entry: dict[str, object]) -> None:
-        now = datetime.now(UTC)
-        line = encode_lenient({"ts": now.isoformat(timespec="milliseconds"), **entry}).decode()
-        day = now.strftime("%Y%m%d")
+        ts = datetime.now(UTC).isoformat(timespec="milliseconds")
+        line = encode_lenient({"ts": ts, **entry}).decode()
+        day = ts[:10].replace("-", "")  # YYYYMMDD of the same instant
         with self._lock:
             if self._handle is None or day != self._day:
                 self._close_handle()
@@ -191,7 +204,7 @@ class Budgets:
         self._lock = threading.Lock()
 
     def _key(self, principal: Principal) -> tuple[str, str]:
-        key = (datetime.now(UTC).strftime("%Y%m%d"), principal.name)
+        key = (utc_day(), principal.name)
         if self._files and next(iter(self._files))[0] != key[0]:
             self.close()  # a new day: yesterday's counters are done
         return key

@@ -16,8 +16,11 @@ whether a known genome is in the cohort (Shringarpure & Bustamante 2015). So:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+
+import numpy as np
 
 from genomics_variants.contributions.cells import REGIONS, SEXES
 
@@ -48,26 +51,61 @@ def observed(ac: int | None, tier: Tier, policy: Policy) -> bool:
 
 
 SECONDARY = "suppressed"
+SHOWN, PRIMARY_CODE, SECONDARY_CODE = 0, 1, 2
+Codes = Mapping[str, Mapping[str, int]]  # count -> stratum -> SHOWN / PRIMARY / SECONDARY
 
 
-def _suppressed(values: dict[str, int], small: int) -> tuple[set[str], set[str]]:
-    """Strata to hide for one count: (primary: 0 < n < small, secondary: hidden so that a
-    primary one cannot be recovered from the total by subtraction)."""
-    primary = {s for s, v in values.items() if 0 < v < small}
-    secondary: set[str] = set()
-    if "all" in primary:
-        return primary, secondary
+def floors(policy: Policy) -> dict[str, int]:
+    """The smallest count shown, per suppressed count (AN counts alleles: two per person)."""
+    small = policy.small_count
+    return {count: 2 * small if count == "an" else small for count in SUPPRESSED_COUNTS}
+
+
+def suppression_codes(values: Mapping[str, np.ndarray], small: int) -> dict[str, np.ndarray]:
+    """For one count, per stratum and variant (vectorised over variants): SHOWN, PRIMARY
+    (0 < n < small) or SECONDARY (hidden so that a primary stratum cannot be recovered
+    from the total by subtraction: when one stratum of a partition is primary, the
+    smallest other non-zero one, by value then name, is hidden too)."""
+    code = {
+        s: np.where((v > 0) & (v < small), PRIMARY_CODE, SHOWN).astype(np.int8)
+        for s, v in values.items()
+    }
+    rows = len(next(iter(values.values())))
+    total_shown = code["all"] != PRIMARY_CODE
     for partition in PARTITIONS:
-        inside = [s for s in partition if s in primary]
-        if len(inside) == 1:
-            others = [s for s in partition if s not in primary and values.get(s, 0) > 0]
-            if others:
-                secondary.add(min(others, key=lambda s: (values[s], s)))
-    return primary, secondary
+        members = sorted(s for s in partition if s in values)  # name order breaks ties
+        primaries = sum((code[s] == PRIMARY_CODE).astype(np.int64) for s in members)
+        others = np.stack(
+            [
+                np.where((code[s] != PRIMARY_CODE) & (values[s] > 0), values[s], _NONE)
+                for s in members
+            ],
+            axis=1,
+        )
+        best = np.argmin(others, axis=1)
+        hide = total_shown & (primaries == 1) & (others[np.arange(rows), best] != _NONE)
+        for j, s in enumerate(members):
+            code[s][hide & (best == j)] = SECONDARY_CODE
+    return code
 
 
-def disclose(record: dict[str, object], tier: Tier, policy: Policy) -> dict[str, object]:
-    """The part of a full record (FrequencyIndex.record) this tier may see."""
+_NONE = np.iinfo(np.int64).max
+
+
+def record_codes(frequencies: Mapping[str, Mapping[str, object]], policy: Policy) -> Codes:
+    """The suppression codes of one record (what a release index precomputes for all)."""
+    out: dict[str, dict[str, int]] = {}
+    for count, floor in floors(policy).items():
+        values = {s: np.array([int(f[count] or 0)]) for s, f in frequencies.items()}  # type: ignore[call-overload]
+        out[count] = {s: int(c[0]) for s, c in suppression_codes(values, floor).items()}
+    return out
+
+
+def disclose(
+    record: dict[str, object], tier: Tier, policy: Policy, codes: Codes | None = None
+) -> dict[str, object]:
+    """The part of a full record (FrequencyIndex.record) this tier may see; `codes`, the
+    record's suppression codes, are computed when not given."""
     head = {k: record[k] for k in ("variant_id", "chrom", "pos", "ref", "alt", "release")}
     present = observed(record["frequencies"]["all"]["ac"], tier, policy)  # type: ignore[index]
     if tier is Tier.ANONYMOUS:
@@ -75,34 +113,30 @@ def disclose(record: dict[str, object], tier: Tier, policy: Policy) -> dict[str,
     if tier is Tier.CONTROLLED:
         return {**record, "exists": present}
     frequencies: dict[str, dict[str, object]] = record["frequencies"]  # type: ignore[assignment]
-    small = policy.small_count
-    floors = {count: 2 * small if count == "an" else small for count in SUPPRESSED_COUNTS}
-    found = {
-        count: _suppressed({s: int(f[count] or 0) for s, f in frequencies.items()}, floors[count])
-        for count in SUPPRESSED_COUNTS
-    }
-    hidden = {count: primary | secondary for count, (primary, secondary) in found.items()}
+    codes = codes or record_codes(frequencies, policy)
+    small, floor = policy.small_count, floors(policy)
     shown: dict[str, dict[str, object]] = {}
     for stratum, fields in frequencies.items():
         out = {f: fields[f] for f in REGISTERED_FIELDS}
-        for count, (primary, secondary) in found.items():
-            if stratum in primary:
-                out[count] = f"<{floors[count]}"
-            elif stratum in secondary:
+        for count in SUPPRESSED_COUNTS:
+            code = codes[count][stratum]
+            if code == PRIMARY_CODE:
+                out[count] = f"<{floor[count]}"
+            elif code == SECONDARY_CODE:
                 out[count] = SECONDARY
-        an = fields["an"]
-        if stratum in hidden["ac"] or stratum in hidden["an"]:
-            primary_ac = stratum in found["ac"][0]
-            out["af"] = (
-                f"<{small / an:.3g}" if primary_ac and stratum not in hidden["an"] and an else None
-            )
+        ac_code, an_code = codes["ac"][stratum], codes["an"][stratum]
+        if ac_code or an_code:
+            an = fields["an"]
+            primary_ac = ac_code == PRIMARY_CODE
+            out["af"] = f"<{small / an:.3g}" if primary_ac and not an_code and an else None  # type: ignore[operator]
             out["faf95"] = None
-        if stratum in hidden["an"]:
+        if an_code:
             out["call_rate"] = None
         shown[stratum] = out
+    hidden_ac = {s for s, c in codes["ac"].items() if c}
     grpmax: dict[str, object] = dict(record["grpmax"])  # type: ignore[arg-type]
-    if grpmax["grpmax"] is None or grpmax["grpmax"] in hidden["ac"]:
+    if grpmax["grpmax"] is None or grpmax["grpmax"] in hidden_ac:
         grpmax |= {"grpmax": None, "grpmax_ac": None, "grpmax_an": None, "grpmax_af": None}
-    if grpmax["faf95_max_region"] is None or grpmax["faf95_max_region"] in hidden["ac"]:
+    if grpmax["faf95_max_region"] is None or grpmax["faf95_max_region"] in hidden_ac:
         grpmax |= {"faf95_max": None, "faf95_max_region": None}
     return {**head, "exists": present, "frequencies": shown, "grpmax": grpmax}

@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from fastapi import Request
 
 from genomics_variants.api import beacon
 from genomics_variants.api.access import DEFAULT_BUDGETS, AuditLog, Budgets, Principal, TokenStore
 from genomics_variants.api.jsonbody import JSONBody
-from genomics_variants.api.privacy import Policy, Tier, disclose
+from genomics_variants.api.privacy import Codes, Policy, Tier, disclose, floors, suppression_codes
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import (
     FrequencyIndex,
@@ -26,6 +27,7 @@ from genomics_variants.frequencies.query import (
     parse_query,
 )
 from genomics_variants.frequencies.release import current_release
+from genomics_variants.frequencies.strata import STRATA, column
 from medfollow.errors import MedfollowError
 
 RELOAD_CHECK_SECONDS = 1.0
@@ -52,6 +54,7 @@ class Service:
         self.audit = AuditLog(store.access_dir)
         self.budgets = Budgets(store.access_dir)
         self._index: FrequencyIndex | None = None
+        self._codes: dict[str, np.ndarray] = {}
         self._checked = 0.0
         self._pointer_mtime = -1.0
 
@@ -65,11 +68,17 @@ class Service:
             if mtime != self._pointer_mtime:
                 release = current_release(self.store)
                 if release is not None:
-                    self._index = FrequencyIndex(release)
+                    index = FrequencyIndex(release)
+                    self._codes = release_codes(index, self.policy)
+                    self._index = index
                 self._pointer_mtime = mtime
         if self._index is None:
             raise ServiceError(503, "no release has been published yet")
         return self._index
+
+    def codes(self, row: int) -> Codes:
+        """The suppression codes of one row of the release in force (see release_codes)."""
+        return {count: dict(zip(STRATA, m[row].tolist())) for count, m in self._codes.items()}  # noqa: B905
 
     def principal(self, request: Request) -> Principal:
         header = request.headers.get("authorization", "")
@@ -133,6 +142,23 @@ class Service:
         return {"error": {"status": status, "message": message}}
 
 
+def release_codes(index: FrequencyIndex, policy: Policy) -> dict[str, np.ndarray]:
+    """Per suppressed count, a (variants, strata) matrix of suppression codes for a whole
+    release, computed once when it is loaded (vectorised), so answering does not redo it."""
+    return {
+        count: np.stack(
+            [
+                suppression_codes(
+                    {s: index.columns[column(count, s)].astype(np.int64) for s in STRATA}, floor
+                )[s]
+                for s in STRATA
+            ],
+            axis=1,
+        )
+        for count, floor in floors(policy).items()
+    }
+
+
 def lookup(service: Service, principal: Principal, text: str) -> tuple[dict[str, Any], int]:
     """One variant (any accepted spelling) as this principal may see it; (body, results)."""
     query = parse_query(text)
@@ -146,7 +172,7 @@ def lookup(service: Service, principal: Principal, text: str) -> tuple[dict[str,
             "release": index.release.release_id,
             "exists": False,
         }, 0
-    shown = disclose(index.record(row), principal.tier, service.policy)
+    shown = disclose(index.record(row), principal.tier, service.policy, service.codes(row))
     if not shown["exists"]:
         shown = {
             "variant_id": query.variant_id,
@@ -164,7 +190,8 @@ def region(service: Service, principal: Principal, text: str) -> tuple[dict[str,
     index = service.index()
     answer = index.region(query, max_span=service.max_span, max_variants=service.max_variants)
     records = [
-        disclose(index.record(r), principal.tier, service.policy) for r in answer.rows.tolist()
+        disclose(index.record(r), principal.tier, service.policy, service.codes(r))
+        for r in answer.rows.tolist()
     ]
     records = [r for r in records if r["exists"]]
     head = {

@@ -182,13 +182,9 @@ class FrequencyIndex:
     def value(self, name: str, row: int) -> object:
         """One field of one row as a plain Python value (None for null)."""
         value = self.columns[name][row]
-        if value is None:
-            return None
-        if isinstance(value, float | np.floating):
-            return None if np.isnan(value) else float(value)
-        if isinstance(value, np.integer):
-            return int(value)
-        return value
+        if isinstance(value, np.generic):
+            value = value.item()
+        return None if value is None or value != value else value  # NaN is null
 
     def record(self, row: int) -> dict[str, object]:
         """Everything the release says about one variant (full detail, before privacy).

@@ -10,10 +10,11 @@ from fastapi.testclient import TestClient
 
 from genomics_variants.api.access import TokenStore
 from genomics_variants.api.app import create_app
-from genomics_variants.api.privacy import Tier
+from genomics_variants.api.privacy import Policy, Tier, disclose
+from genomics_variants.api.service import Service
 from genomics_variants.contributions.ingest import ingest_files
 from genomics_variants.contributions.store import Store
-from genomics_variants.frequencies.query import FrequencyIndex
+from genomics_variants.frequencies.query import MAX_REGION_SPAN, MAX_REGION_VARIANTS, FrequencyIndex
 from genomics_variants.frequencies.release import write_release
 from medfollow.ingest.pseudonymise import load_key
 
@@ -190,3 +191,18 @@ def test_budget_and_audit_log(api: dict[str, object]) -> None:
     assert [e["status"] for e in thrifty] == [200, 200, 429]
     assert all({"ts", "tier", "endpoint", "query", "client"} <= set(e) for e in lines)
     assert not any(str(api["thrifty"]) in json.dumps(e) for e in lines)  # tokens never logged
+
+
+def test_suppression_precomputed_for_a_release_equals_per_record(api: dict[str, object]) -> None:
+    """The server computes every variant's suppression once per release (vectorised); the
+    answers must be those of the per-record rule, variant by variant."""
+    store: Store = api["store"]  # type: ignore[assignment]
+    service = Service(store, Policy(), MAX_REGION_SPAN, MAX_REGION_VARIANTS)
+    index = service.index()
+    suppressed = 0
+    for row in range(len(index)):
+        record = index.record(row)
+        fast = disclose(record, Tier.REGISTERED, service.policy, service.codes(row))
+        assert fast == disclose(record, Tier.REGISTERED, service.policy)
+        suppressed += "suppressed" in json.dumps(fast)
+    assert suppressed, "the release should exercise secondary suppression"
