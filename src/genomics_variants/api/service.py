@@ -24,10 +24,12 @@ from genomics_variants.frequencies.query import (
     FrequencyIndex,
     RegionQuery,
     VariantQuery,
+    normalise_query,
     parse_query,
 )
 from genomics_variants.frequencies.release import current_release
 from genomics_variants.frequencies.strata import STRATA, column
+from genomics_variants.reference import Reference
 from medfollow.errors import MedfollowError
 
 RELOAD_CHECK_SECONDS = 1.0
@@ -55,6 +57,7 @@ class Service:
         self.budgets = Budgets(store.access_dir)
         self._index: FrequencyIndex | None = None
         self._codes: dict[str, np.ndarray] = {}
+        self._reference: Reference | None = None
         self._checked = 0.0
         self._pointer_mtime = -1.0
 
@@ -75,6 +78,19 @@ class Service:
         if self._index is None:
             raise ServiceError(503, "no release has been published yet")
         return self._index
+
+    def normalised(self, query: VariantQuery) -> VariantQuery:
+        """A typed variant in the normalised form releases use (an indel left-aligned and
+        trimmed, so any spelling of it is found), checked against the store's reference;
+        unchanged when that reference is unknown. SNVs need neither."""
+        if len(query.ref) == len(query.alt) == 1:
+            return query
+        if self._reference is None:
+            fasta = self.store.reference
+            if fasta is None:
+                return query
+            self._reference = Reference(fasta)
+        return normalise_query(query, self._reference)
 
     def codes(self, row: int) -> Codes:
         """The suppression codes of one row of the release in force (see release_codes)."""
@@ -164,6 +180,7 @@ def lookup(service: Service, principal: Principal, text: str) -> tuple[dict[str,
     query = parse_query(text)
     if not isinstance(query, VariantQuery):
         raise MedfollowError("give one variant here (e.g. 17-43045711-G-A); regions go to /region")
+    query = service.normalised(query)
     index = service.index()
     row = index.row(query.variant_id)
     if row is None:

@@ -335,6 +335,7 @@ def ingest_files(
         if readable:
             state = _stage(store, state, readable, calls, samples, qc, workers)
             store.commit(state)
+            store.remember_reference(reference)
     read = {p.path: fc for p, fc in zip(readable, calls, strict=True)}
     reports = [
         FileReport(

@@ -10,6 +10,7 @@ Layout under the store directory:
     state/<gen>/batches.parquet                       stored batches and their calls file
     state/<gen>/aggregate.parquet                     counts per variant and cell
     state/CURRENT                                     the generation in force
+    store.json                                        format version, reference FASTA
     releases/...                                      see frequencies/release.py
 
 A batch is partitioned into its own folder (hive style, `batch=<id>`) and its calls file is
@@ -158,6 +159,23 @@ class Store:
             fcntl.flock(lock, fcntl.LOCK_EX)  # waits for another writer to finish
             self._sweep()
             yield
+
+    @property
+    def reference(self) -> Path | None:
+        """The reference FASTA the stored genomes were read against (the latest ingest's),
+        if it is still there: look-ups use it to normalise a typed indel."""
+        meta = self.root / "store.json"
+        if not meta.exists():
+            return None
+        recorded = json.loads(meta.read_text(encoding="utf-8")).get("reference")
+        return Path(recorded) if recorded and Path(recorded).exists() else None
+
+    def remember_reference(self, fasta: Path) -> None:
+        """Record the reference FASTA of an ingest in store.json (call while writing)."""
+        meta = self.root / "store.json"
+        content = json.loads(meta.read_text(encoding="utf-8"))
+        content["reference"] = str(Path(fasta).resolve())
+        _atomic_write_text(meta, json.dumps(content) + "\n")
 
     def current_generation(self) -> int | None:
         pointer = self.state_dir / "CURRENT"

@@ -279,12 +279,15 @@ def lookup(
     reference: Annotated[
         Path | None,
         typer.Option(
-            "--reference", "-r", help="FASTA to normalise the typed variant (left-align indels)"
+            "--reference",
+            "-r",
+            help="FASTA to normalise a typed indel (default: the store's, from its last ingest)",
         ),
     ] = None,
 ) -> None:
     """Frequencies of a variant (by stratum) or of the variants in a region."""
     from genomics_variants.api.privacy import Policy, Tier, disclose
+    from genomics_variants.contributions.store import Store
     from genomics_variants.frequencies.query import (
         FrequencyIndex,
         VariantQuery,
@@ -304,7 +307,8 @@ def lookup(
     index = FrequencyIndex(release_of(_store(store)))
     policy = Policy()
     if isinstance(parsed, VariantQuery):
-        if reference is not None:
+        reference = reference or Store(_store(store)).reference
+        if reference is not None and not len(parsed.ref) == len(parsed.alt) == 1:
             with Reference(reference) as ref:
                 parsed = normalise_query(parsed, ref)
         row = index.row(parsed.variant_id)

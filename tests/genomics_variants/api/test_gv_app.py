@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pysam
 import pytest
 from fastapi.testclient import TestClient
 
@@ -15,7 +16,7 @@ from genomics_variants.api.service import Service
 from genomics_variants.contributions.ingest import ingest_files
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import MAX_REGION_SPAN, MAX_REGION_VARIANTS, FrequencyIndex
-from genomics_variants.frequencies.release import write_release
+from genomics_variants.frequencies.release import current_release, write_release
 from medfollow.ingest.pseudonymise import load_key
 
 
@@ -206,3 +207,21 @@ def test_suppression_precomputed_for_a_release_equals_per_record(api: dict[str, 
         assert fast == disclose(record, Tier.REGISTERED, service.policy)
         suppressed += "suppressed" in json.dumps(fast)
     assert suppressed, "the release should exercise secondary suppression"
+
+
+def test_an_indel_is_found_however_it_is_typed(api: dict[str, object], reference: Path) -> None:
+    """Releases hold normalised variants; a clinician may type an indel padded or shifted.
+    The store remembers its reference, so the API normalises the typed form first."""
+    client: TestClient = api["client"]  # type: ignore[assignment]
+    store: Store = api["store"]  # type: ignore[assignment]
+    assert store.reference == reference.resolve()
+    index = FrequencyIndex(current_release(store))  # type: ignore[arg-type]
+    ref, alt = index.columns["ref"], index.columns["alt"]
+    row = next(i for i in range(len(index)) if len(ref[i]) > 1 and len(alt[i]) == 1)
+    chrom, pos = index.columns["chrom"][row], int(index.columns["pos"][row])
+    after = pysam.FastaFile(str(reference)).fetch(chrom, pos - 1 + len(ref[row]), pos + len(ref[row]))
+    padded = f"{chrom}-{pos}-{ref[row]}{after}-{alt[row]}{after}"  # same deletion, one base longer
+    answer = client.get(f"/variants/{padded}", headers=_auth(api["controlled"])).json()
+    assert answer["variant_id"] == index.columns["variant_id"][row] and answer["exists"] is True
+    wrong = client.get(f"/variants/{chrom}-{pos}-NN{ref[row]}-N", headers=_auth(api["controlled"]))
+    assert wrong.status_code == 400 and "does not match the reference" in wrong.json()["error"]["message"]
