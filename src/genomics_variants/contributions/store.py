@@ -8,7 +8,9 @@ Layout under the store directory:
     contributions/batch=<batch_id>/blocks.parquet     gVCF reference blocks (gVCF batches)
     state/<gen>/samples.parquet                       stored genomes (no CPR: person_key)
     state/<gen>/batches.parquet                       stored batches and their calls file
-    state/<gen>/aggregate.parquet                     counts per variant and cell
+    state/<gen>/aggregate.arrow                       counts per variant and cell (Arrow IPC:
+                                                      internal, rewritten by every change, so
+                                                      the format that writes fastest)
     state/CURRENT                                     the generation in force
     store.json                                        format version, reference FASTA
     releases/...                                      see frequencies/release.py
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 from genomics_variants.contributions.aggregate import Aggregate
@@ -41,7 +44,8 @@ from genomics_variants.sites import Sites
 from genomics_variants.vcf.calls import Blocks
 from medfollow.errors import MedfollowError
 
-FORMAT_VERSION = 1
+AGGREGATE_FILE = "aggregate.arrow"
+FORMAT_VERSION = 2  # 2: the working aggregate is Arrow IPC, not Parquet
 CALLS_ROW_GROUP = 128
 
 SAMPLES_SCHEMA = pa.schema(
@@ -151,7 +155,8 @@ class Store:
             version = json.loads(meta.read_text(encoding="utf-8")).get("format_version")
             if version != FORMAT_VERSION:
                 raise MedfollowError(
-                    f"store {self.root} has format {version}, expected {FORMAT_VERSION}"
+                    f"store {self.root} has format {version}, this medfollow reads format "
+                    f"{FORMAT_VERSION}: move it aside and ingest its genomes again"
                 )
         else:
             _atomic_write_text(meta, json.dumps({"format_version": FORMAT_VERSION}) + "\n")
@@ -195,7 +200,7 @@ class Store:
             generation,
             pq.read_table(folder / "samples.parquet"),
             pq.read_table(folder / "batches.parquet"),
-            Aggregate.from_arrow(pq.read_table(folder / "aggregate.parquet")),
+            Aggregate.from_arrow(feather.read_table(folder / AGGREGATE_FILE)),
         )
 
     def commit(self, state: State) -> None:
@@ -206,7 +211,7 @@ class Store:
         tmp.mkdir(parents=True)
         pq.write_table(state.samples.cast(SAMPLES_SCHEMA), tmp / "samples.parquet")
         pq.write_table(state.batches.cast(BATCHES_SCHEMA), tmp / "batches.parquet")
-        pq.write_table(state.aggregate.to_arrow(), tmp / "aggregate.parquet", compression="zstd")
+        feather.write_feather(state.aggregate.to_arrow(), tmp / AGGREGATE_FILE, compression="zstd")
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
         _atomic_write_text(self.state_dir / "CURRENT", f"{state.generation}\n")

@@ -12,7 +12,7 @@ import pytest
 
 from genomics_variants.contributions.ingest import expand_inputs, ingest_files
 from genomics_variants.contributions.manifest import read_manifest
-from genomics_variants.contributions.store import Store
+from genomics_variants.contributions.store import FORMAT_VERSION, Store
 from genomics_variants.frequencies.release import write_release
 from medfollow.errors import MedfollowError
 from medfollow.ingest.pseudonymise import load_key
@@ -156,5 +156,5 @@ def test_interrupted_write_leaves_the_store_intact(
     ingest_files(store, [gvcf], reference, key=load_key(), workers=1)
     assert not orphan.exists() and not (store.state_dir / ".000009.partial").exists()
     assert store.current_generation() == (generation or 0) + 1
-    assert json.loads((store.root / "store.json").read_text())["format_version"] == 1
+    assert json.loads((store.root / "store.json").read_text())["format_version"] == FORMAT_VERSION
     shutil.rmtree(store.root)
