@@ -78,7 +78,9 @@ def create_app(
         params: dict[str, Any], granularity: str | None, skip: int, limit: int
     ) -> Answer:
         def answer(principal: Principal) -> tuple[dict[str, Any], int]:
-            query = beacon.parse_request(params, granularity, skip, limit)
+            query = beacon.normalised(
+                beacon.parse_request(params, granularity, skip, limit), service.normalised
+            )
             index = service.index()
             rows = beacon.match(index, query, principal.tier, service.policy, service.max_span)
             return beacon.response(index, query, rows, principal.tier, service.policy), len(rows)

@@ -9,15 +9,15 @@ anonymous boolean, registered count, controlled record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from genomics_variants.api.privacy import Policy, Tier, disclose, observed
 from genomics_variants.assembly import ASSEMBLY, ASSEMBLY_ALIASES, canonical_contig
-from genomics_variants.frequencies.query import FrequencyIndex
+from genomics_variants.frequencies.query import FrequencyIndex, VariantQuery
 from medfollow.errors import MedfollowError
 
 API_VERSION = "v2.0.0"
@@ -102,6 +102,18 @@ def parse_request(
         max(1, min(limit, 100)),
         received,
     )
+
+
+def normalised(
+    query: BeaconQuery, normalise: Callable[[VariantQuery], VariantQuery]
+) -> BeaconQuery:
+    """An exact allele query in the normalised form releases hold (an indel left-aligned and
+    trimmed), so any spelling of it matches; ranges and N wildcards are left as asked."""
+    ref, alt = query.ref, query.alt
+    if query.first != query.last or not ref or not alt or "N" in ref + alt:
+        return query
+    found = normalise(VariantQuery(query.chrom, query.first, ref, alt))
+    return replace(query, first=found.pos, last=found.pos, ref=found.ref, alt=found.alt)
 
 
 def _bases_match(wanted: str | None, actual: str) -> bool:

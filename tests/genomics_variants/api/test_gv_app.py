@@ -223,5 +223,17 @@ def test_an_indel_is_found_however_it_is_typed(api: dict[str, object], reference
     padded = f"{chrom}-{pos}-{ref[row]}{after}-{alt[row]}{after}"  # same deletion, one base longer
     answer = client.get(f"/variants/{padded}", headers=_auth(api["controlled"])).json()
     assert answer["variant_id"] == index.columns["variant_id"][row] and answer["exists"] is True
+    beacon = client.get(
+        "/g_variants",
+        params={
+            "referenceName": chrom,
+            "start": str(pos - 1),
+            "referenceBases": f"{ref[row]}{after}",
+            "alternateBases": f"{alt[row]}{after}",
+            "requestedGranularity": "count",
+        },
+        headers=_auth(api["controlled"]),
+    ).json()
+    assert beacon["responseSummary"]["exists"] is True
     wrong = client.get(f"/variants/{chrom}-{pos}-NN{ref[row]}-N", headers=_auth(api["controlled"]))
     assert wrong.status_code == 400 and "does not match the reference" in wrong.json()["error"]["message"]
