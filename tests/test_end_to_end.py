@@ -4,11 +4,13 @@ all with dag.test() on a real PostgreSQL."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from medfollow import config
 from medfollow.ingest.contracts import families
 from medfollow.orchestration import environment
 from medfollow.orchestration.runner import run_dag
@@ -24,6 +26,9 @@ NO_WAIT = {"wait_for_deliveries": False}
 def platform(db_url: str, airflow_metadata: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("synth")
     generate(out, persons=1_500, seed=11, genomes=24)
+    # The variant DAG writes to the state directory's store; this module's warehouse is new,
+    # so its store must be too (one left by an earlier run would hold other genomes).
+    shutil.rmtree(config.state_dir() / "variants", ignore_errors=True)
     environment.apply(db_url)
     os.environ["MEDFOLLOW_LANDING_DIR"] = str(out / "landing")
     return db_url
