@@ -1,4 +1,5 @@
-"""Split an indexed VCF into pieces of about equal compressed size, one per reader process.
+"""Split an indexed VCF into groups of about equal compressed size, one per reader process,
+and each group into regions of bounded size, read one after the other.
 
 The tabix (.tbi) linear index records, for every 16 kb window of every contig, the file
 offset of the first record overlapping it. Cumulative offsets give a byte budget per window,
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 TBI_WINDOW = 1 << 14
+MAX_PIECE_BYTES = 64 << 20  # compressed bytes per region: ~150 MB of temporary BCF at most
 
 
 @dataclass(frozen=True)
@@ -58,35 +60,44 @@ def linear_index(tbi: Path) -> dict[str, np.ndarray]:
     return windows
 
 
-def partition(path: Path, parts: int) -> list[list[Region]] | None:
-    """`parts` groups of regions covering the file in order, or None to read it whole."""
+def partition(
+    path: Path, parts: int, max_piece_bytes: int | None = None
+) -> list[list[Region]] | None:
+    """`parts` groups of regions covering the file in order, each region spanning at most
+    about `max_piece_bytes` (default MAX_PIECE_BYTES) of the compressed file (so what is held per region stays
+    bounded, whatever the file's size); None when there is no tabix index to cut by."""
     tbi = Path(f"{path}.tbi")
-    if parts < 2 or not tbi.exists():
+    if not tbi.exists():
         return None
+    bound = max_piece_bytes or MAX_PIECE_BYTES
     try:
         windows = linear_index(tbi)
     except (OSError, ValueError, struct.error):
         return None
-    pieces = [(name, i) for name, offsets in windows.items() for i in range(len(offsets))]
-    if len(pieces) < parts:
+    names = list(windows)
+    contig = np.concatenate([np.full(len(o), i) for i, o in enumerate(windows.values())])
+    window = np.concatenate([np.arange(len(o)) for o in windows.values()])
+    if not len(window):
         return None
     offsets = np.maximum.accumulate(np.concatenate(list(windows.values())))
     span = offsets[-1] - offsets[0]
-    if span <= 0:
-        return None
-    targets = offsets[0] + span * np.arange(1, parts) / parts
-    cuts = sorted(set(np.searchsorted(offsets, targets).tolist()) - {0})
+    cuts: list[int] = []
+    if parts > 1 and span > 0:
+        targets = offsets[0] + span * np.arange(1, parts) / parts
+        cuts = sorted(set(np.searchsorted(offsets, targets).tolist()) - {0, len(window)})
     groups: list[list[Region]] = []
-    for lo, hi in zip([0, *cuts], [*cuts, len(pieces)], strict=True):
-        if lo >= hi:
-            continue
-        by_contig: dict[str, list[int]] = {}
-        for name, window in pieces[lo:hi]:
-            by_contig.setdefault(name, []).append(window)
-        group = []
-        for name, held in by_contig.items():
-            last = held[-1]
-            end = (last + 1) * TBI_WINDOW if last < len(windows[name]) - 1 else 2**31 - 1
-            group.append(Region(name, held[0] * TBI_WINDOW + 1, end))
+    for lo, hi in zip([0, *cuts], [*cuts, len(window)], strict=True):
+        group, first = [], lo
+        for i in range(lo + 1, hi + 1):
+            if (
+                i == hi
+                or contig[i] != contig[first]
+                or offsets[i] - offsets[first] > bound
+            ):
+                name = names[int(contig[first])]
+                last = int(window[i - 1])
+                end = (last + 1) * TBI_WINDOW if last < len(windows[name]) - 1 else 2**31 - 1
+                group.append(Region(name, int(window[first]) * TBI_WINDOW + 1, end))
+                first = i
         groups.append(group)
-    return groups if len(groups) > 1 else None
+    return groups

@@ -1,10 +1,11 @@
 """Read VCF/BCF/gVCF files into genotype codes per normalised variant and sample.
 
-Records are read with cyvcf2; each record's REF is checked against the reference and its
+A VCF's text is parsed by pysam into a temporary BCF, region by region (transcode.py), and
+its records are read with cyvcf2; each record's REF is checked against the reference and its
 ALT alleles normalised (normalise.py), and its calls go into a block that is decoded with
-numpy (block.py). A tabix-indexed file is read by several processes at once, each taking a
-balanced piece of the file (partition.py); pieces are merged in genome order, duplicate
-variants combined.
+numpy (block.py). A tabix-indexed joint file is read by several processes at once, each
+taking a balanced group of regions (partition.py); pieces are merged in genome order,
+duplicate variants combined.
 """
 
 from __future__ import annotations
@@ -174,7 +175,8 @@ def _merge(
 
 def plan_jobs(spec: FileSpec, reference: Path, *, qc: QCConfig, workers: int) -> list[_Job]:
     """The reading jobs for one file: one per balanced piece, or one for the whole file."""
-    groups = partition(spec.path, workers) if spec.header.kind == "joint" else None
+    # A joint file is shared among the workers; a one-genome file is one job, in regions.
+    groups = partition(spec.path, workers if spec.header.kind == "joint" else 1)
     common = dict(
         path=spec.path,
         reference=reference,

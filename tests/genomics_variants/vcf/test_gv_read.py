@@ -12,6 +12,7 @@ import pysam
 import pytest
 from gv_helpers import CHR17_OFFSET, Handcrafted, vcf_text, write_vcf
 
+from genomics_variants.vcf import partition as partition_module
 from genomics_variants.vcf.genotypes import COPIES_SHIFT
 from genomics_variants.vcf.header import read_header
 from genomics_variants.vcf.partition import partition
@@ -132,3 +133,28 @@ def test_reading_leaves_no_temporary_files(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     read_file(delivery / "joint" / "cohort.vcf.gz", reference, workers=2)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_partition_bounds_every_region(delivery: Path) -> None:
+    """Regions are cut so that the temporary BCF of any one stays small, even in one group."""
+    joint = delivery / "joint" / "cohort.vcf.gz"
+    whole = partition(joint, 1)
+    small = partition(joint, 1, max_piece_bytes=joint.stat().st_size // 8)
+    assert whole is not None and small is not None and len(whole) == len(small) == 1
+    assert len(small[0]) > len(whole[0])
+    for before, after in itertools.pairwise(small[0]):
+        if before.contig == after.contig:
+            assert after.start == before.end + 1
+
+
+def test_reading_in_small_regions_changes_nothing(
+    delivery: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    joint = delivery / "joint" / "cohort.vcf.gz"
+    whole = read_file(joint, reference, workers=2)
+    monkeypatch.setattr(partition_module, "MAX_PIECE_BYTES", joint.stat().st_size // 8)
+    groups = partition(joint, 2)
+    assert groups is not None and sum(len(g) for g in groups) > 2  # more regions than workers
+    pieces = read_file(joint, reference, workers=2)
+    assert np.array_equal(whole.sites.ids, pieces.sites.ids)
+    assert np.array_equal(whole.codes, pieces.codes)
