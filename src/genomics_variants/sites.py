@@ -62,14 +62,6 @@ class Sites:
         return np.strings.add(np.strings.add(out, dash), self.alt)
 
     @cached_property
-    def _id_order(self) -> np.ndarray:
-        return np.argsort(self.ids, kind="stable")
-
-    def index_of(self, ids: np.ndarray) -> np.ndarray:
-        """Row of each of `ids` here, or -1 (the sort is computed once per Sites)."""
-        return locate(self.ids, ids, self._id_order)
-
-    @cached_property
     def rank(self) -> np.ndarray:
         """Karyotype rank of each variant's contig."""
         names, inverse = np.unique(self.chrom, return_inverse=True)
@@ -129,12 +121,11 @@ class Sites:
         )
 
 
-def locate(keys: np.ndarray, query: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
-    """Index of each `query` value in `keys` (unique values), or -1 where absent; `order`
-    is argsort(keys) if already known."""
+def locate(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Index of each `query` value in `keys` (unique values), or -1 where absent."""
     if not len(keys) or not len(query):
         return np.full(len(query), -1, dtype=np.int64)
-    order = np.argsort(keys, kind="stable") if order is None else order
+    order = np.argsort(keys, kind="stable")
     slot = np.searchsorted(keys, query, sorter=order)
     slot = np.minimum(slot, len(keys) - 1)
     found = order[slot]

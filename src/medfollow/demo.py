@@ -17,6 +17,7 @@ from medfollow.cli.output import console, print_table, progress_callback
 from medfollow.errors import MedfollowError
 from medfollow.ingest.pseudonymise import KEY_ENV, create_key_file
 from medfollow.warehouse.bootstrap import bootstrap
+from medfollow.warehouse.catalog import table_exists
 from medfollow.warehouse.connection import connect, database_url, redact
 
 
@@ -103,7 +104,7 @@ def _summarise(url: str) -> None:
                  from linkage.quality
                 where run_id = (select max(run_id) from linkage.runs where status = 'finished')
                 group by source order by source"""
-        ).fetchall() if _exists(conn, "linkage.quality") else []
+        ).fetchall() if table_exists(conn, "linkage.quality") else []
     print_table("deliveries (latest attempt)", ["source", "delivery", "status", "rows loaded",
                                                 "quarantined", "reason"], latest)
     print_table("tables built (marts, exports, linkage, variants)", ["table", "rows"], counts)
@@ -123,9 +124,6 @@ def _summarise(url: str) -> None:
         console.print(f"[bold]validation results[/] Great Expectations Data Docs per delivery under {validation}")
 
 
-def _exists(conn: object, table: str) -> bool:
-    row = conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()  # type: ignore[attr-defined]
-    return bool(row and row[0])
 
 
 def _rate(value: float | None) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from rwd_linkage import warehouse
+from medfollow.warehouse import catalog
 from rwd_linkage.sources import CHANGES_TABLE, SPINE_TABLE, CprSource
 
 MAX_CHAIN = 25
@@ -25,7 +25,7 @@ def stage_succession(conn: psycopg.Connection) -> None:
     """Temp table ``succession(old_key, current_key)``: every retired key → today's key."""
     conn.execute("create temp table succession (old_key text primary key, current_key text not null) "
                   "on commit drop")
-    if not warehouse.table_exists(conn, f"raw.{CHANGES_TABLE}"):
+    if not catalog.table_exists(conn, f"raw.{CHANGES_TABLE}"):
         return
     conn.execute(sql.SQL("""
         insert into succession (old_key, current_key)
@@ -45,7 +45,7 @@ def stage_succession(conn: psycopg.Connection) -> None:
 
 def stage_links(conn: psycopg.Connection, source: CprSource, run_id: str) -> int:
     """Add ``source``'s deterministic links to the temp table ``new_links``."""
-    if source.column not in warehouse.columns_of(conn, "raw", source.table):
+    if source.column not in catalog.columns_of(conn, "raw", source.table):
         return 0
     cur = conn.execute(sql.SQL("""
         insert into new_links (source, record_id, person_key, method, match_probability, run_id)
@@ -61,7 +61,7 @@ def metrics(conn: psycopg.Connection) -> dict[str, dict[str, float]]:
     """Per CPR source: records, how many arrived under a since-replaced number, and how many
     name a person the CPR register does not hold (they keep their own pseudonym)."""
     spine = (sql.SQL("(select distinct person_key from {})").format(sql.Identifier("raw", SPINE_TABLE))
-             if warehouse.table_exists(conn, f"raw.{SPINE_TABLE}")
+             if catalog.table_exists(conn, f"raw.{SPINE_TABLE}")
              else sql.SQL("(select null::text as person_key where false)"))
     rows = conn.execute(sql.SQL("""
         select n.source, count(*), count(*) filter (where n.person_key <> n.record_id),

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 
 from medfollow.errors import MedfollowError
+from medfollow.warehouse import catalog
 from rwd_linkage import warehouse
 from rwd_linkage.sources import SPINE_TABLE
 
@@ -53,7 +54,7 @@ def record_decision(conn: psycopg.Connection, *, source: str, record_id: str,
 
 
 def _is_person(conn: psycopg.Connection, person_key: str) -> bool:
-    if warehouse.table_exists(conn, f"raw.{SPINE_TABLE}"):
+    if catalog.table_exists(conn, f"raw.{SPINE_TABLE}"):
         row = conn.execute(f"select 1 from raw.{SPINE_TABLE} where person_key = %s limit 1",
                            (person_key,)).fetchone()
         if row:

@@ -21,6 +21,7 @@ from psycopg import sql
 
 from medfollow import config
 from medfollow.errors import MedfollowError
+from medfollow.warehouse import catalog
 from rwd_linkage import deterministic, keys, quality, store, warehouse
 from rwd_linkage.decide import Outcome, Thresholds, decide
 from rwd_linkage.persons import SPINE
@@ -97,7 +98,7 @@ def _run(url: str, key: bytes, run_id: str, thresholds: Thresholds,
         keys.stage_tables(conn)
         step("CPR changes")
         for source in cpr:
-            if warehouse.table_exists(conn, f"raw.{source.table}"):
+            if catalog.table_exists(conn, f"raw.{source.table}"):
                 deterministic.stage_links(conn, source, run_id)
             step(f"deterministic: {source.name}")
 
@@ -129,7 +130,7 @@ def _run(url: str, key: bytes, run_id: str, thresholds: Thresholds,
 
 def _read_spine(conn: psycopg.Connection) -> pa.Table:
     columns = SPINE.columns()
-    if not warehouse.table_exists(conn, f"raw.{SPINE_TABLE}"):
+    if not catalog.table_exists(conn, f"raw.{SPINE_TABLE}"):
         return pa.table({c: pa.array([], pa.string()) for c in columns})
     return warehouse.read_arrow(conn, sql.SQL(
         "select distinct on (person_key) {cols} from {t} where person_key is not null "
@@ -142,9 +143,9 @@ def _read_extracts(conn: psycopg.Connection) -> dict[str, tuple[ExtractSource, p
     """Each present extract's latest row per record id (increments may repeat a record)."""
     found = {}
     for source in EXTRACTS:
-        if not warehouse.table_exists(conn, f"raw.{source.table}"):
+        if not catalog.table_exists(conn, f"raw.{source.table}"):
             continue
-        present = warehouse.columns_of(conn, "raw", source.table)
+        present = catalog.columns_of(conn, "raw", source.table)
         columns = source.demographics.columns()
         missing = [c for c in columns if c not in present]
         if missing:

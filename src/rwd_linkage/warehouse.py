@@ -31,17 +31,6 @@ def lock_runs(conn: psycopg.Connection) -> None:
     conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (LOCK_KEY,))
 
 
-def table_exists(conn: psycopg.Connection, qualified: str) -> bool:
-    row = conn.execute("select to_regclass(%s) is not null", (qualified,)).fetchone()
-    return bool(row and row[0])
-
-
-def columns_of(conn: psycopg.Connection, schema: str, table: str) -> set[str]:
-    rows = conn.execute("select column_name from information_schema.columns "
-                        "where table_schema = %s and table_name = %s", (schema, table)).fetchall()
-    return {r[0] for r in rows}
-
-
 def read_arrow(conn: psycopg.Connection, query: sql.Composable) -> pa.Table:
     """The result of ``query`` with every column as text (NULL stays NULL)."""
     probe = conn.execute(sql.SQL("select * from ({}) q limit 0").format(query))

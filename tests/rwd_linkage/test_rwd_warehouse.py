@@ -6,6 +6,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from medfollow.warehouse import catalog
 from rwd_linkage import warehouse
 
 VALUES = [None, "", "Søren Ågård", 'O"Brien; Jr', "two\nlines", "  padded  "]
@@ -28,6 +29,6 @@ def test_schema_is_idempotent(db_url: str) -> None:
         with psycopg.connect(db_url) as conn:
             warehouse.ensure_schema(conn)
     with psycopg.connect(db_url) as conn:
-        assert warehouse.table_exists(conn, "linkage.person_links")
+        assert catalog.table_exists(conn, "linkage.person_links")
         assert {"source", "record_id", "person_key", "method", "match_probability", "run_id"} <= \
-            warehouse.columns_of(conn, "linkage", "person_links")
+            catalog.columns_of(conn, "linkage", "person_links")

@@ -52,6 +52,7 @@ def observed(ac: int | None, tier: Tier, policy: Policy) -> bool:
 
 SECONDARY = "suppressed"
 SHOWN, PRIMARY_CODE, SECONDARY_CODE = 0, 1, 2
+_NONE = np.iinfo(np.int64).max  # "no candidate" when choosing the secondary stratum
 Codes = Mapping[str, Mapping[str, int]]  # count -> stratum -> SHOWN / PRIMARY / SECONDARY
 
 
@@ -88,8 +89,6 @@ def suppression_codes(values: Mapping[str, np.ndarray], small: int) -> dict[str,
             code[s][hide & (best == j)] = SECONDARY_CODE
     return code
 
-
-_NONE = np.iinfo(np.int64).max
 
 
 def record_codes(frequencies: Mapping[str, Mapping[str, object]], policy: Policy) -> Codes:

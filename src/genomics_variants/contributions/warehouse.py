@@ -12,14 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-import psycopg
-
 from genomics_variants.contributions.cells import region_name
+from medfollow.warehouse.catalog import columns_of, table_exists
 from medfollow.warehouse.connection import connect
-
-
-def _exists(conn: psycopg.Connection, table: str) -> bool:
-    return conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0]  # type: ignore[index]
 
 
 def optouts_in_force(url: str, on: date) -> set[str] | None:
@@ -30,14 +25,14 @@ def optouts_in_force(url: str, on: date) -> set[str] | None:
     new or new to old, over any chain of changes) is returned too.
     """
     with connect(url) as conn:
-        if not _exists(conn, "raw.optout__registreringer"):
+        if not table_exists(conn, "raw.optout__registreringer"):
             return None
         in_force = (
             "select person_key from raw.optout__registreringer "
             "where register in ('vaev', 'genetik') and gyldig_fra <= %(on)s "
             "and (gyldig_til is null or gyldig_til > %(on)s) and person_key is not null"
         )
-        if _exists(conn, "raw.cpr__changes"):
+        if table_exists(conn, "raw.cpr__changes"):
             query = f"""
                 with recursive person (person_key) as (
                     {in_force}
@@ -60,15 +55,9 @@ def regions_of(url: str, person_keys: Iterable[str]) -> dict[str, str]:
     if not keys:
         return {}
     with connect(url) as conn:
-        if not _exists(conn, "raw.cpr__persons"):
+        if not table_exists(conn, "raw.cpr__persons"):
             return {}
-        columns = {
-            row[0]
-            for row in conn.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema = 'raw' and table_name = 'cpr__persons'"
-            ).fetchall()
-        }
+        columns = columns_of(conn, "raw", "cpr__persons")
         latest = "_loaded_at desc nulls last" if "_loaded_at" in columns else "region"
         rows = conn.execute(
             "select distinct on (person_key) person_key, region from raw.cpr__persons "

@@ -16,6 +16,7 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from medfollow.ingest.contracts import SourceContract, Table
+from medfollow.warehouse.catalog import columns_of
 
 LINEAGE = (
     ("_delivery_id", "text not null"),
@@ -53,9 +54,7 @@ def ensure_tables(conn: psycopg.Connection, contract: SourceContract) -> None:
         for schema, name, columns in (
                 ("raw", f"{contract.source}__{table.name}", raw_columns(table)),
                 ("quarantine", f"{contract.source}__{table.name}", list(QUARANTINE_COLUMNS))):
-            existing = {r[0] for r in conn.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema = %s and table_name = %s", (schema, name))}
+            existing = columns_of(conn, schema, name)
             ident = sql.Identifier(schema, name)
             if not existing:
                 conn.execute(sql.SQL("create table if not exists {} ({})").format(

@@ -32,6 +32,7 @@ from medfollow.ingest.manifest import MANIFEST_NAME, Manifest, sha256_of
 from medfollow.ingest.prefetch import prefetch
 from medfollow.ingest.pseudonymise import Pseudonymiser
 from medfollow.ingest.validate import DeliveryValidator
+from medfollow.warehouse.catalog import table_exists
 
 Progress = Callable[[str, int, int], None]
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,120}")
@@ -323,9 +324,7 @@ def _move(conn: psycopg.Connection, target: sql.Composed, quarantine: sql.Compos
 
 
 def _cpr_register_loaded(conn: psycopg.Connection) -> bool:
-    row = conn.execute("select to_regclass('raw.cpr__persons') is not null "
-                       "and to_regclass('raw.cpr__changes') is not null").fetchone()
-    if not (row and row[0]):
+    if not (table_exists(conn, "raw.cpr__persons") and table_exists(conn, "raw.cpr__changes")):
         return False
     row = conn.execute("select exists (select 1 from raw.cpr__persons)").fetchone()
     return bool(row and row[0])

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 
 from medfollow.errors import MedfollowError
+from medfollow.warehouse.catalog import table_exists
 
 EXPORT_SCHEMA = "exports"
 TABLE_PREFIX = "medicinraadet_followup_"
@@ -43,7 +44,7 @@ class BuildInfo:
 
 
 def read_build_info(conn: psycopg.Connection) -> BuildInfo:
-    if not _exists(conn, BUILD_INFO):
+    if not table_exists(conn, f"{EXPORT_SCHEMA}.{BUILD_INFO}"):
         raise MedfollowError(f"no {EXPORT_SCHEMA}.{BUILD_INFO} in the warehouse: build the "
                              "marts first (dbt build, or the followup_marts DAG)")
     row = conn.execute(
@@ -80,7 +81,3 @@ def _sort_key(row: Sequence[Any]) -> tuple[tuple[bool, Any], ...]:
     return tuple((value is not None, value) for value in row)
 
 
-def _exists(conn: psycopg.Connection, table: str) -> bool:
-    qualified = f"{EXPORT_SCHEMA}.{table}"
-    row = conn.execute("select to_regclass(%s) is not null", (qualified,)).fetchone()
-    return bool(row and row[0])
