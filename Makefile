@@ -29,7 +29,7 @@ $(UV):
 
 # Re-sync when the lock or the project metadata changes (a stale .venv is rebuilt).
 $(SYNCED): uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --extra synthetic --quiet
 	@touch $@
 
 # bcftools/tabix/samtools are the reference tools the genomics tests compare against; wrk is

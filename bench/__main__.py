@@ -20,7 +20,9 @@ def main() -> None:
     chosen = sys.argv[1:] or list(BENCHMARKS)
     unknown = sorted(set(chosen) - set(BENCHMARKS))
     if unknown:
-        raise SystemExit(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+        raise SystemExit(
+            f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
+        )
     print(f"machine: {platform.machine()}, {_cores()} cores, Python {platform.python_version()}")
     for name in chosen:
         print(f"\n=== {name} ===", flush=True)

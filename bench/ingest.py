@@ -21,11 +21,11 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from medfollow.ingest.contracts import contract_for
-from medfollow.ingest.manifest import write_manifest
-from medfollow.ingest.pipeline import ingest_delivery
-from medfollow.warehouse.bootstrap import bootstrap
-from medfollow.warehouse.connection import database_url
+from medfollow_core.landing.contracts import contract_for
+from medfollow_core.landing.manifest import write_manifest
+from medfollow_core.warehouse.bootstrap import bootstrap
+from medfollow_core.warehouse.connection import database_url
+from registry_ingest.pipeline import ingest_delivery
 
 _CODES = np.array(["DC833", "DC910", "DC900", "DI109", "DE119", "DJ449", "DZ038", "DM545"])
 
@@ -37,38 +37,56 @@ def write_diagnoses(folder: Path, rows: int, seed: int = 7) -> Path:
     chunk = 1_000_000
     path = folder / "diagnoser.csv"
     options = pacsv.WriteOptions(delimiter=";", quoting_style="none")
-    with pacsv.CSVWriter(path, pa.schema([(n, pa.string()) for n in
-                                          ("dw_ek_kontakt", "diagnosekode", "diagnosetype",
-                                           "senere_afkraeftet")]), write_options=options) as writer:
+    with pacsv.CSVWriter(
+        path,
+        pa.schema(
+            [
+                (n, pa.string())
+                for n in ("dw_ek_kontakt", "diagnosekode", "diagnosetype", "senere_afkraeftet")
+            ]
+        ),
+        write_options=options,
+    ) as writer:
         for start in range(0, rows, chunk):
             n = min(chunk, rows - start)
             contacts = np.char.add("K", (np.arange(start, start + n) // 2).astype("U10"))
-            writer.write_table(pa.table({
-                "dw_ek_kontakt": contacts,
-                "diagnosekode": _CODES[rng.integers(0, len(_CODES), n)],
-                "diagnosetype": np.where(np.arange(n) % 2 == 0, "A", "B"),
-                "senere_afkraeftet": np.where(rng.random(n) < 0.02, "Ja", "Nej"),
-            }))
+            writer.write_table(
+                pa.table(
+                    {
+                        "dw_ek_kontakt": contacts,
+                        "diagnosekode": _CODES[rng.integers(0, len(_CODES), n)],
+                        "diagnosetype": np.where(np.arange(n) % 2 == 0, "A", "B"),
+                        "senere_afkraeftet": np.where(rng.random(n) < 0.02, "Ja", "Nej"),
+                    }
+                )
+            )
     contract = contract_for("lpr3")
     for table in contract.tables:
         if table.name != "diagnoser":
             (folder / table.file).write_text(";".join(c.name for c in table.columns) + "\n")
     files = [(t.file, t.name, rows if t.name == "diagnoser" else 0) for t in contract.tables]
-    write_manifest(folder, source="lpr3", delivery_id=folder.name, cutoff_date=date(2026, 9, 30),
-                   files=files)
+    write_manifest(
+        folder, source="lpr3", delivery_id=folder.name, cutoff_date=date(2026, 9, 30), files=files
+    )
     return path
 
 
 def bare_copy(url: str, path: Path) -> float:
     with psycopg.connect(url) as conn:
         conn.execute("drop table if exists public.bench_bare_copy")
-        conn.execute("create table public.bench_bare_copy (dw_ek_kontakt text, "
-                     "diagnosekode text, diagnosetype text, senere_afkraeftet text)")
+        conn.execute(
+            "create table public.bench_bare_copy (dw_ek_kontakt text, "
+            "diagnosekode text, diagnosetype text, senere_afkraeftet text)"
+        )
         conn.commit()
         started = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(
-                "copy public.bench_bare_copy from stdin (format csv, delimiter ';', header)") as copy, \
-                path.open("rb") as fh:
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "copy public.bench_bare_copy from stdin (format csv, delimiter ';', header)"
+            ) as copy,
+            path.open("rb") as fh,
+        ):
             while block := fh.read(8 << 20):
                 copy.write(block)
         conn.commit()
@@ -105,7 +123,9 @@ def main() -> None:
             conn.execute("delete from raw.lpr3__diagnoser where _delivery_id = %s", (folder.name,))
             conn.execute("delete from audit.deliveries where delivery_id = %s", (folder.name,))
     print(f"\nLPR3 diagnoses, {args.rows:,} rows, {size:,.0f} MiB CSV")
-    print(f"  bare COPY (text columns, no checks) : {bare:7.1f} s  {args.rows / bare:12,.0f} rows/s")
+    print(
+        f"  bare COPY (text columns, no checks) : {bare:7.1f} s  {args.rows / bare:12,.0f} rows/s"
+    )
     print(f"  medfollow full path                 : {full:7.1f} s  {loaded / full:12,.0f} rows/s")
     print(f"  ratio full/bare                     : {bare / full:7.2f}  (target ≥ 0.70)")
 

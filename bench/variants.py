@@ -49,7 +49,7 @@ from genomics_variants.api.privacy import Tier
 from genomics_variants.contributions.ingest import ingest_files
 from genomics_variants.contributions.store import Store
 from genomics_variants.pipeline import ingest, publish
-from medfollow.synth.genomes import DEFAULT_WINDOWS, Window, write_genomes
+from synthetic_deliveries.genomes import DEFAULT_WINDOWS, Window, write_genomes
 
 CORES = 2
 CUTOFF = date(2026, 3, 31)

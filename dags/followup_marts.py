@@ -13,8 +13,7 @@ rebuild for the same cut-off skips it, as does a month whose deliveries are inco
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, TaskGroup, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import DAG, TaskGroup
 from cosmos import DbtTaskGroup
 
 from medfollow_airflow.cosmos_config import (
@@ -25,21 +24,17 @@ from medfollow_airflow.cosmos_config import (
 )
 from medfollow_airflow.ingest import raw_assets, report_failure
 from medfollow_airflow.linkage import LinkPersonsOperator
+from medfollow_airflow.release import MedicinraadetReleaseOperator
 
-MART_SOURCES = ["cpr", "lpr3", "sygehusmedicin", "doedsaarsag", "lab", "outcomes",
-                "outcomes_crossborder"]
-
-
-@task(task_id="medicinraadet_release")
-def medicinraadet_release() -> str:
-    """Write the release for the cut-off just built (skipped when there is nothing new)."""
-    from medfollow.release import ReleaseSkipped, publish_release, release_root
-    from medfollow_airflow.hooks import WarehouseHook
-
-    try:
-        return str(publish_release(WarehouseHook().dsn(), release_root(), MART_SOURCES))
-    except ReleaseSkipped as skipped:
-        raise AirflowSkipException(str(skipped)) from None
+MART_SOURCES = [
+    "cpr",
+    "lpr3",
+    "sygehusmedicin",
+    "doedsaarsag",
+    "lab",
+    "outcomes",
+    "outcomes_crossborder",
+]
 
 
 with DAG(
@@ -48,8 +43,12 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": timedelta(minutes=2),
-                  "on_failure_callback": report_failure},
+    default_args={
+        "owner": "data-engineering",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=2),
+        "on_failure_callback": report_failure,
+    },
     tags=["dbt", "marts", "medicinraadet"],
     doc_md=__doc__,
 ) as dag:
@@ -62,4 +61,5 @@ with DAG(
         execution_config=execution_config(),
         render_config=render_config(),
     )
-    linkage >> marts >> medicinraadet_release()
+    release = MedicinraadetReleaseOperator(task_id="medicinraadet_release", sources=MART_SOURCES)
+    linkage >> marts >> release

@@ -14,8 +14,13 @@ from medfollow_airflow.variants import (
     SyncOptOutsOperator,
 )
 
-DEFAULT_ARGS = {"owner": "genomics", "retries": 2, "retry_delay": timedelta(minutes=2),
-                "retry_exponential_backoff": True, "on_failure_callback": report_failure}
+DEFAULT_ARGS = {
+    "owner": "genomics",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "on_failure_callback": report_failure,
+}
 
 with DAG(
     dag_id="variant_frequencies",
@@ -28,24 +33,34 @@ with DAG(
     params={"wait_for_deliveries": Param(True, type="boolean")},
     doc_md=__doc__,
 ) as variant_frequencies:
-    pending = PendingDeliverySensor(task_id="wait_for_genomes", source="genomes", poke_interval=300,
-                                    timeout=30 * 60, mode="reschedule", soft_fail=True, retries=0)
+    pending = PendingDeliverySensor(
+        task_id="wait_for_genomes",
+        source="genomes",
+        poke_interval=300,
+        timeout=30 * 60,
+        mode="reschedule",
+        soft_fail=True,
+        retries=0,
+    )
     files = ListGenomeFilesOperator(task_id="list_genome_files", delivery_dirs=pending.output)
     ingested = IngestGenomeFileOperator.partial(
-        task_id="ingest_genome_file", max_active_tis_per_dag=2).expand(item=files.output)
+        task_id="ingest_genome_file", max_active_tis_per_dag=2
+    ).expand(item=files.output)
     PublishReleaseOperator(task_id="publish_release", results=ingested.output)
 
 with DAG(
     dag_id="variant_optout_sync",
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("@daily", timezone="UTC"),
-                                 assets=AssetAny(*raw_assets("optout"))),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("@daily", timezone="UTC"),
+        assets=AssetAny(*raw_assets("optout")),
+    ),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["genomics", "opt-out"],
     doc_md="Removes from the variant database every person with an opt-out in force "
-           "(tissue-use or genetic-data register), exactly, and publishes a new release. "
-           "Runs daily and whenever the opt-out register is reloaded.",
+    "(tissue-use or genetic-data register), exactly, and publishes a new release. "
+    "Runs daily and whenever the opt-out register is reloaded.",
 ) as variant_optout_sync:
     SyncOptOutsOperator(task_id="sync_optouts")

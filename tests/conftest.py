@@ -27,10 +27,12 @@ os.environ["MEDFOLLOW_PSEUDONYM_KEY"] = "6d656466" * 16  # a test-only key, 256 
 os.environ["MEDFOLLOW_PSEUDONYM_KEY_FILE"] = str(TEST_STATE / "no-key-file")
 
 from medfollow.orchestration import environment  # noqa: E402
-from medfollow.warehouse.bootstrap import bootstrap  # noqa: E402
-from medfollow.warehouse.embedded import EmbeddedPostgres  # noqa: E402
+from medfollow_core.warehouse.bootstrap import bootstrap  # noqa: E402
+from medfollow_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
 
-environment.apply("postgresql://postgres@127.0.0.1:5432/medfollow")  # placeholder until a fixture sets it
+environment.apply(
+    "postgresql://postgres@127.0.0.1:5432/medfollow"
+)  # placeholder until a fixture sets it
 
 TEST_KEY = bytes.fromhex(os.environ["MEDFOLLOW_PSEUDONYM_KEY"])
 

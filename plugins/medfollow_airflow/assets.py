@@ -11,7 +11,7 @@ import os
 
 from airflow.sdk import Asset
 
-from medfollow.warehouse.connection import dsn_parts
+from medfollow_core.warehouse.connection import dsn_parts
 
 _FALLBACK_DSN = "postgresql://postgres@127.0.0.1:5432/medfollow"
 

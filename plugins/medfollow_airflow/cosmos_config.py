@@ -11,7 +11,7 @@ from __future__ import annotations
 from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-from medfollow import config
+from medfollow_core import config
 
 
 def project_config() -> ProjectConfig:

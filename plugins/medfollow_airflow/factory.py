@@ -14,13 +14,13 @@ import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param
 
-from medfollow.ingest.contracts import SourceContract, families
 from medfollow_airflow.ingest import (
     IngestDeliveryOperator,
     PendingDeliverySensor,
     PublishRawTablesOperator,
     report_failure,
 )
+from medfollow_core.landing.contracts import SourceContract, families
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
@@ -33,9 +33,13 @@ DEFAULT_ARGS = {
 
 
 def _doc(family: str, contracts: list[SourceContract]) -> str:
-    lines = [f"### Ingest: {family}", "",
-             "Waits for delivery folders in the landing area, then validates, pseudonymises and "
-             "loads each one atomically into `raw` (see `audit.deliveries`).", ""]
+    lines = [
+        f"### Ingest: {family}",
+        "",
+        "Waits for delivery folders in the landing area, then validates, pseudonymises and "
+        "loads each one atomically into `raw` (see `audit.deliveries`).",
+        "",
+    ]
     for c in contracts:
         tables = ", ".join(f"`{c.raw_table(t)}`" for t in c.tables)
         lines.append(f"- **{c.title}** ({c.mode}): {tables}")
@@ -52,8 +56,11 @@ def ingest_dag(family: str, contracts: list[SourceContract]) -> DAG:
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
         tags=["ingest", family],
-        params={"wait_for_deliveries": Param(True, type="boolean",
-                                             description="Wait for deliveries if none is pending")},
+        params={
+            "wait_for_deliveries": Param(
+                True, type="boolean", description="Wait for deliveries if none is pending"
+            )
+        },
         doc_md=_doc(family, ordered),
     ) as dag:
         # Publishing runs even when one delivery was refused (the others committed); this
@@ -71,20 +78,28 @@ def ingest_dag(family: str, contracts: list[SourceContract]) -> DAG:
                 retries=0,
             )
             ingest = IngestDeliveryOperator.partial(
-                task_id=f"ingest_{contract.source}", source=contract.source,
+                task_id=f"ingest_{contract.source}",
+                source=contract.source,
                 max_active_tis_per_dag=1,
             ).expand(delivery_dir=sensor.output)
-            publish = PublishRawTablesOperator(task_id=f"publish_{contract.source}",
-                                               source=contract.source, trigger_rule="all_done")
+            publish = PublishRawTablesOperator(
+                task_id=f"publish_{contract.source}",
+                source=contract.source,
+                trigger_rule="all_done",
+            )
             ingest >> publish
             ingest >> watcher
             if previous is not None:
-                sensor.trigger_rule = "all_done"  # a family member with nothing pending must not block the next
+                sensor.trigger_rule = (
+                    "all_done"  # a family member with nothing pending must not block the next
+                )
                 previous >> sensor
             previous = publish
     return dag
 
 
 def ingest_dags() -> dict[str, DAG]:
-    return {f"ingest_{family}": ingest_dag(family, contracts)
-            for family, contracts in sorted(families().items())}
+    return {
+        f"ingest_{family}": ingest_dag(family, contracts)
+        for family, contracts in sorted(families().items())
+    }

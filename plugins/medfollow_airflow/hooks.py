@@ -6,8 +6,8 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseHook, Variable
 
-from medfollow.ingest.pseudonymise import load_key
-from medfollow.orchestration.environment import WAREHOUSE_CONN_ID
+from medfollow_core.config import WAREHOUSE_CONN_ID
+from medfollow_core.pseudonymise import load_key
 
 PSEUDONYM_SECRET_VARIABLE = "medfollow_pseudonym_secret"
 

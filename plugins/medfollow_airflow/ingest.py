@@ -1,4 +1,4 @@
-"""Operators that adapt ``medfollow.ingest`` to Airflow: find pending deliveries, load one.
+"""Operators that adapt ``registry_ingest`` to Airflow: find pending deliveries, load one.
 
 A refused delivery is a fact about the data, not a transient error: it fails the task
 without retries (AirflowFailException). Connection trouble raises normally so the task's
@@ -17,10 +17,10 @@ from typing import Any
 from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
-from medfollow.errors import MedfollowError, scrub
-from medfollow.ingest.contracts import contract_for
 from medfollow_airflow.assets import table_asset
 from medfollow_airflow.hooks import WarehouseHook
+from medfollow_core.errors import MedfollowError, scrub
+from medfollow_core.landing.contracts import contract_for
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class PendingDeliverySensor(BaseSensorOperator):
         self.landing = landing
 
     def poke(self, context: Any) -> PokeReturnValue:
-        from medfollow.ingest.landing import landing_dir, pending_deliveries
+        from medfollow_core.landing.folders import landing_dir, pending_deliveries
 
         landing = Path(self.landing) if self.landing else landing_dir()
         pending = pending_deliveries(landing, self.source, WarehouseHook().dsn())
@@ -64,20 +64,28 @@ class IngestDeliveryOperator(BaseOperator):
         self.delivery_dir = delivery_dir
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from medfollow.ingest.pipeline import ingest_delivery
+        from registry_ingest.pipeline import ingest_delivery
 
         hook = WarehouseHook()
         with scrubbed_errors():
-            outcome = ingest_delivery(Path(self.delivery_dir), url=hook.dsn(),
-                                      key=hook.pseudonym_key(), source=self.source,
-                                      run_id=context["run_id"])
+            outcome = ingest_delivery(
+                Path(self.delivery_dir),
+                url=hook.dsn(),
+                key=hook.pseudonym_key(),
+                source=self.source,
+                run_id=context["run_id"],
+            )
         log.info(outcome.summary())
         if outcome.status == "refused":
             raise AirflowFailException(outcome.summary())
         if outcome.status == "skipped":
             raise AirflowSkipException(outcome.summary())
-        return {"source": outcome.source, "delivery_id": outcome.delivery_id,
-                "rows_loaded": outcome.rows_loaded, "rows_quarantined": outcome.rows_quarantined}
+        return {
+            "source": outcome.source,
+            "delivery_id": outcome.delivery_id,
+            "rows_loaded": outcome.rows_loaded,
+            "rows_quarantined": outcome.rows_quarantined,
+        }
 
 
 class PublishRawTablesOperator(BaseOperator):
@@ -98,16 +106,24 @@ class PublishRawTablesOperator(BaseOperator):
         loaded = [r for r in (context["ti"].xcom_pull(task_ids=f"ingest_{self.source}") or []) if r]
         if not loaded:
             raise AirflowSkipException(f"{self.source}: no delivery loaded in this run")
-        log.info("%s: %d deliveries loaded; published %s", self.source, len(loaded),
-                 ", ".join(a.name for a in self.outlets))
+        log.info(
+            "%s: %d deliveries loaded; published %s",
+            self.source,
+            len(loaded),
+            ", ".join(a.name for a in self.outlets),
+        )
 
 
 def report_failure(context: Any) -> None:
     """Failure callback: one line naming the task, the delivery and the reason."""
     ti = context.get("task_instance") or context.get("ti")
     exc = context.get("exception")
-    log.error("medfollow: %s failed in run %s: %s", getattr(ti, "task_id", "?"),
-              context.get("run_id"), scrub(str(exc)))
+    log.error(
+        "medfollow: %s failed in run %s: %s",
+        getattr(ti, "task_id", "?"),
+        context.get("run_id"),
+        scrub(str(exc)),
+    )
 
 
 @contextmanager

@@ -10,9 +10,9 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from medfollow.errors import MedfollowError
 from medfollow_airflow.assets import table_asset
 from medfollow_airflow.hooks import WarehouseHook
+from medfollow_core.errors import MedfollowError
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,9 @@ class LinkPersonsOperator(BaseOperator):
         hook = WarehouseHook()
         truth = os.environ.get(GROUND_TRUTH_ENV)
         try:
-            result = run_linkage(hook.dsn(), hook.pseudonym_key(),
-                                 ground_truth=Path(truth) if truth else None)
+            result = run_linkage(
+                hook.dsn(), hook.pseudonym_key(), ground_truth=Path(truth) if truth else None
+            )
         except MedfollowError as exc:
             raise AirflowFailException(str(exc)) from None
         log.info("linkage run %s finished", result.run_id)

@@ -12,10 +12,10 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from medfollow import config
-from medfollow.errors import MedfollowError
 from medfollow_airflow.assets import table_asset
 from medfollow_airflow.hooks import WarehouseHook
+from medfollow_core import config
+from medfollow_core.errors import MedfollowError
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,14 @@ class ListGenomeFilesOperator(BaseOperator):
         files: list[dict[str, str]] = []
         for folder in map(Path, self.delivery_dirs or []):
             try:
-                files += [{"delivery": str(folder), "vcf": str(vcf)}
-                          for vcf in deliveries.genome_files(folder)]
+                files += [
+                    {"delivery": str(folder), "vcf": str(vcf)}
+                    for vcf in deliveries.genome_files(folder)
+                ]
             except MedfollowError as exc:
-                deliveries.record(url, folder, status="refused", reason=str(exc),
-                                  run_id=context["run_id"])
+                deliveries.record(
+                    url, folder, status="refused", reason=str(exc), run_id=context["run_id"]
+                )
                 log.error("genomes/%s refused: %s", folder.name, exc)
         if not files:
             raise AirflowSkipException("no genome files to ingest")
@@ -69,8 +72,12 @@ class IngestGenomeFileOperator(BaseOperator):
         hook = WarehouseHook()
         try:
             added = deliveries.ingest_genome_file(
-                store_dir(), Path(self.item["delivery"]), Path(self.item["vcf"]),
-                key=hook.pseudonym_key(), warehouse_url=hook.dsn())
+                store_dir(),
+                Path(self.item["delivery"]),
+                Path(self.item["vcf"]),
+                key=hook.pseudonym_key(),
+                warehouse_url=hook.dsn(),
+            )
         except MedfollowError as exc:
             raise AirflowFailException(f"{Path(self.item['vcf']).name}: {exc}") from None
         return {"delivery": self.item["delivery"], "added": added}
@@ -93,11 +100,14 @@ class PublishReleaseOperator(BaseOperator):
         for result in self.results or []:
             folder = Path(result["delivery"])
             added[folder] = added.get(folder, 0) + int(result["added"])
-        published = deliveries.publish_deliveries(store_dir(), added, url=WarehouseHook().dsn(),
-                                                  run_id=context["run_id"])
+        published = deliveries.publish_deliveries(
+            store_dir(), added, url=WarehouseHook().dsn(), run_id=context["run_id"]
+        )
         release = published.release
-        return {"release_id": release.release_id if release else None,
-                "samples": release.sample_count if release else 0}
+        return {
+            "release_id": release.release_id if release else None,
+            "samples": release.sample_count if release else 0,
+        }
 
 
 class SyncOptOutsOperator(BaseOperator):

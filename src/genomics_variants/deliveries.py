@@ -16,9 +16,9 @@ from genomics_variants.contributions.ingest import expand_inputs, ingest_files
 from genomics_variants.contributions.store import Store
 from genomics_variants.pipeline import Published, publish
 from genomics_variants.vcf.qc import QCConfig
-from medfollow.errors import MedfollowError
-from medfollow.ingest import audit
-from medfollow.ingest.manifest import MANIFEST_NAME, Manifest, sha256_of
+from medfollow_core.errors import MedfollowError
+from medfollow_core.landing import audit
+from medfollow_core.landing.manifest import MANIFEST_NAME, Manifest, sha256_of
 
 SOURCE = "genomes"
 
@@ -37,7 +37,8 @@ def verified_manifest(delivery_dir: Path) -> Manifest:
 
 def reference_of(delivery_dir: Path) -> Path:
     found = sorted((delivery_dir / "reference").glob("*.fa.gz")) + sorted(
-        (delivery_dir / "reference").glob("*.fa"))
+        (delivery_dir / "reference").glob("*.fa")
+    )
     if not found:
         raise MedfollowError(f"{delivery_dir.name}: no reference FASTA under reference/")
     return found[0]
@@ -49,17 +50,31 @@ def genome_files(delivery_dir: Path) -> list[Path]:
     return expand_inputs([delivery_dir])
 
 
-def ingest_genome_file(store_dir: Path, delivery_dir: Path, vcf: Path, *, key: bytes,
-                       warehouse_url: str | None, qc: str = "adj") -> int:
+def ingest_genome_file(
+    store_dir: Path,
+    delivery_dir: Path,
+    vcf: Path,
+    *,
+    key: bytes,
+    warehouse_url: str | None,
+    qc: str = "adj",
+) -> int:
     """Add one file's genomes to the contribution store; returns genomes added."""
-    result = ingest_files(Store(store_dir), [vcf], reference_of(delivery_dir), key=key,
-                          manifest=delivery_dir / "sample_manifest.tsv",
-                          warehouse_url=warehouse_url, qc=QCConfig.named(qc))
+    result = ingest_files(
+        Store(store_dir),
+        [vcf],
+        reference_of(delivery_dir),
+        key=key,
+        manifest=delivery_dir / "sample_manifest.tsv",
+        warehouse_url=warehouse_url,
+        qc=QCConfig.named(qc),
+    )
     return result.added
 
 
-def publish_deliveries(store_dir: Path, added: dict[Path, int], *, url: str,
-                       run_id: str | None) -> Published:
+def publish_deliveries(
+    store_dir: Path, added: dict[Path, int], *, url: str, run_id: str | None
+) -> Published:
     """Publish one release for the deliveries just ingested (``added``: genomes added per
     delivery folder) and record each as loaded."""
     published = publish(Store(store_dir), warehouse_url=url)
@@ -68,8 +83,15 @@ def publish_deliveries(store_dir: Path, added: dict[Path, int], *, url: str,
     return published
 
 
-def record(url: str, delivery_dir: Path, *, status: str, run_id: str | None,
-           genomes: int = 0, reason: str | None = None) -> None:
+def record(
+    url: str,
+    delivery_dir: Path,
+    *,
+    status: str,
+    run_id: str | None,
+    genomes: int = 0,
+    reason: str | None = None,
+) -> None:
     """One ``audit.deliveries`` row for a genome delivery (loaded or refused)."""
     manifest_path = delivery_dir / MANIFEST_NAME
     try:
@@ -79,8 +101,18 @@ def record(url: str, delivery_dir: Path, *, status: str, run_id: str | None,
         delivery_id, cutoff = delivery_dir.name, None
     with psycopg.connect(url, autocommit=True) as conn:
         attempt = audit.start_attempt(
-            conn, source=SOURCE, delivery_id=delivery_id, cutoff=cutoff,
+            conn,
+            source=SOURCE,
+            delivery_id=delivery_id,
+            cutoff=cutoff,
             manifest_sha256=sha256_of(manifest_path) if manifest_path.exists() else None,
-            run_id=run_id)
-        audit.finish_attempt(conn, attempt, status=status, reason=reason, rows_read=genomes,
-                             rows_loaded=genomes if status == "loaded" else 0)
+            run_id=run_id,
+        )
+        audit.finish_attempt(
+            conn,
+            attempt,
+            status=status,
+            reason=reason,
+            rows_read=genomes,
+            rows_loaded=genomes if status == "loaded" else 0,
+        )

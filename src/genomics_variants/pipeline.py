@@ -7,7 +7,7 @@ when a warehouse DSN is given.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -24,10 +24,9 @@ from genomics_variants.frequencies.release import (
     write_release,
 )
 from genomics_variants.vcf.qc import QCConfig
-from medfollow.errors import MedfollowError
-from medfollow.ingest.pseudonymise import load_key
-
-Progress = Callable[[str, int, int], None]
+from medfollow_core.errors import MedfollowError
+from medfollow_core.pseudonymise import load_key
+from medfollow_core.types import Progress
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pysam
 
 from genomics_variants.assembly import assembly_problem
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 WINDOW = 1 << 20
 

@@ -12,13 +12,13 @@ import os
 import time
 from pathlib import Path
 
-from medfollow import config
 from medfollow.cli.output import console, print_table, progress_callback
-from medfollow.errors import MedfollowError
-from medfollow.ingest.pseudonymise import KEY_ENV, create_key_file
-from medfollow.warehouse.bootstrap import bootstrap
-from medfollow.warehouse.catalog import table_exists
-from medfollow.warehouse.connection import connect, database_url, redact
+from medfollow_core import config
+from medfollow_core.errors import MedfollowError
+from medfollow_core.pseudonymise import KEY_ENV, create_key_file
+from medfollow_core.warehouse.bootstrap import bootstrap
+from medfollow_core.warehouse.catalog import table_exists
+from medfollow_core.warehouse.connection import connect, database_url, redact
 
 
 def run_demo(*, persons: int, genomes: int, seed: int) -> None:
@@ -29,33 +29,45 @@ def run_demo(*, persons: int, genomes: int, seed: int) -> None:
     console.print(f"[bold]warehouse[/] {redact(url)}")
     if not os.environ.get(KEY_ENV):
         key_path, created = create_key_file()
-        console.print(f"[bold]pseudonymisation key[/] {'created' if created else 'using'} {key_path}")
+        console.print(
+            f"[bold]pseudonymisation key[/] {'created' if created else 'using'} {key_path}"
+        )
 
     landing = _synthesise(demo_dir, persons=persons, genomes=genomes, seed=seed)
     os.environ["MEDFOLLOW_LANDING_DIR"] = str(landing)
     # Synthetic data comes with the truth: linkage quality is then measured, not estimated.
     os.environ["MEDFOLLOW_LINKAGE_GROUND_TRUTH"] = str(demo_dir / "ground_truth")
 
-    from medfollow.ingest.contracts import families
     from medfollow.orchestration.runner import prepare, run_dag
+    from medfollow_core.landing.contracts import families
 
     prepare(url)
     logfile = demo_dir / "airflow-runs.log"
     logfile.unlink(missing_ok=True)
     dag_ids = [f"ingest_{family}" for family in sorted(families())] + [
-        "followup_marts", "variant_frequencies", "variant_optout_sync"]
+        "followup_marts",
+        "variant_frequencies",
+        "variant_optout_sync",
+    ]
     results = []
     with progress_callback("airflow dag.test()") as progress:
         for done, dag_id in enumerate(dag_ids):
             progress(dag_id, done, len(dag_ids))
             results.append(run_dag(dag_id, logfile, conf={"wait_for_deliveries": False}))
         progress("done", len(dag_ids), len(dag_ids))
-    print_table("DAG runs", ["dag", "state", "task instances"],
-                [(r.dag_id, r.state, ", ".join(f"{k}: {v}" for k, v in sorted(r.task_states.items())))
-                 for r in results])
+    print_table(
+        "DAG runs",
+        ["dag", "state", "task instances"],
+        [
+            (r.dag_id, r.state, ", ".join(f"{k}: {v}" for k, v in sorted(r.task_states.items())))
+            for r in results
+        ],
+    )
     _summarise(url)
     console.print(f"Airflow task logs: {logfile}")
-    console.print("Explore: psql \"$(medfollow db url)\"  ·  medfollow deliveries  ·  medfollow airflow")
+    console.print(
+        'Explore: psql "$(medfollow db url)"  ·  medfollow deliveries  ·  medfollow airflow'
+    )
     failed = [r.dag_id for r in results if not r.ok]
     if failed:
         raise MedfollowError(f"DAG runs failed: {', '.join(failed)} (see {logfile})")
@@ -64,7 +76,7 @@ def run_demo(*, persons: int, genomes: int, seed: int) -> None:
 
 def _synthesise(demo_dir: Path, *, persons: int, genomes: int, seed: int) -> Path:
     """Generate the delivery set unless the same one is already on disk."""
-    from medfollow.synth import generate
+    from synthetic_deliveries import generate
 
     params = {"persons": persons, "genomes": genomes, "seed": seed}
     marker = demo_dir / "synth-params.json"
@@ -92,10 +104,13 @@ def _summarise(url: str) -> None:
                 where n.nspname in ('marts', 'exports', 'linkage', 'variants')
                   and c.relkind in ('r', 'p') order by 1"""
         ).fetchall()
-        counts = [(name, conn.execute(f"select count(*) from {name}").fetchone()[0])  # type: ignore[index]
-                  for name, _ in tables]
-        linkage = conn.execute(
-            """select source,
+        counts = [
+            (name, conn.execute(f"select count(*) from {name}").fetchone()[0])  # type: ignore[index]
+            for name, _ in tables
+        ]
+        linkage = (
+            conn.execute(
+                """select source,
                       max(value) filter (where metric = 'link_rate'),
                       max(value) filter (where metric = 'review_queue_records'),
                       max(value) filter (where metric = 'true_precision'),
@@ -104,26 +119,37 @@ def _summarise(url: str) -> None:
                  from linkage.quality
                 where run_id = (select max(run_id) from linkage.runs where status = 'finished')
                 group by source order by source"""
-        ).fetchall() if table_exists(conn, "linkage.quality") else []
-    print_table("deliveries (latest attempt)", ["source", "delivery", "status", "rows loaded",
-                                                "quarantined", "reason"], latest)
+            ).fetchall()
+            if table_exists(conn, "linkage.quality")
+            else []
+        )
+    print_table(
+        "deliveries (latest attempt)",
+        ["source", "delivery", "status", "rows loaded", "quarantined", "reason"],
+        latest,
+    )
     print_table("tables built (marts, exports, linkage, variants)", ["table", "rows"], counts)
     if linkage:
-        print_table("record linkage (latest run; true figures against the generator's truth)",
-                    ["source", "link rate", "in review", "precision", "recall", "F1"],
-                    [[s, _rate(rate), _count(queue), *(_rate(v) for v in true)]
-                     for s, rate, queue, *true in linkage])
-    from medfollow.release.writer import REPORT_NAME, release_root
+        print_table(
+            "record linkage (latest run; true figures against the generator's truth)",
+            ["source", "link rate", "in review", "precision", "recall", "F1"],
+            [
+                [s, _rate(rate), _count(queue), *(_rate(v) for v in true)]
+                for s, rate, queue, *true in linkage
+            ],
+        )
+    from medicinraadet_release.writer import REPORT_NAME, release_root
 
     releases = sorted(p for p in release_root().glob("medicinraadet-*") if p.is_dir())
     if releases:
-        console.print(f"[bold]Medicinrådet release[/] {releases[-1]} "
-                      f"(report: {releases[-1] / REPORT_NAME})")
+        console.print(
+            f"[bold]Medicinrådet release[/] {releases[-1]} (report: {releases[-1] / REPORT_NAME})"
+        )
     validation = config.state_dir() / "gx"
     if validation.is_dir():
-        console.print(f"[bold]validation results[/] Great Expectations Data Docs per delivery under {validation}")
-
-
+        console.print(
+            f"[bold]validation results[/] Great Expectations Data Docs per delivery under {validation}"
+        )
 
 
 def _rate(value: float | None) -> str:

@@ -28,7 +28,9 @@ def _exact(column: str, *, term_frequencies: bool) -> cll.ComparisonLevelCreator
     return level
 
 
-def name(column: str, *, overlap: str | None = None, term_frequencies: bool = True) -> ComparisonCreator:
+def name(
+    column: str, *, overlap: str | None = None, term_frequencies: bool = True
+) -> ComparisonCreator:
     """A name: exact (weighted by how common the name is), a typo, sharing a name part,
     similar, different.
 
@@ -41,11 +43,15 @@ def name(column: str, *, overlap: str | None = None, term_frequencies: bool = Tr
         comparison_levels=[
             _null(column),
             _exact(column, term_frequencies=term_frequencies),
-            cll.CustomLevel(f'jaro_winkler_similarity("{column}_l", "{column}_r") >= 0.92',
-                            "one-letter difference (jaro-winkler >= 0.92)"),
+            cll.CustomLevel(
+                f'jaro_winkler_similarity("{column}_l", "{column}_r") >= 0.92',
+                "one-letter difference (jaro-winkler >= 0.92)",
+            ),
             cll.CustomLevel(shares, "shares a name part"),
-            cll.CustomLevel(f'jaro_winkler_similarity("{column}_l", "{column}_r") >= 0.8',
-                            "similar (jaro-winkler >= 0.8)"),
+            cll.CustomLevel(
+                f'jaro_winkler_similarity("{column}_l", "{column}_r") >= 0.8',
+                "similar (jaro-winkler >= 0.8)",
+            ),
             cll.ElseLevel().configure(label_for_charts="different"),
         ],
     )
@@ -58,16 +64,20 @@ def date(column: str) -> ComparisonCreator:
     changes two digits but is one slip of the pen).
     """
     y, m, d = (f"{column}__{p}" for p in "ymd")
-    near = (f'levenshtein("{column}__digits_l", "{column}__digits_r") <= 1 '
-            f'or ("{m}_l" = "{m}_r" and "{d}_l" = "{d}_r" and abs("{y}_l" - "{y}_r") = 1) '
-            f'or ("{y}_l" = "{y}_r" and "{m}_l" = "{m}_r" and abs("{d}_l" - "{d}_r") = 1)')
+    near = (
+        f'levenshtein("{column}__digits_l", "{column}__digits_r") <= 1 '
+        f'or ("{m}_l" = "{m}_r" and "{d}_l" = "{d}_r" and abs("{y}_l" - "{y}_r") = 1) '
+        f'or ("{y}_l" = "{y}_r" and "{m}_l" = "{m}_r" and abs("{d}_l" - "{d}_r") = 1)'
+    )
     return cl.CustomComparison(
         output_column_name=column,
         comparison_levels=[
             _null(column),
             cll.CustomLevel(f'"{column}_l" = "{column}_r"', "exact"),
-            cll.CustomLevel(f'"{y}_l" = "{y}_r" and "{m}_l" = "{d}_r" and "{d}_l" = "{m}_r"',
-                            "day and month swapped"),
+            cll.CustomLevel(
+                f'"{y}_l" = "{y}_r" and "{m}_l" = "{d}_r" and "{d}_l" = "{m}_r"',
+                "day and month swapped",
+            ),
             cll.CustomLevel(near, "one typo away"),
             cll.ElseLevel().configure(label_for_charts="different"),
         ],
@@ -97,10 +107,14 @@ def text(column: str) -> ComparisonCreator:
         comparison_levels=[
             _null(column),
             _exact(column, term_frequencies=True),
-            cll.CustomLevel(f'jaro_winkler_similarity("{column}_l", "{column}_r") >= 0.9',
-                            "close (jaro-winkler >= 0.9)"),
-            cll.CustomLevel(f'jaro_winkler_similarity("{column}_l", "{column}_r") >= 0.7',
-                            "similar (jaro-winkler >= 0.7)"),
+            cll.CustomLevel(
+                f'jaro_winkler_similarity("{column}_l", "{column}_r") >= 0.9',
+                "close (jaro-winkler >= 0.9)",
+            ),
+            cll.CustomLevel(
+                f'jaro_winkler_similarity("{column}_l", "{column}_r") >= 0.7',
+                "similar (jaro-winkler >= 0.7)",
+            ),
             cll.ElseLevel().configure(label_for_charts="different"),
         ],
     )
@@ -126,7 +140,7 @@ def residence(postcode_col: str, municipality_col: str) -> ComparisonCreator:
     postcode, same municipality, same postal area, different.
     """
     p, k = postcode_col, municipality_col
-    missing = (f'("{p}_l" is null or "{p}_r" is null) and ("{k}_l" is null or "{k}_r" is null)')
+    missing = f'("{p}_l" is null or "{p}_r" is null) and ("{k}_l" is null or "{k}_r" is null)'
     return cl.CustomComparison(
         output_column_name="residence",
         comparison_levels=[

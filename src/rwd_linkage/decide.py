@@ -142,8 +142,14 @@ def decide(
         state = _Record(source, record_id, by_record.get((source, record_id), []))
         rejected = _apply_decisions(state, decisions.get((source, record_id), []), mint)
         if state.link is None:
-            _apply_prior(state, prior.get((source, record_id)), rejected, in_spine, thresholds,
-                         judge=model_ran)
+            _apply_prior(
+                state,
+                prior.get((source, record_id)),
+                rejected,
+                in_spine,
+                thresholds,
+                judge=model_ran,
+            )
         if state.link is None and state.review_reason is None:
             _apply_model(state, thresholds)
         states.append(state)
@@ -151,9 +157,18 @@ def decide(
 
     outcome = Outcome()
     for state in states:
-        outcome.links.append(state.link or Link(
-            state.source, state.record_id, mint(state.source, state.record_id), "minted",
-            None, None, minted=True))
+        outcome.links.append(
+            state.link
+            or Link(
+                state.source,
+                state.record_id,
+                mint(state.source, state.record_id),
+                "minted",
+                None,
+                None,
+                minted=True,
+            )
+        )
         if state.review_reason:
             outcome.review.extend(_review_items(state, thresholds))
         outcome.matched[(state.source, state.record_id)] = sum(c.share for c in state.candidates)
@@ -165,16 +180,23 @@ def shares(candidates: list[Candidate]) -> list[Candidate]:
     match weights in log space, so near-certain pairs do not overflow)."""
     if not candidates:
         return []
-    weights = [max(-_WEIGHT_BOUND, min(_WEIGHT_BOUND, c.weight if c.weight is not None
-                                       else -_WEIGHT_BOUND)) for c in candidates]
+    weights = [
+        max(
+            -_WEIGHT_BOUND, min(_WEIGHT_BOUND, c.weight if c.weight is not None else -_WEIGHT_BOUND)
+        )
+        for c in candidates
+    ]
     top = max(weights)
     scale = sum(2.0 ** (w - top) for w in weights) + 2.0 ** (-top)
-    found = [replace(c, share=2.0 ** (w - top) / scale) for c, w in zip(candidates, weights, strict=True)]
+    found = [
+        replace(c, share=2.0 ** (w - top) / scale) for c, w in zip(candidates, weights, strict=True)
+    ]
     return sorted(found, key=lambda c: (-c.share, c.person_key))
 
 
-def _apply_decisions(state: _Record, decisions: list[Decision],
-                     mint: Callable[[str, str], str]) -> set[str]:
+def _apply_decisions(
+    state: _Record, decisions: list[Decision], mint: Callable[[str, str], str]
+) -> set[str]:
     """Apply a reviewer's decisions; returns the persons the reviewer ruled out."""
     rejected = {d.person_key for d in decisions if d.decision == "no_match" and d.person_key}
     state.candidates = shares([c for c in state.candidates if c.person_key not in rejected])
@@ -186,22 +208,48 @@ def _apply_decisions(state: _Record, decisions: list[Decision],
         share = next((c.share for c in state.candidates if c.person_key == final.person_key), None)
         state.link = Link(state.source, state.record_id, final.person_key, "review", share, None)
     else:  # the reviewer found nobody: the record keeps a key of its own, by decision
-        state.link = Link(state.source, state.record_id, mint(state.source, state.record_id),
-                          "review", None, None, minted=True)
+        state.link = Link(
+            state.source,
+            state.record_id,
+            mint(state.source, state.record_id),
+            "review",
+            None,
+            None,
+            minted=True,
+        )
     return rejected
 
 
-def _apply_prior(state: _Record, prior: PriorLink | None, rejected: set[str],
-                 in_spine: Callable[[str], bool], thresholds: Thresholds, *, judge: bool) -> None:
+def _apply_prior(
+    state: _Record,
+    prior: PriorLink | None,
+    rejected: set[str],
+    in_spine: Callable[[str], bool],
+    thresholds: Thresholds,
+    *,
+    judge: bool,
+) -> None:
     """Keep an earlier link to a person still in the spine; flag it if the model now differs."""
-    if (prior is None or prior.method not in ("probabilistic", "review")
-            or prior.person_key in rejected or not in_spine(prior.person_key)):
+    if (
+        prior is None
+        or prior.method not in ("probabilistic", "review")
+        or prior.person_key in rejected
+        or not in_spine(prior.person_key)
+    ):
         return
-    state.link = Link(state.source, state.record_id, prior.person_key, prior.method,
-                      prior.probability, prior.run_id)
+    state.link = Link(
+        state.source,
+        state.record_id,
+        prior.person_key,
+        prior.method,
+        prior.probability,
+        prior.run_id,
+    )
     state.sticky = True
     best = state.candidates[0] if state.candidates else None
-    agrees = best is not None and best.person_key == prior.person_key and best.share >= thresholds.upper
+    agrees = (
+        best is not None and best.person_key == prior.person_key and best.share >= thresholds.upper
+    )
     if judge and prior.method == "probabilistic" and not agrees:
         state.review_reason = "today's model disagrees with the earlier link"
 
@@ -213,8 +261,9 @@ def _apply_model(state: _Record, thresholds: Thresholds) -> None:
     if best is None:
         return
     if best.share >= thresholds.upper:
-        state.link = Link(state.source, state.record_id, best.person_key, "probabilistic",
-                          best.share, None)
+        state.link = Link(
+            state.source, state.record_id, best.person_key, "probabilistic", best.share, None
+        )
         return
     if sum(c.share for c in state.candidates) < thresholds.lower:
         return
@@ -242,10 +291,19 @@ def _enforce_one_to_one(states: list[_Record]) -> None:
 def _review_items(state: _Record, thresholds: Thresholds) -> list[ReviewItem]:
     """The candidates a reviewer should see: every plausible one, and the current link."""
     shown = [c for c in state.candidates if c.share >= thresholds.lower / 10]
-    if state.link and not state.link.minted and all(c.person_key != state.link.person_key
-                                                    for c in shown):
-        shown.append(next((c for c in state.candidates if c.person_key == state.link.person_key),
-                          Candidate(state.link.person_key, 0.0, None, {})))
+    if (
+        state.link
+        and not state.link.minted
+        and all(c.person_key != state.link.person_key for c in shown)
+    ):
+        shown.append(
+            next(
+                (c for c in state.candidates if c.person_key == state.link.person_key),
+                Candidate(state.link.person_key, 0.0, None, {}),
+            )
+        )
     shown = shown[:MAX_REVIEW_CANDIDATES] or state.candidates[:1]
-    return [ReviewItem(state.source, state.record_id, rank, c, state.review_reason or "")
-            for rank, c in enumerate(shown, start=1)]
+    return [
+        ReviewItem(state.source, state.record_id, rank, c, state.review_reason or "")
+        for rank, c in enumerate(shown, start=1)
+    ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from medfollow.warehouse import catalog
+from medfollow_core.warehouse import catalog
 from rwd_linkage.sources import CHANGES_TABLE, SPINE_TABLE, CprSource
 
 MAX_CHAIN = 25
@@ -23,11 +23,14 @@ MAX_CHAIN = 25
 
 def stage_succession(conn: psycopg.Connection) -> None:
     """Temp table ``succession(old_key, current_key)``: every retired key → today's key."""
-    conn.execute("create temp table succession (old_key text primary key, current_key text not null) "
-                  "on commit drop")
+    conn.execute(
+        "create temp table succession (old_key text primary key, current_key text not null) "
+        "on commit drop"
+    )
     if not catalog.table_exists(conn, f"raw.{CHANGES_TABLE}"):
         return
-    conn.execute(sql.SQL("""
+    conn.execute(
+        sql.SQL("""
         insert into succession (old_key, current_key)
         with recursive chain (old_key, current_key, depth) as (
             select gammelt_person_key, nyt_person_key, 1 from {changes}
@@ -40,36 +43,55 @@ def stage_succession(conn: psycopg.Connection) -> None:
         )
         select distinct on (old_key) old_key, current_key
           from chain order by old_key, depth desc, current_key
-    """).format(changes=sql.Identifier("raw", CHANGES_TABLE), max_chain=sql.Literal(MAX_CHAIN)))
+    """).format(changes=sql.Identifier("raw", CHANGES_TABLE), max_chain=sql.Literal(MAX_CHAIN))
+    )
 
 
 def stage_links(conn: psycopg.Connection, source: CprSource, run_id: str) -> int:
     """Add ``source``'s deterministic links to the temp table ``new_links``."""
     if source.column not in catalog.columns_of(conn, "raw", source.table):
         return 0
-    cur = conn.execute(sql.SQL("""
+    cur = conn.execute(
+        sql.SQL("""
         insert into new_links (source, record_id, person_key, method, match_probability, run_id)
         select {name}, r.k, coalesce(s.current_key, r.k), 'deterministic', 1.0, {run}
           from (select distinct {col} as k from {table} where {col} is not null) r
           left join succession s on s.old_key = r.k
-    """).format(name=sql.Literal(source.name), run=sql.Literal(run_id),
-                col=sql.Identifier(source.column), table=sql.Identifier("raw", source.table)))
+    """).format(
+            name=sql.Literal(source.name),
+            run=sql.Literal(run_id),
+            col=sql.Identifier(source.column),
+            table=sql.Identifier("raw", source.table),
+        )
+    )
     return cur.rowcount
 
 
 def metrics(conn: psycopg.Connection) -> dict[str, dict[str, float]]:
     """Per CPR source: records, how many arrived under a since-replaced number, and how many
     name a person the CPR register does not hold (they keep their own pseudonym)."""
-    spine = (sql.SQL("(select distinct person_key from {})").format(sql.Identifier("raw", SPINE_TABLE))
-             if catalog.table_exists(conn, f"raw.{SPINE_TABLE}")
-             else sql.SQL("(select null::text as person_key where false)"))
-    rows = conn.execute(sql.SQL("""
+    spine = (
+        sql.SQL("(select distinct person_key from {})").format(sql.Identifier("raw", SPINE_TABLE))
+        if catalog.table_exists(conn, f"raw.{SPINE_TABLE}")
+        else sql.SQL("(select null::text as person_key where false)")
+    )
+    rows = conn.execute(
+        sql.SQL("""
         select n.source, count(*), count(*) filter (where n.person_key <> n.record_id),
                count(*) filter (where s.person_key is null)
           from new_links n left join {spine} s on s.person_key = n.person_key
          where n.method = 'deterministic' group by n.source
-    """).format(spine=spine)).fetchall()
-    return {source: {"records": float(n), "linked": float(n), "link_rate": 1.0,
-                     "cpr_changes_resolved": float(changed), "outside_spine": float(outsiders),
-                     "review_queue_records": 0.0, "minted": 0.0}
-            for source, n, changed, outsiders in rows}
+    """).format(spine=spine)
+    ).fetchall()
+    return {
+        source: {
+            "records": float(n),
+            "linked": float(n),
+            "link_rate": 1.0,
+            "cpr_changes_resolved": float(changed),
+            "outside_spine": float(outsiders),
+            "review_queue_records": 0.0,
+            "minted": 0.0,
+        }
+        for source, n, changed, outsiders in rows
+    }

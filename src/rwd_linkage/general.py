@@ -21,13 +21,18 @@ from splink import block_on
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.comparison_creator import ComparisonCreator
 
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
+from medfollow_core.types import Progress
 from rwd_linkage import comparisons, model, prepare
 from rwd_linkage.spec import FieldSpec, LinkSpec
 
-Progress = Callable[[str, int, int], None]
-_READERS = {".csv": "read_csv", ".txt": "read_csv", ".tsv": "read_csv",
-            ".parquet": "read_parquet", ".pq": "read_parquet"}
+_READERS = {
+    ".csv": "read_csv",
+    ".txt": "read_csv",
+    ".tsv": "read_csv",
+    ".parquet": "read_parquet",
+    ".pq": "read_parquet",
+}
 # Sampling caps: enough pairs for stable estimates, few enough to keep a small job quick.
 U_MAX_PAIRS = 1e6
 EM_MAX_PAIRS = 2e6
@@ -41,8 +46,9 @@ class LinkResult:
     model_json: dict[str, object]
 
 
-def link_files(left: Path, right: Path, spec: LinkSpec, out: Path, *,
-               progress: Progress | None = None) -> LinkResult:
+def link_files(
+    left: Path, right: Path, spec: LinkSpec, out: Path, *, progress: Progress | None = None
+) -> LinkResult:
     """Link ``left`` to ``right`` as ``spec`` says and write the accepted pairs to ``out``."""
     report = progress or (lambda _label, _done, _total: None)
     con = duckdb.connect()
@@ -54,17 +60,25 @@ def link_files(left: Path, right: Path, spec: LinkSpec, out: Path, *,
         con.execute(f"create table right_side as {_prepared(spec, 'right')}")
         report("training (u by sampling, m by EM)", 2, 5)
         rules = blocking_rules(spec)
-        trained = model.train(con, "left_side", "right_side",
-                              comparisons=[_comparison(f) for f in spec.fields],
-                              blocking_rules=[_creator(r) for r in rules],
-                              training=[model.TrainingPass(_creator(r))
-                                        for r in training_rules(spec, rules)],
-                              u_max_pairs=U_MAX_PAIRS, em_max_pairs=EM_MAX_PAIRS)
+        trained = model.train(
+            con,
+            "left_side",
+            "right_side",
+            comparisons=[_comparison(f) for f in spec.fields],
+            blocking_rules=[_creator(r) for r in rules],
+            training=[model.TrainingPass(_creator(r)) for r in training_rules(spec, rules)],
+            u_max_pairs=U_MAX_PAIRS,
+            em_max_pairs=EM_MAX_PAIRS,
+        )
         report("scoring candidate pairs", 3, 5)
         pairs = model.score(trained, threshold=spec.threshold)
         report("choosing pairs", 4, 5)
-        accepted = _accept(pairs["left_id"].to_pylist(), pairs["right_id"].to_pylist(),
-                           pairs["match_probability"].to_pylist(), one_to_one=spec.one_to_one)
+        accepted = _accept(
+            pairs["left_id"].to_pylist(),
+            pairs["right_id"].to_pylist(),
+            pairs["match_probability"].to_pylist(),
+            one_to_one=spec.one_to_one,
+        )
         _write(out, accepted)
         report("written", 5, 5)
         return LinkResult(left_rows, right_rows, len(accepted), trained.to_json())
@@ -79,8 +93,10 @@ def blocking_rules(spec: LinkSpec) -> list[tuple[str, ...] | str]:
         return list(spec.blocking)
     blockable = [f.name for f in spec.fields if f.kind in ("name", "date", "postcode", "exact")]
     rules: list[tuple[str, ...] | str] = (
-        [tuple(p) for p in itertools.combinations(blockable, 2)] if len(blockable) > 1
-        else [(blockable[0],)])
+        [tuple(p) for p in itertools.combinations(blockable, 2)]
+        if len(blockable) > 1
+        else [(blockable[0],)]
+    )
     rules += [f"l.{f.name}__swapped = r.{f.name}" for f in spec.fields if f.kind == "date"]
     return rules
 
@@ -96,7 +112,8 @@ def training_rules(spec: LinkSpec, rules: list[tuple[str, ...] | str]) -> list[t
     """
     fields = {f.name for f in spec.fields}
     pool = [r for r in rules if isinstance(r, tuple)] + [
-        (f.name,) for f in spec.fields if f.kind in ("name", "date", "postcode")]
+        (f.name,) for f in spec.fields if f.kind in ("name", "date", "postcode")
+    ]
     untrained, chosen = set(fields), []
     while untrained and pool:
         best = max(pool, key=lambda r: (len(untrained - set(r)), -len(r)))
@@ -111,8 +128,9 @@ def _creator(rule: tuple[str, ...] | str) -> BlockingRuleCreator | str:
     return block_on(*rule) if isinstance(rule, tuple) else rule
 
 
-def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path, id_column: str,
-          columns: list[str]) -> int:
+def _load(
+    con: duckdb.DuckDBPyConnection, table: str, path: Path, id_column: str, columns: list[str]
+) -> int:
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise MedfollowError(f"{path.name}: expected a .csv or .parquet file")
@@ -120,14 +138,17 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path, id_column: str
         raise MedfollowError(f"{path} does not exist")
     options = ", all_varchar = true" if reader == "read_csv" else ""
     try:
-        con.execute(f"create table {table} as select * from {reader}({prepare.literal(str(path))}{options})")
+        con.execute(
+            f"create table {table} as select * from {reader}({prepare.literal(str(path))}{options})"
+        )
     except duckdb.Error as exc:
         raise MedfollowError(f"{path.name}: cannot read ({str(exc).splitlines()[0]})") from None
     present = {row[0] for row in con.execute(f"describe {table}").fetchall()}
     missing = [c for c in dict.fromkeys([id_column, *columns]) if c not in present]
     if missing:
-        raise MedfollowError(f"{path.name}: no column {missing[0]!r} "
-                             f"(columns: {', '.join(sorted(present))})")
+        raise MedfollowError(
+            f"{path.name}: no column {missing[0]!r} (columns: {', '.join(sorted(present))})"
+        )
     total, distinct, present_ids = con.execute(
         f'select count(*), count(distinct "{id_column}"), count("{id_column}") from {table}'
     ).fetchall()[0]
@@ -152,8 +173,11 @@ def _field_columns(f: FieldSpec, source: str, fmt: str | None) -> dict[str, str]
     if f.kind == "name":
         return prepare.name_columns(f.name, source)
     if f.kind == "date":
-        formats = (fmt, fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")) if fmt \
+        formats = (
+            (fmt, fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m"))
+            if fmt
             else prepare.DEFAULT_DATE_FORMATS
+        )
         return prepare.date_columns(f.name, source, formats)
     if f.kind == "postcode":
         return {f.name: prepare.code_column(source)}
@@ -164,14 +188,18 @@ def _field_columns(f: FieldSpec, source: str, fmt: str | None) -> dict[str, str]
 
 def _comparison(f: FieldSpec) -> ComparisonCreator:
     builders: dict[str, Callable[[str], ComparisonCreator]] = {
-        "name": comparisons.name, "date": comparisons.date, "postcode": comparisons.postcode,
-        "string": comparisons.text, "exact": comparisons.exact,
+        "name": comparisons.name,
+        "date": comparisons.date,
+        "postcode": comparisons.postcode,
+        "string": comparisons.text,
+        "exact": comparisons.exact,
     }
     return builders[f.kind](f.name)
 
 
-def _accept(left: list[str], right: list[str], probability: list[float], *,
-            one_to_one: bool) -> list[tuple[str, str, float]]:
+def _accept(
+    left: list[str], right: list[str], probability: list[float], *, one_to_one: bool
+) -> list[tuple[str, str, float]]:
     """Pairs above the threshold; with ``one_to_one``, best first, each record used once."""
     ranked = sorted(zip(left, right, probability, strict=True), key=lambda p: (-p[2], p[0], p[1]))
     if not one_to_one:

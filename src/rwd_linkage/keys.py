@@ -40,12 +40,16 @@ def stage_tables(conn: psycopg.Connection) -> None:
     ``new_links`` gets its index only in ``publish``, after the bulk insert: a million rows
     into an indexed temp table overflow the temp buffers and crawl.
     """
-    conn.execute("create temp table new_links (like linkage.person_links including defaults) "
-                 "on commit drop")
-    conn.execute("create temp table new_review (like linkage.review_queue including all) "
-                 "on commit drop")
-    conn.execute("create temp table new_minted (person_key text primary key, source text not null, "
-                 "record_id text not null) on commit drop")
+    conn.execute(
+        "create temp table new_links (like linkage.person_links including defaults) on commit drop"
+    )
+    conn.execute(
+        "create temp table new_review (like linkage.review_queue including all) on commit drop"
+    )
+    conn.execute(
+        "create temp table new_minted (person_key text primary key, source text not null, "
+        "record_id text not null) on commit drop"
+    )
 
 
 def publish(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
@@ -54,12 +58,16 @@ def publish(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
     # Temp tables are never auto-analysed; without statistics the planner assumes a handful
     # of rows and picks nested loops over a million.
     conn.execute("analyze new_links")
-    conn.execute("""
+    conn.execute(
+        """
         insert into linkage.minted_keys (person_key, source, record_id, run_id)
         select person_key, source, record_id, %s from new_minted
         on conflict (person_key) do nothing
-    """, (run_id,))
-    rows = conn.execute("""
+    """,
+        (run_id,),
+    )
+    rows = conn.execute(
+        """
         with moved as (
             insert into linkage.key_history (run_id, source, record_id, old_person_key,
                                              new_person_key, event)
@@ -76,7 +84,9 @@ def publish(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
              where p.person_key <> n.person_key
             returning event)
         select event, count(*) from moved group by event
-    """, (run_id,)).fetchall()
+    """,
+        (run_id,),
+    ).fetchall()
     conn.execute("""
         delete from linkage.person_links p
          where not exists (select 1 from new_links n

@@ -27,7 +27,7 @@ from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.exceptions import EMTrainingException
 
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 # Splink's own progress chatter would go to the root logger; the CLI draws its own bars.
 logging.getLogger("splink").setLevel(logging.ERROR)
@@ -86,8 +86,10 @@ def train(
 ) -> Model:
     """Train a link-only model between DuckDB tables ``left`` and ``right`` on ``con``."""
     db_api = DuckDBAPI(con)
-    tables = [db_api.register(left, dataset_display_name=left),
-              db_api.register(right, dataset_display_name=right)]
+    tables = [
+        db_api.register(left, dataset_display_name=left),
+        db_api.register(right, dataset_display_name=right),
+    ]
     settings = SettingsCreator(
         link_type="link_only",
         comparisons=list(comparisons),
@@ -100,17 +102,24 @@ def train(
     for step in training:
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
-                step.rule, max_pairs=em_max_pairs,
+                step.rule,
+                max_pairs=em_max_pairs,
                 fix_probability_two_random_records_match=not step.learn_prior,
-                populate_probability_two_random_records_match_from_trained_values=step.learn_prior)
+                populate_probability_two_random_records_match_from_trained_values=step.learn_prior,
+            )
         except EMTrainingException:
             continue  # no pairs agree on this rule; the other passes may still train
     trained = linker.misc.save_model_to_json()
-    untrained = [c["output_column_name"] for c in trained["comparisons"]
-                 if not any("m_probability" in level for level in c["comparison_levels"])]
+    untrained = [
+        c["output_column_name"]
+        for c in trained["comparisons"]
+        if not any("m_probability" in level for level in c["comparison_levels"])
+    ]
     if untrained:
-        raise MedfollowError(f"too few records to estimate the linkage model: no EM pass could "
-                             f"learn {', '.join(untrained)} (too few pairs agree on the other fields)")
+        raise MedfollowError(
+            f"too few records to estimate the linkage model: no EM pass could "
+            f"learn {', '.join(untrained)} (too few pairs agree on the other fields)"
+        )
     if _smooth_unseen_levels(trained, _smaller_side(con, left, right)):
         linker = Linker(tables, trained, log_level=None)
     names = [c["output_column_name"] for c in trained["comparisons"]]
@@ -119,7 +128,9 @@ def train(
 
 def _smaller_side(con: duckdb.DuckDBPyConnection, left: str, right: str) -> int:
     """At most this many true matches exist between the two tables."""
-    return min(int(con.execute(f"select count(*) from {t}").fetchall()[0][0]) for t in (left, right))
+    return min(
+        int(con.execute(f"select count(*) from {t}").fetchall()[0][0]) for t in (left, right)
+    )
 
 
 def _smooth_unseen_levels(model: dict[str, Any], matches: int) -> bool:
@@ -152,8 +163,9 @@ def _smooth_unseen_levels(model: dict[str, Any], matches: int) -> bool:
 def score(model: Model, *, threshold: float) -> pa.Table:
     """Scored candidate pairs at or above ``threshold``: left id, right id, probability,
     weight and one gamma column per comparison (the level each pair reached)."""
-    predictions = model.linker.inference.predict(threshold_match_probability=threshold,
-                                                 warning_mode="never")
+    predictions = model.linker.inference.predict(
+        threshold_match_probability=threshold, warning_mode="never"
+    )
     gammas = ", ".join(f'"gamma_{c}"' for c in model.comparisons)
     flipped = {"l": "r", "r": "l"}
     parts = []
@@ -162,7 +174,8 @@ def score(model: Model, *, threshold: float) -> pa.Table:
         parts.append(
             f"select unique_id_{side} as left_id, unique_id_{other} as right_id, "
             f"match_probability, match_weight, {gammas} "
-            f"from {predictions.physical_name} where source_dataset_{side} = '{model.left}'")
+            f"from {predictions.physical_name} where source_dataset_{side} = '{model.left}'"
+        )
     table = model.linker._db_api.duckdb_con.sql(" union all ".join(parts)).to_arrow_table()
     predictions.drop_table_from_database_and_remove_from_cache()
     return table

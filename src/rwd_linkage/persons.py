@@ -37,14 +37,29 @@ class Demographics:
 
     def columns(self) -> list[str]:
         """The raw columns to read (record id first)."""
-        found = [self.record_id, self.first_names, self.middle_names, self.surname,
-                 self.birth_date, self.sex, self.postcode, self.municipality]
+        found = [
+            self.record_id,
+            self.first_names,
+            self.middle_names,
+            self.surname,
+            self.birth_date,
+            self.sex,
+            self.postcode,
+            self.municipality,
+        ]
         return [c for c in found if c is not None]
 
 
-SPINE = Demographics(record_id="person_key", first_names="fornavn", middle_names="mellemnavn",
-                     surname="efternavn", birth_date="foedselsdato", sex="koen",
-                     postcode="postnr", municipality="kommune")
+SPINE = Demographics(
+    record_id="person_key",
+    first_names="fornavn",
+    middle_names="mellemnavn",
+    surname="efternavn",
+    birth_date="foedselsdato",
+    sex="koen",
+    postcode="postnr",
+    municipality="kommune",
+)
 
 
 def prepared_select(d: Demographics, relation: str) -> str:
@@ -60,8 +75,11 @@ def prepared_select(d: Demographics, relation: str) -> str:
         **prepare.date_columns("dob", d.birth_date),
         "sex": prepare.sex_column(d.sex) if d.sex else "cast(null as varchar)",
         "postcode": prepare.code_column(d.postcode) if d.postcode else "cast(null as varchar)",
-        "municipality": (prepare.code_column(d.municipality, strip_zeros=True)
-                         if d.municipality else "cast(null as varchar)"),
+        "municipality": (
+            prepare.code_column(d.municipality, strip_zeros=True)
+            if d.municipality
+            else "cast(null as varchar)"
+        ),
     }
     return f"select {prepare.select_list(columns)}\nfrom {relation}"
 
@@ -69,10 +87,16 @@ def prepared_select(d: Demographics, relation: str) -> str:
 def comparison_list() -> list[ComparisonCreator]:
     """Given name, surname, birth date, sex and residence."""
     return [
-        comparisons.name("first_name", overlap='list_has_any("given__tokens_l", "given__tokens_r")'),
-        comparisons.name("surname", overlap=(
-            'list_has_any("surname__tokens_l", "name__tokens_r") '
-            'or list_has_any("surname__tokens_r", "name__tokens_l")')),
+        comparisons.name(
+            "first_name", overlap='list_has_any("given__tokens_l", "given__tokens_r")'
+        ),
+        comparisons.name(
+            "surname",
+            overlap=(
+                'list_has_any("surname__tokens_l", "name__tokens_r") '
+                'or list_has_any("surname__tokens_r", "name__tokens_l")'
+            ),
+        ),
         comparisons.date("dob"),
         comparisons.exact("sex"),
         comparisons.residence("postcode", "municipality"),
@@ -102,14 +126,18 @@ def blocking_rules() -> list[BlockingRuleCreator | str]:
 def mark_unique_name_places(con: duckdb.DuckDBPyConnection, spine: str, *others: str) -> None:
     """Add ``name_place_unique`` to each table: does this record's first name, surname and
     postcode belong to exactly one person in the spine? (See ``training_passes``.)"""
-    con.execute(f"create temp table name_places as select first_name, surname, postcode, "
-                f"count(*) = 1 as name_place_unique from {spine} "
-                f"where first_name is not null and surname is not null and postcode is not null "
-                f"group by all")
+    con.execute(
+        f"create temp table name_places as select first_name, surname, postcode, "
+        f"count(*) = 1 as name_place_unique from {spine} "
+        f"where first_name is not null and surname is not null and postcode is not null "
+        f"group by all"
+    )
     for table in (spine, *others):
-        con.execute(f"create or replace table {table} as select t.*, "
-                    f"coalesce(n.name_place_unique, false) as name_place_unique from {table} t "
-                    f"left join name_places n using (first_name, surname, postcode)")
+        con.execute(
+            f"create or replace table {table} as select t.*, "
+            f"coalesce(n.name_place_unique, false) as name_place_unique from {table} t "
+            f"left join name_places n using (first_name, surname, postcode)"
+        )
     con.execute("drop table name_places")
 
 
@@ -126,7 +154,9 @@ def training_passes() -> list[TrainingPass]:
     """
     return [
         TrainingPass(block_on("dob"), learn_prior=True),
-        TrainingPass("l.first_name = r.first_name and l.surname = r.surname "
-                     "and l.postcode = r.postcode and l.name_place_unique and r.name_place_unique",
-                     learn_prior=False),
+        TrainingPass(
+            "l.first_name = r.first_name and l.surname = r.surname "
+            "and l.postcode = r.postcode and l.name_place_unique and r.name_place_unique",
+            learn_prior=False,
+        ),
     ]

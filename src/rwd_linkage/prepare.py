@@ -24,11 +24,26 @@ from collections.abc import Sequence
 # month-first because Nordic extracts write day first; month-first only rescues a date
 # whose day and month were swapped into an impossible day-first reading (e.g. 03-25-1970).
 DEFAULT_DATE_FORMATS: tuple[str, ...] = (
-    "%d-%m-%Y", "%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%Y%m%d", "%d%m%Y", "%m-%d-%Y",
+    "%d-%m-%Y",
+    "%Y-%m-%d",
+    "%d.%m.%Y",
+    "%d/%m/%Y",
+    "%Y%m%d",
+    "%d%m%Y",
+    "%m-%d-%Y",
 )
 
-_FOLDS = (("æ", "ae"), ("ä", "ae"), ("ø", "oe"), ("ö", "oe"), ("å", "aa"), ("ü", "ue"),
-          ("ß", "ss"), ("ð", "d"), ("þ", "th"))
+_FOLDS = (
+    ("æ", "ae"),
+    ("ä", "ae"),
+    ("ø", "oe"),
+    ("ö", "oe"),
+    ("å", "aa"),
+    ("ü", "ue"),
+    ("ß", "ss"),
+    ("ð", "d"),
+    ("þ", "th"),
+)
 
 _MALE = ("1", "m", "male", "man", "mand", "mann", "mies", "h")
 _FEMALE = ("2", "f", "k", "w", "female", "woman", "kvinde", "kvinna", "kvinne", "n", "nainen")
@@ -66,7 +81,9 @@ def first_token(folded: str) -> str:
     return f"nullif(split_part({folded}, ' ', 1), '')"
 
 
-def date_columns(out: str, expr: str, formats: Sequence[str] = DEFAULT_DATE_FORMATS) -> dict[str, str]:
+def date_columns(
+    out: str, expr: str, formats: Sequence[str] = DEFAULT_DATE_FORMATS
+) -> dict[str, str]:
     """A parsed date and the parts the date comparison needs.
 
     ``out`` is the date, ``out__y/__m/__d`` its parts, ``out__digits`` the YYYYMMDD text (for
@@ -81,8 +98,10 @@ def date_columns(out: str, expr: str, formats: Sequence[str] = DEFAULT_DATE_FORM
         f"{out}__m": f"month({parsed})",
         f"{out}__d": f"day({parsed})",
         f"{out}__digits": f"strftime({parsed}, '%Y%m%d')",
-        f"{out}__swapped": (f"case when day({parsed}) <= 12 and day({parsed}) <> month({parsed}) "
-                            f"then make_date(year({parsed}), day({parsed}), month({parsed})) end"),
+        f"{out}__swapped": (
+            f"case when day({parsed}) <= 12 and day({parsed}) <> month({parsed}) "
+            f"then make_date(year({parsed}), day({parsed}), month({parsed})) end"
+        ),
     }
 
 
@@ -102,7 +121,9 @@ def code_column(expr: str, *, strip_zeros: bool = False) -> str:
     """
     text = f"upper(regexp_replace(cast({expr} as varchar), '[^0-9A-Za-z]+', '', 'g'))"
     if strip_zeros:
-        text = f"case when regexp_full_match({text}, '[0-9]+') then ltrim({text}, '0') else {text} end"
+        text = (
+            f"case when regexp_full_match({text}, '[0-9]+') then ltrim({text}, '0') else {text} end"
+        )
     return f"nullif({text}, '')"
 
 

@@ -19,7 +19,8 @@ from rwd_linkage.decide import Candidate
 from rwd_linkage.persons import Demographics
 from rwd_linkage.prepare import literal
 
-Progress = Callable[[str], None]
+StepCallback = Callable[[str], None]
+"""Announces each stage of scoring by name."""
 
 CANDIDATE_FLOOR = 0.001  # pairs below this are not worth keeping even for the estimates
 MAX_CANDIDATES = 5
@@ -39,7 +40,7 @@ def score_extracts(
     spine: pa.Table,
     extracts: Mapping[str, tuple[Demographics, pa.Table]],
     *,
-    progress: Progress | None = None,
+    progress: StepCallback | None = None,
 ) -> Scored:
     """Link every extract record (source → (columns, raw rows)) against ``spine`` (raw
     CPR-register rows) and return each record's best candidates."""
@@ -48,8 +49,7 @@ def score_extracts(
     try:
         step("preparing records")
         con.register("spine_raw", spine)
-        con.execute("create table spine as "
-                    + persons.prepared_select(persons.SPINE, "spine_raw"))
+        con.execute("create table spine as " + persons.prepared_select(persons.SPINE, "spine_raw"))
         parts, ids = [], []
         for i, (source, (demographics, rows)) in enumerate(extracts.items()):
             raw = f"extract_raw_{i}"
@@ -57,17 +57,25 @@ def score_extracts(
             select = persons.prepared_select(demographics, raw)
             # Record ids are only unique within a source: the pooled id carries the source.
             parts.append(f"select * replace ('{i}:' || unique_id as unique_id) from ({select})")
-            ids.append(f"select '{i}:' || cast({demographics.record_id} as varchar) as unique_id, "
-                       f"{literal(source)} as source, "
-                       f"cast({demographics.record_id} as varchar) as record_id from {raw}")
+            ids.append(
+                f"select '{i}:' || cast({demographics.record_id} as varchar) as unique_id, "
+                f"{literal(source)} as source, "
+                f"cast({demographics.record_id} as varchar) as record_id from {raw}"
+            )
         con.execute("create table extract as " + " union all ".join(parts))
         con.execute("create table extract_ids as " + " union all ".join(ids))
         persons.mark_unique_name_places(con, "spine", "extract")
 
         step("training the model (u by sampling, m by EM)")
-        trained = model.train(con, "extract", "spine", comparisons=persons.comparison_list(),
-                              blocking_rules=persons.blocking_rules(),
-                              training=persons.training_passes(), em_max_pairs=EM_MAX_PAIRS)
+        trained = model.train(
+            con,
+            "extract",
+            "spine",
+            comparisons=persons.comparison_list(),
+            blocking_rules=persons.blocking_rules(),
+            training=persons.training_passes(),
+            em_max_pairs=EM_MAX_PAIRS,
+        )
         step("scoring candidate pairs")
         pairs = model.score(trained, threshold=CANDIDATE_FLOOR)
         labels = trained.level_labels()
@@ -85,8 +93,15 @@ def score_extracts(
         con.close()
     candidates = []
     for source, record_id, person_key, probability, weight, *levels in rows:
-        comparison = {name: {"gamma": int(g), "level": labels[name].get(int(g), str(g))}
-                      for name, g in zip(trained.comparisons, levels, strict=True)}
-        candidates.append((source, record_id,
-                           Candidate(person_key, float(probability), float(weight), comparison)))
+        comparison = {
+            name: {"gamma": int(g), "level": labels[name].get(int(g), str(g))}
+            for name, g in zip(trained.comparisons, levels, strict=True)
+        }
+        candidates.append(
+            (
+                source,
+                record_id,
+                Candidate(person_key, float(probability), float(weight), comparison),
+            )
+        )
     return Scored(candidates=candidates, model_json=model_json)

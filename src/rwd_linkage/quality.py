@@ -24,8 +24,8 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from medfollow.errors import MedfollowError
-from medfollow.ingest.pseudonymise import Pseudonymiser
+from medfollow_core.errors import MedfollowError
+from medfollow_core.pseudonymise import Pseudonymiser
 from rwd_linkage.decide import Outcome
 
 # Where the synthetic generator writes the true person behind each record without CPR.
@@ -70,11 +70,16 @@ def load_truth(directory: Path, key: bytes) -> dict[str, dict[str, str | None]]:
         links = pq.read_table(path, columns=[id_column, "person_id"])
         wanted = pc.drop_null(links["person_id"])
         rows = persons.filter(pc.is_in(persons["person_id"], value_set=pc.unique(wanted)))
-        key_of = {pid: pseudonymiser.one(cpr.replace("-", "")) for pid, cpr in
-                  zip(rows["person_id"].to_pylist(), rows["cpr"].to_pylist(), strict=True)}
-        truth[source] = {str(rid): key_of.get(pid) if pid is not None else None
-                         for rid, pid in zip(links[id_column].to_pylist(),
-                                             links["person_id"].to_pylist(), strict=True)}
+        key_of = {
+            pid: pseudonymiser.one(cpr.replace("-", ""))
+            for pid, cpr in zip(rows["person_id"].to_pylist(), rows["cpr"].to_pylist(), strict=True)
+        }
+        truth[source] = {
+            str(rid): key_of.get(pid) if pid is not None else None
+            for rid, pid in zip(
+                links[id_column].to_pylist(), links["person_id"].to_pylist(), strict=True
+            )
+        }
     return truth
 
 
@@ -91,8 +96,9 @@ def true_counts(predicted: Mapping[str, str | None], truth: Mapping[str, str | N
     return Counts(tp, fp, fn)
 
 
-def extract_metrics(source: str, outcome: Outcome,
-                    truth: Mapping[str, str | None] | None) -> dict[str, float]:
+def extract_metrics(
+    source: str, outcome: Outcome, truth: Mapping[str, str | None] | None
+) -> dict[str, float]:
     """Quality figures for one source without CPR."""
     mine = [lk for lk in outcome.links if lk.source == source]
     linked = {lk.record_id: lk for lk in mine if not lk.minted}
@@ -122,12 +128,17 @@ def extract_metrics(source: str, outcome: Outcome,
             true_key = truth.get(record_id)
             reviewed[record_id] = true_key if true_key in keys else predicted.get(record_id)
         after = true_counts(reviewed, truth)
-        metrics.update({
-            "true_precision": counts.precision, "true_recall": counts.recall,
-            "true_f1": counts.f1, "true_links": float(counts.tp),
-            "false_links": float(counts.fp), "missed_links": float(counts.fn),
-            "true_f1_if_reviewed": after.f1,
-        })
+        metrics.update(
+            {
+                "true_precision": counts.precision,
+                "true_recall": counts.recall,
+                "true_f1": counts.f1,
+                "true_links": float(counts.tp),
+                "false_links": float(counts.fp),
+                "missed_links": float(counts.fn),
+                "true_f1_if_reviewed": after.f1,
+            }
+        )
     return metrics
 
 

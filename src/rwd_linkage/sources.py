@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from medfollow.ingest.contracts import all_contracts
+from medfollow_core.landing.contracts import all_contracts
 from rwd_linkage.persons import Demographics
 
 SPINE_TABLE = "cpr__persons"
@@ -51,16 +51,27 @@ class ExtractSource:
 EXTRACTS: tuple[ExtractSource, ...] = (
     ExtractSource(
         table="outcomes_crossborder__patients",
-        demographics=Demographics(record_id="foreign_patient_id", first_names="fornavn",
-                                  surname="efternavn", birth_date="foedselsdato", sex="koen",
-                                  postcode="postnr", municipality="kommune"),
+        demographics=Demographics(
+            record_id="foreign_patient_id",
+            first_names="fornavn",
+            surname="efternavn",
+            birth_date="foedselsdato",
+            sex="koen",
+            postcode="postnr",
+            municipality="kommune",
+        ),
         one_to_one=True,
     ),
     ExtractSource(
         table="biobank__legacy",
-        demographics=Demographics(record_id="legacy_sample_id", first_names="fornavn",
-                                  surname="efternavn", birth_date="foedselsdato", sex="koen",
-                                  postcode="postnr"),
+        demographics=Demographics(
+            record_id="legacy_sample_id",
+            first_names="fornavn",
+            surname="efternavn",
+            birth_date="foedselsdato",
+            sex="koen",
+            postcode="postnr",
+        ),
         one_to_one=False,
     ),
 )

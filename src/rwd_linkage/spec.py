@@ -25,7 +25,7 @@ from typing import Any, Literal, cast
 
 import yaml
 
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 Kind = Literal["name", "date", "postcode", "string", "exact"]
 KINDS: tuple[str, ...] = ("name", "date", "postcode", "string", "exact")
@@ -77,8 +77,9 @@ def parse_spec(doc: Any, where: str = "spec") -> LinkSpec:
         raise MedfollowError(f"{where}: expected a mapping with left_id, right_id and fields")
     unknown = sorted(set(map(str, doc)) - _KNOWN_KEYS)
     if unknown:
-        raise MedfollowError(f"{where}: unknown key {unknown[0]!r} "
-                             f"(known: {', '.join(sorted(_KNOWN_KEYS))})")
+        raise MedfollowError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KNOWN_KEYS))})"
+        )
     left_id, right_id = _text(doc, "left_id", where), _text(doc, "right_id", where)
     raw_fields = doc.get("fields")
     if not isinstance(raw_fields, list) or not raw_fields:
@@ -89,14 +90,20 @@ def parse_spec(doc: Any, where: str = "spec") -> LinkSpec:
     if duplicate:
         raise MedfollowError(f"{where}: two fields are called {duplicate!r}; give one a 'name'")
     if not any(f.kind in BLOCKABLE for f in fields):
-        raise MedfollowError(f"{where}: at least one field must be of kind "
-                             f"{', '.join(BLOCKABLE)} to find candidate pairs")
+        raise MedfollowError(
+            f"{where}: at least one field must be of kind "
+            f"{', '.join(BLOCKABLE)} to find candidate pairs"
+        )
     blocking = _blocking(doc.get("blocking"), set(names), where)
     one_to_one = doc.get("one_to_one", False)
     if not isinstance(one_to_one, bool):
         raise MedfollowError(f"{where}: one_to_one must be true or false")
     threshold = doc.get("threshold", DEFAULT_THRESHOLD)
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold <= 1:
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0 < threshold <= 1
+    ):
         raise MedfollowError(f"{where}: threshold must be a number in (0, 1], got {threshold!r}")
     return LinkSpec(left_id, right_id, fields, blocking, one_to_one, float(threshold))
 
@@ -121,16 +128,24 @@ def _field(entry: Any, i: int, where: str) -> FieldSpec:
         raise MedfollowError(f"{at}: kind must be one of {', '.join(KINDS)} (got {kind!r})")
     name = str(entry.get("name") or re.sub(r"[^a-z0-9_]+", "_", left.lower()).strip("_"))
     if not _NAME.fullmatch(name) or "__" in name:
-        raise MedfollowError(f"{at}: name {name!r} must be lower-case letters, digits and "
-                             "single underscores, starting with a letter")
+        raise MedfollowError(
+            f"{at}: name {name!r} must be lower-case letters, digits and "
+            "single underscores, starting with a letter"
+        )
     formats = {k: entry.get(k) for k in ("format", "left_format", "right_format")}
     for key, value in formats.items():
         if value is not None and (kind != "date" or not isinstance(value, str) or "%" not in value):
-            raise MedfollowError(f"{at}: {key} is a strftime pattern such as '%d-%m-%Y', "
-                                 "and only for kind date")
-    return FieldSpec(name=name, left=left, right=right, kind=cast(Kind, kind),
-                     left_format=formats["left_format"] or formats["format"],
-                     right_format=formats["right_format"] or formats["format"])
+            raise MedfollowError(
+                f"{at}: {key} is a strftime pattern such as '%d-%m-%Y', and only for kind date"
+            )
+    return FieldSpec(
+        name=name,
+        left=left,
+        right=right,
+        kind=cast(Kind, kind),
+        left_format=formats["left_format"] or formats["format"],
+        right_format=formats["right_format"] or formats["format"],
+    )
 
 
 def _blocking(raw: Any, names: set[str], where: str) -> tuple[tuple[str, ...] | str, ...]:
@@ -146,11 +161,13 @@ def _blocking(raw: Any, names: set[str], where: str) -> tuple[tuple[str, ...] | 
             continue
         parts = [rule] if isinstance(rule, str) else rule
         if not isinstance(parts, list) or not parts or not all(isinstance(p, str) for p in parts):
-            raise MedfollowError(f"{at} must be a field name, a list of field names or SQL "
-                                 "using l. and r.")
+            raise MedfollowError(
+                f"{at} must be a field name, a list of field names or SQL using l. and r."
+            )
         missing = [p for p in parts if p not in names]
         if missing:
-            raise MedfollowError(f"{at}: no field called {missing[0]!r} "
-                                 f"(fields: {', '.join(sorted(names))})")
+            raise MedfollowError(
+                f"{at}: no field called {missing[0]!r} (fields: {', '.join(sorted(names))})"
+            )
         rules.append(tuple(parts))
     return tuple(rules)

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from medfollow.ingest.load import copy_table
+from medfollow_core.warehouse.copy import copy_table
 
 LOCK_KEY = "medfollow.linkage"
 
@@ -44,10 +44,14 @@ def read_arrow(conn: psycopg.Connection, query: sql.Composable) -> pa.Table:
         return pa.table({c: pa.array([], pa.string()) for c in columns})
     buffer.seek(0)
     # Forced quoting tells an empty string ("") from NULL (nothing) in the CSV.
-    options = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
-                                   strings_can_be_null=True, quoted_strings_can_be_null=False)
-    return pacsv.read_csv(buffer, read_options=pacsv.ReadOptions(column_names=columns),
-                          convert_options=options)
+    options = pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in columns},
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+    )
+    return pacsv.read_csv(
+        buffer, read_options=pacsv.ReadOptions(column_names=columns), convert_options=options
+    )
 
 
 def write_arrow(conn: psycopg.Connection, table: str, data: pa.Table) -> int:

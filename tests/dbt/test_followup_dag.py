@@ -7,15 +7,29 @@ from pathlib import Path
 
 import pytest
 
-from medfollow import config
+from medfollow_core import config
 
 pytestmark = pytest.mark.integration
 
-SOURCES = ("cpr", "lpr3", "sygehusmedicin", "doedsaarsag", "lab", "outcomes",
-           "outcomes_crossborder")
-MARTS = ("fct_atmp_treatment", "fct_atmp_followup", "fct_followup_events", "agg_survival_km",
-         "fct_outcome_agreement_status", "medicinraadet_followup_summary",
-         "medicinraadet_followup_km", "snp_outcome_agreement_status")
+SOURCES = (
+    "cpr",
+    "lpr3",
+    "sygehusmedicin",
+    "doedsaarsag",
+    "lab",
+    "outcomes",
+    "outcomes_crossborder",
+)
+MARTS = (
+    "fct_atmp_treatment",
+    "fct_atmp_followup",
+    "fct_followup_events",
+    "agg_survival_km",
+    "fct_outcome_agreement_status",
+    "medicinraadet_followup_summary",
+    "medicinraadet_followup_km",
+    "snp_outcome_agreement_status",
+)
 
 
 @pytest.fixture(scope="module")

@@ -20,15 +20,15 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 from lifelines import KaplanMeierFitter
-from marts_helpers import DbtRun, load_deliveries, platform_environment, rows, run_dbt
 from typer.testing import CliRunner
 
 from medfollow.cli.release import app as release_app
-from medfollow.errors import MedfollowError
-from medfollow.ingest.pseudonymise import Pseudonymiser, load_key
-from medfollow.release import write_release
-from medfollow.synth import generate
+from medfollow_core.errors import MedfollowError
+from medfollow_core.pseudonymise import Pseudonymiser, load_key
+from medicinraadet_release import write_release
 from rwd_linkage.warehouse import ensure_schema
+from support.marts import DbtRun, load_deliveries, platform_environment, rows, run_dbt
+from synthetic_deliveries import generate
 
 pytestmark = pytest.mark.integration
 
@@ -43,9 +43,17 @@ UNIT_TESTS = {
     "small_counts_are_suppressed_with_secondary_suppression",
     "agreement_milestones_with_missing_assessments",
 }
-COUNT_COLUMNS = ("patients_treated", "deaths", "response_evaluable", "responders",
-                 "complete_responders", "toxicity_evaluable", "crs_grade3plus",
-                 "icans_grade3plus", "icu_30d")
+COUNT_COLUMNS = (
+    "patients_treated",
+    "deaths",
+    "response_evaluable",
+    "responders",
+    "complete_responders",
+    "toxicity_evaluable",
+    "crs_grade3plus",
+    "icans_grade3plus",
+    "icu_30d",
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,7 @@ def pseudonym() -> Pseudonymiser:
 
 # -- the build ----------------------------------------------------------------------------
 
+
 def test_dbt_build_passes_and_flags_the_missing_linkage(warehouse: Warehouse) -> None:
     assert warehouse.build.success, (warehouse.build.failures(), warehouse.build.exception)
     assert warehouse.build.statuses["assert_crossborder_patients_linked"] == "warn"
@@ -92,8 +101,10 @@ def test_dbt_unit_tests_pass(warehouse: Warehouse) -> None:
 
 # -- numbers against the synthetic ground truth --------------------------------------------
 
-def test_every_danish_treatment_appears_once(warehouse: Warehouse,
-                                             pseudonym: Pseudonymiser) -> None:
+
+def test_every_danish_treatment_appears_once(
+    warehouse: Warehouse, pseudonym: Pseudonymiser
+) -> None:
     truth = [t for t in warehouse.truth("treatments") if not t["treated_abroad"]]
     marts = rows(warehouse.url, "select * from marts.fct_atmp_treatment")
     found = Counter((r["person_key"], r["product_code"]) for r in marts)
@@ -114,8 +125,11 @@ def test_every_danish_treatment_appears_once(warehouse: Warehouse,
 
 
 def test_survival_follows_the_truth(warehouse: Warehouse, pseudonym: Pseudonymiser) -> None:
-    truth = {(pseudonym.one(t["cpr"]), t["product_code"]): t
-             for t in warehouse.truth("treatments") if not t["treated_abroad"]}
+    truth = {
+        (pseudonym.one(t["cpr"]), t["product_code"]): t
+        for t in warehouse.truth("treatments")
+        if not t["treated_abroad"]
+    }
     followup = rows(warehouse.url, "select * from marts.fct_atmp_followup")
     assert len(followup) == len(truth)
     reasons = Counter()
@@ -141,9 +155,13 @@ def test_survival_follows_the_truth(warehouse: Warehouse, pseudonym: Pseudonymis
 
 # -- Kaplan-Meier against lifelines --------------------------------------------------------
 
+
 def test_km_agrees_with_lifelines(warehouse: Warehouse) -> None:
-    subjects = rows(warehouse.url, "select product_code, indication_group, os_time_days, os_event "
-                                   "from marts.fct_atmp_followup")
+    subjects = rows(
+        warehouse.url,
+        "select product_code, indication_group, os_time_days, os_event "
+        "from marts.fct_atmp_followup",
+    )
     km = rows(warehouse.url, "select * from marts.agg_survival_km order by time_days")
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for s in subjects:
@@ -151,8 +169,9 @@ def test_km_agrees_with_lifelines(warehouse: Warehouse) -> None:
     assert {(r["product_code"], r["indication_group"]) for r in km} == set(groups)
     worst = 0.0
     for group, members in groups.items():
-        fitter = KaplanMeierFitter().fit([m["os_time_days"] for m in members],
-                                         [m["os_event"] for m in members])
+        fitter = KaplanMeierFitter().fit(
+            [m["os_time_days"] for m in members], [m["os_event"] for m in members]
+        )
         survival = fitter.survival_function_.iloc[:, 0]
         lower = fitter.confidence_interval_.iloc[:, 0]
         upper = fitter.confidence_interval_.iloc[:, 1]
@@ -164,13 +183,18 @@ def test_km_agrees_with_lifelines(warehouse: Warehouse) -> None:
             assert r["n_at_risk"] == table.loc[t, "at_risk"]
             assert r["n_events"] == table.loc[t, "observed"]
             assert r["n_censored"] == table.loc[t, "censored"]
-            worst = max(worst, abs(r["survival"] - survival[t]), abs(r["ci_lower"] - lower[t]),
-                        abs(r["ci_upper"] - upper[t]))
+            worst = max(
+                worst,
+                abs(r["survival"] - survival[t]),
+                abs(r["ci_lower"] - lower[t]),
+                abs(r["ci_upper"] - upper[t]),
+            )
     print(f"KM max abs difference vs lifelines: {worst:.3g}")
     assert worst <= 1e-9
 
 
 # -- disclosure control -------------------------------------------------------------------
+
 
 def _summary(url: str) -> list[dict]:
     return rows(url, "select * from exports.medicinraadet_followup_summary")
@@ -178,8 +202,10 @@ def _summary(url: str) -> list[dict]:
 
 def test_no_exported_count_is_small(warehouse: Warehouse) -> None:
     cells = [r[c] for r in _summary(warehouse.url) for c in COUNT_COLUMNS]
-    cells += [r["n_at_risk"] for r in rows(warehouse.url,
-                                           "select * from exports.medicinraadet_followup_km")]
+    cells += [
+        r["n_at_risk"]
+        for r in rows(warehouse.url, "select * from exports.medicinraadet_followup_km")
+    ]
     for cell in cells:
         shown_as_number = cell.isdigit() and int(cell) not in range(1, THRESHOLD)
         assert cell in (f"<{THRESHOLD}", "x") or shown_as_number
@@ -203,13 +229,15 @@ def test_hidden_cells_cannot_be_recovered_from_totals(warehouse: Warehouse) -> N
         shown = [int(v) for v in cells.values() if v.isdigit()]
         remaining = int(total) - sum(shown)
         ceiling = min([v for v in shown if v > 0] or [remaining])
-        bounds = [(1, THRESHOLD - 1) if v == f"<{THRESHOLD}" else (THRESHOLD, ceiling)
-                  for v in hidden]
+        bounds = [
+            (1, THRESHOLD - 1) if v == f"<{THRESHOLD}" else (THRESHOLD, ceiling) for v in hidden
+        ]
         for i, (low, high) in enumerate(bounds):
             others_low = sum(b[0] for j, b in enumerate(bounds) if j != i)
             others_high = sum(b[1] for j, b in enumerate(bounds) if j != i)
-            feasible = [v for v in range(low, high + 1)
-                        if others_low <= remaining - v <= others_high]
+            feasible = [
+                v for v in range(low, high + 1) if others_low <= remaining - v <= others_high
+            ]
             assert len(feasible) >= 2, (key, hidden, total, shown, feasible)
         protected += 1
     assert protected > 0
@@ -220,7 +248,8 @@ def test_rates_only_from_shown_counts(warehouse: Warehouse) -> None:
         if r["response_rate"] is not None:
             assert r["responders"].isdigit() and r["response_evaluable"].isdigit()
             assert float(r["response_rate"]) == pytest.approx(
-                int(r["responders"]) / int(r["response_evaluable"]), abs=5e-4)
+                int(r["responders"]) / int(r["response_evaluable"]), abs=5e-4
+            )
         if r["os_1y"] is not None:
             assert r["patients_treated"].isdigit() and int(r["patients_treated"]) >= THRESHOLD
             assert r["os_1y_ci_lower"] <= r["os_1y"] <= r["os_1y_ci_upper"]
@@ -228,9 +257,17 @@ def test_rates_only_from_shown_counts(warehouse: Warehouse) -> None:
 
 # -- access --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("table", ["raw.cpr__persons", "quarantine.cpr__persons",
-                                   "audit.deliveries", "staging.int_atmp_treatments",
-                                   "staging.stg_cpr__persons"])
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "raw.cpr__persons",
+        "quarantine.cpr__persons",
+        "audit.deliveries",
+        "staging.int_atmp_treatments",
+        "staging.stg_cpr__persons",
+    ],
+)
 def test_researcher_cannot_read_engineering_schemas(warehouse: Warehouse, table: str) -> None:
     with psycopg.connect(warehouse.url) as conn:
         conn.execute("set role medfollow_researcher")
@@ -241,22 +278,33 @@ def test_researcher_cannot_read_engineering_schemas(warehouse: Warehouse, table:
 def test_researcher_reads_marts_and_exports_built_after_bootstrap(warehouse: Warehouse) -> None:
     with psycopg.connect(warehouse.url) as conn:
         conn.execute("set role medfollow_researcher")
-        for table in ("marts.fct_atmp_treatment", "marts.fct_atmp_followup",
-                      "marts.fct_followup_events", "marts.agg_survival_km",
-                      "marts.fct_outcome_agreement_status", "marts.dim_person",
-                      "exports.medicinraadet_followup_summary"):
+        for table in (
+            "marts.fct_atmp_treatment",
+            "marts.fct_atmp_followup",
+            "marts.fct_followup_events",
+            "marts.agg_survival_km",
+            "marts.fct_outcome_agreement_status",
+            "marts.dim_person",
+            "exports.medicinraadet_followup_summary",
+        ):
             assert conn.execute(f"select count(*) from {table}").fetchone()[0] > 0, table
 
 
 # -- the Medicinrådet release ------------------------------------------------------------
+
 
 def test_release_is_reproducible_and_self_contained(warehouse: Warehouse, tmp_path: Path) -> None:
     first = write_release(warehouse.url, CUTOFF, tmp_path / "a")
     second = write_release(warehouse.url, CUTOFF, tmp_path / "b")
     names = sorted(p.name for p in first.iterdir())
     assert names == sorted(p.name for p in second.iterdir())
-    assert {"manifest.json", "medicinraadet_followup.xlsx", "medicinraadet_followup.html",
-            "medicinraadet_followup_summary.csv", "medicinraadet_followup_km.csv"} <= set(names)
+    assert {
+        "manifest.json",
+        "medicinraadet_followup.xlsx",
+        "medicinraadet_followup.html",
+        "medicinraadet_followup_summary.csv",
+        "medicinraadet_followup_km.csv",
+    } <= set(names)
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     html = (first / "medicinraadet_followup.html").read_text(encoding="utf-8")
@@ -273,16 +321,19 @@ def test_release_refuses_to_overwrite_or_mislabel(warehouse: Warehouse, tmp_path
     with pytest.raises(MedfollowError, match="built for cut-off 2026-09-30"):
         write_release(warehouse.url, date(2026, 8, 31), tmp_path)
     with platform_environment(warehouse.url):
-        result = CliRunner().invoke(release_app, ["medicinraadet", "--cutoff", "2026-09-30",
-                                                  "--out", str(tmp_path)])
+        result = CliRunner().invoke(
+            release_app, ["medicinraadet", "--cutoff", "2026-09-30", "--out", str(tmp_path)]
+        )
     assert isinstance(result.exception, MedfollowError)
     assert len(str(result.exception).splitlines()) == 1
 
 
 # -- changes to the warehouse (keep these last) ---------------------------------------------
 
-def test_treatments_abroad_join_once_linkage_exists(warehouse: Warehouse,
-                                                    pseudonym: Pseudonymiser) -> None:
+
+def test_treatments_abroad_join_once_linkage_exists(
+    warehouse: Warehouse, pseudonym: Pseudonymiser
+) -> None:
     """The seam: once linkage.person_links exists, linked patients treated abroad enter the
     marts from the cross-border extract. The links stand in for the record-linkage job's:
     the true person for patients in the CPR register, a minted key for the others (who stay
@@ -300,17 +351,30 @@ def test_treatments_abroad_join_once_linkage_exists(warehouse: Warehouse,
         with conn.cursor() as cur:
             cur.executemany(
                 "insert into linkage.person_links (source, record_id, person_key, method, "
-                "run_id) values ('outcomes_crossborder', %s, %s, %s, 'test')", links)
-    rebuild = run_dbt(warehouse.url, ["build", "--select", "stg_linkage__person_links+",
-                                      "--exclude", "assert_settled_milestones_never_rewritten"],
-                      warehouse.work)
+                "run_id) values ('outcomes_crossborder', %s, %s, %s, 'test')",
+                links,
+            )
+    rebuild = run_dbt(
+        warehouse.url,
+        [
+            "build",
+            "--select",
+            "stg_linkage__person_links+",
+            "--exclude",
+            "assert_settled_milestones_never_rewritten",
+        ],
+        warehouse.work,
+    )
     assert rebuild.success, rebuild.failures()
     assert rebuild.statuses["assert_crossborder_patients_linked"] == "pass"
 
     abroad = [t for t in warehouse.truth("treatments") if t["treated_abroad"]]
-    marts = rows(warehouse.url, "select t.*, f.os_event from marts.fct_atmp_treatment as t "
-                                "join marts.fct_atmp_followup as f using (treatment_id) "
-                                "where t.treatment_source = 'crossborder_extract'")
+    marts = rows(
+        warehouse.url,
+        "select t.*, f.os_event from marts.fct_atmp_treatment as t "
+        "join marts.fct_atmp_followup as f using (treatment_id) "
+        "where t.treatment_source = 'crossborder_extract'",
+    )
     by_key = {(r["person_key"], r["product_code"]): r for r in marts}
     assert len(marts) == len(abroad)
     for t in abroad:
@@ -328,9 +392,19 @@ def test_a_rewritten_settled_milestone_fails_the_build(warehouse: Warehouse) -> 
             "update marts.fct_outcome_agreement_status set status = 'not met', "
             "payment_share_due = 0 where agreement_status_id = (select agreement_status_id "
             "from marts.fct_outcome_agreement_status where status = 'met' "
-            "order by agreement_status_id limit 1) returning agreement_status_id").fetchone()
+            "order by agreement_status_id limit 1) returning agreement_status_id"
+        ).fetchone()
     assert settled is not None, "no met milestone in the synthetic set"
-    run = run_dbt(warehouse.url, ["build", "--select", "snp_outcome_agreement_status+",
-                                  "--exclude", "fct_outcome_agreement_status"], warehouse.work)
+    run = run_dbt(
+        warehouse.url,
+        [
+            "build",
+            "--select",
+            "snp_outcome_agreement_status+",
+            "--exclude",
+            "fct_outcome_agreement_status",
+        ],
+        warehouse.work,
+    )
     assert not run.success
     assert run.statuses["assert_settled_milestones_never_rewritten"] == "fail"

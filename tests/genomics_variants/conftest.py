@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from gv_helpers import Handcrafted, write_handcrafted
 
-from medfollow.ingest.pseudonymise import Pseudonymiser, load_key
-from medfollow.synth.genomes import write_genomes
+from medfollow_core.pseudonymise import Pseudonymiser, load_key
 from support.deliveries import make_cpr
+from support.variants import Handcrafted, write_handcrafted
+from synthetic_deliveries.genomes import write_genomes
 
 N_GENOMES = 40
 SEED = 20260331

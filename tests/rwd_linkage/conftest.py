@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medfollow.synth import SynthResult, generate
+from synthetic_deliveries import SynthResult, generate
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from medfollow.ingest.contracts import contract_for
-from medfollow.ingest.manifest import write_manifest
+import numpy as np
 
-_WEIGHTS = (4, 3, 2, 7, 6, 5, 4, 3, 2, 1)
+from medfollow_core.cpr import mod11_ok, seventh_digit_options
+from medfollow_core.landing.contracts import contract_for
+from medfollow_core.landing.manifest import write_manifest
 
 
 def make_cpr(birth: date, serial: int, *, mod11: bool = True) -> str:
@@ -22,21 +23,17 @@ def make_cpr(birth: date, serial: int, *, mod11: bool = True) -> str:
     stem = f"{birth:%d%m}{yy:02d}{_century_digit(birth.year, serial)}{serial % 100:02d}"
     for last in range(10):
         candidate = stem + str(last)
-        passes = sum(int(d) * w for d, w in zip(candidate, _WEIGHTS, strict=True)) % 11 == 0
-        if passes == mod11:
+        if mod11_ok(candidate) == mod11:
             return candidate
     return make_cpr(birth, serial + 1, mod11=mod11)
 
 
 def _century_digit(year: int, serial: int) -> int:
-    """The seventh digit that, with YY, encodes ``year`` (domain brief's century table)."""
-    if 1900 <= year <= 1999:
-        return serial % 4
-    if 2000 <= year <= 2036:
-        return 4
-    if 2037 <= year <= 2057 or 1858 <= year <= 1899:
-        return 5
-    raise ValueError(f"no CPR century digit for {year}")
+    """A seventh digit that, with YY, encodes ``year`` (``serial % 4`` where it can)."""
+    options = seventh_digit_options(np.array([year]))[0]
+    if not options.any():
+        raise ValueError(f"no CPR century digit for {year}")
+    return serial % 4 if options[serial % 4] else int(np.flatnonzero(options)[0])
 
 
 def write_delivery(

@@ -7,10 +7,7 @@ import re
 import psycopg
 import pyarrow as pa
 
-from medfollow.ingest.convert import normalise_cpr
-
-# Ten digits (an optional hyphen after the sixth) standing alone, not inside a hex pseudonym.
-_SHAPED = re.compile(r"(?<![0-9A-Za-z])\d{6}-?\d{4}(?![0-9A-Za-z])")
+from medfollow_core.cpr import CPR_SHAPED, validate_cpr_column
 
 
 def columns_holding_cprs(url: str) -> tuple[int, list[str]]:
@@ -20,11 +17,13 @@ def columns_holding_cprs(url: str) -> tuple[int, list[str]]:
         columns = conn.execute(
             """select table_schema, table_name, column_name from information_schema.columns
                 where table_schema not in ('pg_catalog', 'information_schema')
-                  and data_type in ('text', 'character varying', 'jsonb')""").fetchall()
+                  and data_type in ('text', 'character varying', 'jsonb')"""
+        ).fetchall()
         for schema, table, column in columns:
             values = conn.execute(f'select "{column}"::text from "{schema}"."{table}"').fetchall()
-            candidates = [m for (v,) in values if v for m in _SHAPED.findall(v)]
-            clean, _, _ = normalise_cpr(pa.array(candidates, pa.string()))
+            candidates = [m for (v,) in values if v for m in CPR_SHAPED.findall(v)]
+            digits = [re.sub(r"\D", "", m) for m in candidates]
+            clean, _, _ = validate_cpr_column(pa.array(digits, pa.string()))
             if any(clean.to_pylist()):
                 leaks.append(f"{schema}.{table}.{column}")
     return len(columns), leaks

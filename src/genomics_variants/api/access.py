@@ -27,7 +27,7 @@ from typing import TextIO
 
 from genomics_variants.api.jsonbody import encode_lenient
 from genomics_variants.api.privacy import Tier
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 TOKEN_PREFIX = "mfv_"
 DEFAULT_BUDGETS = {Tier.ANONYMOUS: 1_000, Tier.REGISTERED: 10_000, Tier.CONTROLLED: 0}

@@ -18,7 +18,7 @@ import numpy as np
 from genomics_variants.api.privacy import Policy, Tier, disclose, observed
 from genomics_variants.assembly import ASSEMBLY, ASSEMBLY_ALIASES, canonical_contig
 from genomics_variants.frequencies.query import FrequencyIndex, VariantQuery
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 API_VERSION = "v2.0.0"
 BEACON_ID = "dk.medfollow.variants"

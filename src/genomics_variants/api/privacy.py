@@ -90,7 +90,6 @@ def suppression_codes(values: Mapping[str, np.ndarray], small: int) -> dict[str,
     return code
 
 
-
 def record_codes(frequencies: Mapping[str, Mapping[str, object]], policy: Policy) -> Codes:
     """The suppression codes of one record (what a release index precomputes for all)."""
     out: dict[str, dict[str, int]] = {}

@@ -30,7 +30,7 @@ from genomics_variants.frequencies.query import (
 from genomics_variants.frequencies.release import current_release
 from genomics_variants.frequencies.strata import STRATA, column
 from genomics_variants.reference import Reference
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 RELOAD_CHECK_SECONDS = 1.0
 Answer = Callable[[Principal], tuple[dict[str, Any], int]]

@@ -15,7 +15,7 @@ the aggregate rows they list (plus, for gVCFs, the rows their blocks cover) chan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -43,9 +43,9 @@ from genomics_variants.vcf.calls import FileCalls, FileSpec, ReadStats
 from genomics_variants.vcf.header import HeaderInfo, read_header
 from genomics_variants.vcf.qc import QCConfig
 from genomics_variants.vcf.read import read_calls
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
+from medfollow_core.types import Progress
 
-Progress = Callable[[str, int, int], None]
 KIND_ORDER = {"gvcf": 0, "joint": 1, "vcf": 2}
 
 
@@ -321,8 +321,10 @@ def ingest_files(
         found = optouts_in_force(warehouse_url, on or date.today())
         if found is None:
             # Counting a genome before its person's opt-out is known would publish it.
-            raise MedfollowError("the opt-out register (raw.optout__registreringer) is not "
-                                 "loaded: load an optout delivery before ingesting genomes")
+            raise MedfollowError(
+                "the opt-out register (raw.optout__registreringer) is not "
+                "loaded: load an optout delivery before ingesting genomes"
+            )
         optouts |= found
     with store.writer():
         state = store.load()

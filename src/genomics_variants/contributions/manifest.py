@@ -18,9 +18,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from genomics_variants.sites import locate
-from medfollow.errors import MedfollowError
-from medfollow.ingest.convert import normalise_cpr
-from medfollow.ingest.pseudonymise import Pseudonymiser
+from medfollow_core.cpr import validate_cpr_column
+from medfollow_core.errors import MedfollowError
+from medfollow_core.pseudonymise import Pseudonymiser
 
 MANIFEST_NAME = "sample_manifest.tsv"
 REQUIRED = ("genome_id", "cpr", "karyotype")
@@ -61,7 +61,7 @@ def read_manifest(path: Path, key: bytes) -> Manifest:
     absent = [c for c in REQUIRED if c not in table.column_names]
     if absent:
         raise MedfollowError(f"sample manifest {path.name} lacks column(s): {', '.join(absent)}")
-    cpr, reasons, _mod11 = normalise_cpr(table.column("cpr").combine_chunks())
+    cpr, reasons, _mod11 = validate_cpr_column(table.column("cpr").combine_chunks())
     bad = pc.indices_nonzero(pc.is_valid(reasons)).to_pylist()
     if bad:
         raise MedfollowError(

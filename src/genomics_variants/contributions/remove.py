@@ -7,7 +7,7 @@ goes entirely) and drops variants no remaining batch lists. Nothing of theirs is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +17,7 @@ import pyarrow.compute as pc
 from genomics_variants.contributions.aggregate import Aggregate, Contribution, add, subtract
 from genomics_variants.contributions.store import State, Store
 from genomics_variants.sites import Sites, locate
-
-Progress = Callable[[str, int, int], None]
+from medfollow_core.types import Progress
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from genomics_variants.contributions.aggregate import Aggregate
 from genomics_variants.sites import Sites
 from genomics_variants.vcf.calls import Blocks
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 AGGREGATE_FILE = "aggregate.arrow"
 FORMAT_VERSION = 2  # 2: the working aggregate is Arrow IPC, not Parquet

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from datetime import date
 
 from genomics_variants.contributions.cells import region_name
-from medfollow.warehouse.catalog import columns_of, table_exists
-from medfollow.warehouse.connection import connect
+from medfollow_core.warehouse.catalog import columns_of, table_exists
+from medfollow_core.warehouse.connection import connect
 
 
 def optouts_in_force(url: str, on: date) -> set[str] | None:

@@ -21,7 +21,7 @@ from pysam.libcbgzf import BGZFile
 from genomics_variants.assembly import ASSEMBLY, CONTIG_LENGTHS
 from genomics_variants.frequencies.release import Release
 from genomics_variants.frequencies.strata import STRATA, column
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 FORMATS = ("vcf", "parquet", "tsv")
 CHUNK = 50_000

@@ -16,8 +16,8 @@ from psycopg import sql
 
 from genomics_variants.frequencies.release import Release
 from genomics_variants.frequencies.strata import STRATA, column
-from medfollow.ingest.load import copy_table
-from medfollow.warehouse.connection import connect
+from medfollow_core.warehouse.connection import connect
+from medfollow_core.warehouse.copy import copy_table
 
 DDL = """
 create table if not exists variants.releases (

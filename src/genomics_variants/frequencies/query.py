@@ -23,7 +23,7 @@ from genomics_variants.frequencies.release import Release
 from genomics_variants.frequencies.strata import FIELDS, GRPMAX_FIELDS, RAW_FIELDS, STRATA, column
 from genomics_variants.reference import Reference
 from genomics_variants.vcf.normalise import normalise, ref_matches, variant_id
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 MAX_REGION_SPAN = 100_000
 MAX_REGION_VARIANTS = 1_000

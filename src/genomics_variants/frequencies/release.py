@@ -45,7 +45,7 @@ from genomics_variants.frequencies.strata import (
     grpmax_fields,
     stratum_fields,
 )
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 KEEP_RELEASES = 2
 RELEASE_ID = re.compile(r"r[0-9]{5,}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from cyvcf2 import VCF
 
 from genomics_variants.assembly import assembly_problem
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 KINDS = ("joint", "vcf", "gvcf")
 QC_FIELDS = ("GQ", "DP", "AD")

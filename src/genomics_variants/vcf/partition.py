@@ -89,11 +89,7 @@ def partition(
     for lo, hi in zip([0, *cuts], [*cuts, len(window)], strict=True):
         group, first = [], lo
         for i in range(lo + 1, hi + 1):
-            if (
-                i == hi
-                or contig[i] != contig[first]
-                or offsets[i] - offsets[first] > bound
-            ):
+            if i == hi or contig[i] != contig[first] or offsets[i] - offsets[first] > bound:
                 name = names[int(contig[first])]
                 last = int(window[i - 1])
                 end = (last + 1) * TBI_WINDOW if last < len(windows[name]) - 1 else 2**31 - 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genomics_variants.vcf.genotypes import VECTOR_END, het_of
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 QC_NAMES = ("adj", "none")
 

@@ -11,7 +11,7 @@ duplicate variants combined.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +29,8 @@ from genomics_variants.vcf.normalise import is_sequence_allele, normalise, ref_m
 from genomics_variants.vcf.partition import Region, partition
 from genomics_variants.vcf.qc import QCConfig
 from genomics_variants.vcf.transcode import bcf_pieces
-from medfollow.errors import MedfollowError
-
-Progress = Callable[[str, int, int], None]
+from medfollow_core.errors import MedfollowError
+from medfollow_core.types import Progress
 
 
 @dataclass(frozen=True)
@@ -68,9 +67,10 @@ def _read_part(job: _Job) -> _Part:
         dp=job.qc.enabled and "DP" in job.fields,
         ad=job.qc.enabled and "AD" in job.fields,
     )
-    with Reference(job.reference) as reference, bcf_pieces(
-        job.path, job.regions, job.samples
-    ) as pieces:
+    with (
+        Reference(job.reference) as reference,
+        bcf_pieces(job.path, job.regions, job.samples) as pieces,
+    ):
         for piece in pieces:
             vcf = VCF(str(piece), lazy=True)
             try:

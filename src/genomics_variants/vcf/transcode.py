@@ -24,7 +24,7 @@ from pathlib import Path
 import pysam
 
 from genomics_variants.vcf.partition import Region
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 
 def is_bcf(path: Path) -> bool:

@@ -8,15 +8,17 @@ import subprocess
 
 import typer
 
-from medfollow import config
 from medfollow.cli.output import console
-from medfollow.errors import MedfollowError
-from medfollow.warehouse.bootstrap import bootstrap
-from medfollow.warehouse.connection import database_url, embedded_server, redact
-from medfollow.warehouse.embedded import bundled_binary
+from medfollow_core import config
+from medfollow_core.errors import MedfollowError
+from medfollow_core.warehouse.bootstrap import bootstrap
+from medfollow_core.warehouse.connection import database_url, embedded_server, redact
+from medfollow_core.warehouse.embedded import bundled_binary
 
-app = typer.Typer(help="The warehouse: embedded PostgreSQL by default, or MEDFOLLOW_DATABASE_URL.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The warehouse: embedded PostgreSQL by default, or MEDFOLLOW_DATABASE_URL.",
+    no_args_is_help=True,
+)
 
 
 @app.command()
@@ -44,7 +46,9 @@ def status() -> None:
         return
     state = embedded_server().status()
     if state.running:
-        console.print(f"embedded PostgreSQL running (pid {state.pid}) at {state.url}; data in {state.pgdata}")
+        console.print(
+            f"embedded PostgreSQL running (pid {state.pid}) at {state.url}; data in {state.pgdata}"
+        )
     else:
         console.print(f"embedded PostgreSQL stopped; data in {state.pgdata}")
         raise typer.Exit(3)

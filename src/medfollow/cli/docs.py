@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from medfollow import config
 from medfollow.cli.output import console
-from medfollow.errors import MedfollowError
+from medfollow_core import config
+from medfollow_core.errors import MedfollowError
 
 app = typer.Typer(help="dbt documentation of the marts.")
 
@@ -44,8 +44,8 @@ def docs(
 def generate_docs() -> None:
     """`dbt docs generate` in-process, against the configured warehouse."""
     from medfollow.orchestration.environment import platform_env
-    from medfollow.warehouse.bootstrap import bootstrap
-    from medfollow.warehouse.connection import database_url
+    from medfollow_core.warehouse.bootstrap import bootstrap
+    from medfollow_core.warehouse.connection import database_url
 
     url = database_url()
     bootstrap(url)
@@ -53,7 +53,8 @@ def generate_docs() -> None:
     from dbt.cli.main import dbtRunner
 
     project = str(config.DBT_PROJECT_DIR)
-    result = dbtRunner().invoke(["docs", "generate", "--project-dir", project,
-                                 "--profiles-dir", project, "--quiet"])
+    result = dbtRunner().invoke(
+        ["docs", "generate", "--project-dir", project, "--profiles-dir", project, "--quiet"]
+    )
     if not result.success:
         raise MedfollowError(f"dbt docs generate failed: {result.exception or 'see dbt/logs'}")

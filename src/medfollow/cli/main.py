@@ -19,7 +19,7 @@ from medfollow.cli import linkage as linkage_commands
 from medfollow.cli import release as release_commands
 from medfollow.cli import variants as variants_commands
 from medfollow.cli.output import console, err_console, print_table, progress_callback
-from medfollow.errors import MedfollowError
+from medfollow_core.errors import MedfollowError
 
 app = typer.Typer(
     help="medfollow — Danish registry follow-up and national variant frequencies.\n\n"
@@ -40,10 +40,12 @@ app.add_typer(key_app, name="key")
 
 @key_app.command("init")
 def key_init(
-    path: Annotated[Path | None, typer.Option(help="Key file (default ~/.config/medfollow/pseudonym.key)")] = None,
+    path: Annotated[
+        Path | None, typer.Option(help="Key file (default ~/.config/medfollow/pseudonym.key)")
+    ] = None,
 ) -> None:
     """Create a local key file outside the repository (for local runs and the demo)."""
-    from medfollow.ingest.pseudonymise import create_key_file
+    from medfollow_core.pseudonymise import create_key_file
 
     where, created = create_key_file(path)
     console.print(f"{'created' if created else 'kept existing'} key file {where}")
@@ -51,35 +53,51 @@ def key_init(
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Option(help="Output directory (landing/ and ground_truth/ go here)")],
+    out: Annotated[
+        Path, typer.Option(help="Output directory (landing/ and ground_truth/ go here)")
+    ],
     persons: Annotated[int, typer.Option(min=100, help="Population size")] = 20_000,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives byte-identical output")] = 1,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives byte-identical output")
+    ] = 1,
     genomes: Annotated[int, typer.Option(min=0, help="Number of sequenced genomes")] = 0,
     cutoff: Annotated[str, typer.Option(help="Data cut-off date, YYYY-MM-DD")] = "2026-09-30",
 ) -> None:
     """Write synthetic national deliveries (every source, with manifests and ground truth)."""
-    from medfollow.synth import generate
+    from synthetic_deliveries import generate
 
     with progress_callback("synthesising") as progress:
-        result = generate(out, persons=persons, seed=seed, genomes=genomes,
-                          cutoff=_date(cutoff), progress=progress)
-    console.print(f"wrote {len(result.deliveries)} deliveries to {out / 'landing'}; "
-                  f"ground truth in {result.ground_truth}")
+        result = generate(
+            out,
+            persons=persons,
+            seed=seed,
+            genomes=genomes,
+            cutoff=_date(cutoff),
+            progress=progress,
+        )
+    console.print(
+        f"wrote {len(result.deliveries)} deliveries to {out / 'landing'}; "
+        f"ground truth in {result.ground_truth}"
+    )
 
 
 @app.command()
 def ingest(
-    source: Annotated[str, typer.Argument(help="Source name, e.g. cpr, lpr3, lab (see `medfollow sources`)")],
-    path: Annotated[Path, typer.Argument(help="Delivery folder holding manifest.json and the data files")],
+    source: Annotated[
+        str, typer.Argument(help="Source name, e.g. cpr, lpr3, lab (see `medfollow sources`)")
+    ],
+    path: Annotated[
+        Path, typer.Argument(help="Delivery folder holding manifest.json and the data files")
+    ],
 ) -> None:
     """Load one delivery through the same path the Airflow DAG uses.
 
     Exits non-zero with a one-line reason when the delivery is refused.
     """
-    from medfollow.ingest.pipeline import ingest_delivery
-    from medfollow.ingest.pseudonymise import load_key
-    from medfollow.warehouse.bootstrap import bootstrap
-    from medfollow.warehouse.connection import database_url
+    from medfollow_core.pseudonymise import load_key
+    from medfollow_core.warehouse.bootstrap import bootstrap
+    from medfollow_core.warehouse.connection import database_url
+    from registry_ingest.pipeline import ingest_delivery
 
     key = load_key()
     url = database_url()
@@ -90,25 +108,32 @@ def ingest(
         raise MedfollowError(outcome.summary())
     console.print(outcome.summary())
     if outcome.mod11_warnings:
-        console.print(f"note: {outcome.mod11_warnings:,} CPR numbers fail modulus-11 "
-                      "(valid for numbers issued since 2007; loaded)")
+        console.print(
+            f"note: {outcome.mod11_warnings:,} CPR numbers fail modulus-11 "
+            "(valid for numbers issued since 2007; loaded)"
+        )
 
 
 @app.command()
 def sources(
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the full contracts as Markdown (docs/contracts.md)")] = False,
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="Print the full contracts as Markdown (docs/contracts.md)"),
+    ] = False,
 ) -> None:
     """List the declared sources and their raw tables."""
-    from medfollow.ingest.contracts import all_contracts
+    from medfollow_core.landing.contracts import all_contracts
 
     if markdown:
-        from medfollow.ingest.contract_docs import render_markdown
+        from registry_ingest.contract_docs import render_markdown
 
         typer.echo(render_markdown(), nl=False)
         return
 
-    rows = [(c.source, c.family, c.mode, c.format, ", ".join(c.raw_table(t) for t in c.tables))
-            for c in all_contracts().values()]
+    rows = [
+        (c.source, c.family, c.mode, c.format, ", ".join(c.raw_table(t) for t in c.tables))
+        for c in all_contracts().values()
+    ]
     print_table("sources", ["source", "family", "mode", "format", "raw tables"], rows)
 
 
@@ -118,9 +143,9 @@ def deliveries(
     limit: Annotated[int, typer.Option(help="Most recent N attempts")] = 50,
 ) -> None:
     """Show audit.deliveries: every delivery attempt and its fate."""
-    from medfollow.ingest.audit import AUDIT_COLUMNS, recent
-    from medfollow.warehouse.bootstrap import bootstrap
-    from medfollow.warehouse.connection import connect, database_url
+    from medfollow_core.landing.audit import AUDIT_COLUMNS, recent
+    from medfollow_core.warehouse.bootstrap import bootstrap
+    from medfollow_core.warehouse.connection import connect, database_url
 
     url = database_url()
     bootstrap(url)

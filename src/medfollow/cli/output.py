@@ -20,9 +20,13 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 def progress_callback(description: str) -> Iterator[Any]:
     """A ``(label, done, total)`` callback drawing one rich progress bar."""
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[label]}"), TimeElapsedColumn(),
-        console=err_console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[label]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
     ) as bar:
         task = bar.add_task(description, total=None, label="")
 

@@ -8,7 +8,6 @@ take `--store DIR` (default: the `variants` folder of the state directory).
 from __future__ import annotations
 
 import json
-import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,9 +15,8 @@ from typing import Annotated, Any
 import typer
 
 from medfollow.cli.output import console, print_table, progress_callback
-from medfollow.errors import MedfollowError
-
-CPR_SHAPED = re.compile(r"\d{6}-?\d{4}")
+from medfollow_core.cpr import CPR_SHAPED
+from medfollow_core.errors import MedfollowError
 
 app = typer.Typer(
     help="National variant frequencies: ingest genomes (VCF/gVCF), remove opted-out persons, "
@@ -59,15 +57,15 @@ WarehouseFlag = Annotated[
 def _store(store: Path | None) -> Path:
     if store is not None:
         return store
-    from medfollow.config import state_dir
+    from medfollow_core.config import state_dir
 
     return state_dir() / "variants"
 
 
 def _warehouse_url(dsn: str | None) -> str:
     """The warehouse to use: --dsn, else the platform's (started if embedded), bootstrapped."""
-    from medfollow.warehouse.bootstrap import bootstrap
-    from medfollow.warehouse.connection import database_url
+    from medfollow_core.warehouse.bootstrap import bootstrap
+    from medfollow_core.warehouse.connection import database_url
 
     url = dsn or database_url()
     bootstrap(url)

@@ -13,10 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from medfollow import config
-from medfollow.warehouse.connection import dsn_parts
-
-WAREHOUSE_CONN_ID = "medfollow_warehouse"
+from medfollow_core import config
+from medfollow_core.warehouse.connection import dsn_parts
 
 
 def airflow_home() -> Path:
@@ -54,7 +52,7 @@ def platform_env(url: str) -> dict[str, str]:
         ),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}": json.dumps(connection),
+        f"AIRFLOW_CONN_{config.WAREHOUSE_CONN_ID.upper()}": json.dumps(connection),
         # Nothing phones home: health data platforms run without outbound internet.
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from medfollow import config
-from medfollow.errors import MedfollowError
 from medfollow.orchestration import environment
+from medfollow_core import config
+from medfollow_core.errors import MedfollowError
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,13 @@ def prepare(url: str) -> Path:
     home = environment.airflow_home()
     log = home / "db-migrate.log"
     with log.open("w") as fh:
-        result = subprocess.run([_airflow(), "db", "migrate"], stdout=fh, stderr=subprocess.STDOUT,
-                                env=os.environ.copy(), check=False)
+        result = subprocess.run(
+            [_airflow(), "db", "migrate"],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+            check=False,
+        )
     if result.returncode != 0:
         raise MedfollowError(f"airflow db migrate failed; see {log}")
     return home
@@ -52,8 +57,10 @@ def run_dag(dag_id: str, logfile: Path, conf: dict[str, object] | None = None) -
         bag = DagBag(dag_folder=str(config.DAGS_DIR))
         dag = bag.dags.get(dag_id)
         if dag is None:
-            errors = "; ".join(f"{Path(k).name}: {v.strip().splitlines()[-1]}"
-                               for k, v in bag.import_errors.items())
+            errors = "; ".join(
+                f"{Path(k).name}: {v.strip().splitlines()[-1]}"
+                for k, v in bag.import_errors.items()
+            )
             raise MedfollowError(f"DAG {dag_id} not found ({errors or 'no import errors'})")
         run = dag.test(run_conf=conf)
     states: dict[str, int] = {}
@@ -65,8 +72,8 @@ def run_dag(dag_id: str, logfile: Path, conf: dict[str, object] | None = None) -
 
 def standalone(port: int) -> None:
     """Start ``airflow standalone`` in the foreground for a user who wants the UI."""
-    from medfollow.warehouse.bootstrap import bootstrap
-    from medfollow.warehouse.connection import database_url
+    from medfollow_core.warehouse.bootstrap import bootstrap
+    from medfollow_core.warehouse.connection import database_url
 
     url = database_url()
     bootstrap(url)

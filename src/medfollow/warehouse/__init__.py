@@ -1,1 +1,0 @@
-"""Warehouse access: the embedded server, connections and schemas."""

@@ -1,0 +1,175 @@
+"""Declared contracts: what each source delivers and how it lands in ``raw``.
+
+One YAML file per source under ``contracts/`` is the single place that says which files a
+delivery holds, each table's columns with their types, keys and allowed codes, and whether
+the source sends full snapshots or increments. The reader, the validation, the loader, the
+Airflow DAG factory and the docs all read these objects, so a renamed column in a new
+delivery version is a one-line ``aliases`` entry, not code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+import yaml
+
+from medfollow_core.errors import MedfollowError
+
+ColumnType = Literal["text", "int", "float", "date", "timestamp", "bool", "cpr"]
+Mode = Literal["snapshot", "increment"]
+
+_PG_TYPES: dict[str, str] = {
+    "text": "text",
+    "int": "bigint",
+    "float": "double precision",
+    "date": "date",
+    "timestamp": "timestamp",
+    "bool": "boolean",
+    "cpr": "text",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A delivered column. ``cpr`` columns never land: they become ``<target>`` pseudonyms."""
+
+    name: str
+    type: ColumnType = "text"
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
+    min: str | None = None
+    max: str | None = None
+    identifying: bool = False
+    description: str = ""
+
+    @property
+    def target(self) -> str:
+        """The column name in ``raw``: a CPR column ``cpr`` lands as ``person_key``."""
+        if self.type != "cpr":
+            return self.name
+        return (
+            "person_key" if self.name == "cpr" else f"{self.name.removesuffix('_cpr')}_person_key"
+        )
+
+    @property
+    def pg_type(self) -> str:
+        return _PG_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    file: str
+    columns: tuple[Column, ...]
+    keys: tuple[str, ...] = ()
+    description: str = ""
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class SourceContract:
+    source: str
+    family: str
+    title: str
+    description: str
+    mode: Mode
+    format: Literal[
+        "csv", "parquet", "sas"
+    ]  # what the source usually sends; files are read by extension
+    tables: tuple[Table, ...]
+    encoding: str = "auto"
+    references_cpr_register: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def raw_table(self, table: Table) -> str:
+        """The fully qualified raw table name, ``raw.<source>__<table>``."""
+        return f"raw.{self.source}__{table.name}"
+
+    def table(self, name: str) -> Table:
+        for table in self.tables:
+            if table.name == name:
+                return table
+        raise KeyError(name)
+
+
+def _column(doc: dict[str, object]) -> Column:
+    values = dict(doc)
+    for key in ("aliases", "allowed"):
+        values[key] = tuple(str(v) for v in values.get(key, ()) or ())  # type: ignore[union-attr]
+    for key in ("min", "max"):
+        if values.get(key) is not None:
+            values[key] = str(values[key])
+    return Column(**values)  # type: ignore[arg-type]
+
+
+def _parse(doc: dict[str, object]) -> SourceContract:
+    tables = tuple(
+        Table(
+            name=name,
+            file=str(tdoc["file"]),
+            columns=tuple(_column(c) for c in tdoc["columns"]),
+            keys=tuple(tdoc.get("keys", ()) or ()),
+            description=str(tdoc.get("description", "")),
+        )
+        for name, tdoc in doc["tables"].items()  # type: ignore[union-attr]
+    )
+    known = {
+        "source",
+        "family",
+        "title",
+        "description",
+        "mode",
+        "format",
+        "encoding",
+        "tables",
+        "references_cpr_register",
+    }
+    return SourceContract(
+        source=str(doc["source"]),
+        family=str(doc["family"]),
+        title=str(doc["title"]),
+        description=str(doc.get("description", "")).strip(),
+        mode=doc["mode"],  # type: ignore[arg-type]
+        format=doc["format"],  # type: ignore[arg-type]
+        encoding=str(doc.get("encoding", "auto")),
+        tables=tables,
+        references_cpr_register=bool(doc.get("references_cpr_register", False)),
+        extra={k: v for k, v in doc.items() if k not in known},
+    )
+
+
+@cache
+def all_contracts() -> dict[str, SourceContract]:
+    """Every declared source, keyed by source name."""
+    found: dict[str, SourceContract] = {}
+    for entry in sorted(
+        resources.files(__package__).joinpath("contracts").iterdir(), key=lambda e: e.name
+    ):
+        if entry.name.endswith(".yaml"):
+            contract = _parse(yaml.safe_load(entry.read_text(encoding="utf-8")))
+            found[contract.source] = contract
+    return found
+
+
+def contract_for(source: str) -> SourceContract:
+    contracts = all_contracts()
+    if source not in contracts:
+        raise MedfollowError(f"unknown source {source!r}; known: {', '.join(sorted(contracts))}")
+    return contracts[source]
+
+
+def families() -> dict[str, list[SourceContract]]:
+    """Sources grouped by family: one Airflow DAG is generated per family."""
+    grouped: dict[str, list[SourceContract]] = {}
+    for contract in all_contracts().values():
+        grouped.setdefault(contract.family, []).append(contract)
+    return grouped

@@ -1,0 +1,114 @@
+"""Danish wording for Medicinrådet: sheet names, column labels and the definitions sheet.
+
+The tables keep their English column names in CSV (stable, machine-readable); people read
+the workbook and the report, so those speak Danish.
+"""
+
+from __future__ import annotations
+
+SHEETS: dict[str, str] = {
+    "medicinraadet_followup_summary": "Opfølgning",
+    "medicinraadet_followup_km": "Overlevelseskurver",
+}
+
+COLUMNS: dict[str, str] = {
+    "product_code": "Produktkode",
+    "product_name": "Produkt",
+    "indication_group": "Indikationsgruppe",
+    "indication_label": "Indikation",
+    "period": "Periode (behandlingsår)",
+    "cutoff_date": "Skæringsdato",
+    "patients_treated": "Behandlede patienter",
+    "deaths": "Døde",
+    "response_evaluable": "Evaluerbare for respons",
+    "responders": "Respons",
+    "complete_responders": "Komplet respons",
+    "toxicity_evaluable": "Evaluerbare for CRS/ICANS",
+    "crs_grade3plus": "CRS grad ≥ 3",
+    "icans_grade3plus": "ICANS grad ≥ 3",
+    "icu_30d": "Intensiv inden for 30 dage",
+    "response_rate": "Andel med respons",
+    "complete_response_rate": "Andel med komplet respons",
+    "crs_grade3plus_rate": "Andel med CRS grad ≥ 3",
+    "icans_grade3plus_rate": "Andel med ICANS grad ≥ 3",
+    "icu_30d_rate": "Andel på intensiv inden for 30 dage",
+    "os_1y": "Overlevelse 1 år",
+    "os_1y_ci_lower": "Overlevelse 1 år, nedre 95 %-KI",
+    "os_1y_ci_upper": "Overlevelse 1 år, øvre 95 %-KI",
+    "os_2y": "Overlevelse 2 år",
+    "os_2y_ci_lower": "Overlevelse 2 år, nedre 95 %-KI",
+    "os_2y_ci_upper": "Overlevelse 2 år, øvre 95 %-KI",
+    "time_days": "Dage efter behandling",
+    "n_at_risk": "Antal i risiko",
+    "survival": "Overlevelse (Kaplan-Meier)",
+    "ci_lower": "Nedre 95 %-KI",
+    "ci_upper": "Øvre 95 %-KI",
+}
+
+
+def column_label(name: str) -> str:
+    """The Danish label of a column; an unlabelled column keeps its own name."""
+    return COLUMNS.get(name, name)
+
+
+def sheet_name(table: str) -> str:
+    """Excel sheet names are at most 31 characters."""
+    return SHEETS.get(table, table.removeprefix("medicinraadet_followup_"))[:31]
+
+
+def definitions(threshold: int) -> list[tuple[str, str]]:
+    """(term, definition) rows of the workbook's definitions sheet and the report."""
+    small = f"<{threshold}"
+    return [
+        ("Skæringsdato", "Sidste dag med data. Hændelser efter skæringsdatoen indgår ikke."),
+        ("Periode", "Behandlingsår (dato for første indgift). 'total' er alle år tilsammen."),
+        (
+            "Behandlede patienter",
+            "Behandlinger med produktet på indikationen: indgifter "
+            "registreret i Sygehusmedicinregisteret; flere indgifter under 30 dage fra hinanden er "
+            "én behandling.",
+        ),
+        (
+            "Indikation",
+            "Bestemt ud fra diagnoser i Landspatientregisteret (LPR3) før behandlingen.",
+        ),
+        ("Døde", "Dødsfald under opfølgningen (CPR-registeret og Dødsårsagsregisteret)."),
+        (
+            "Overlevelse",
+            "Samlet overlevelse efter Kaplan-Meier fra behandlingsdatoen. Patienter "
+            "censureres ved udvandring, forsvinden og skæringsdatoen. 95 %-konfidensinterval med "
+            "log(-log)-transformation og Greenwoods varians.",
+        ),
+        (
+            "Respons",
+            "Bedste respons på indikationens skala: Lugano (CR/PR), IMWG (sCR, CR, VGPR, "
+            "PR) eller MRD-negativ remission (ALL). Andelen er i forhold til patienter med mindst én "
+            "responsvurdering.",
+        ),
+        (
+            "CRS / ICANS",
+            "Cytokinfrigivelsessyndrom og neurotoksicitet, værste grad efter ASTCT "
+            "(Lee et al. 2019); grad 3-4 er svær.",
+        ),
+        (
+            "Intensiv inden for 30 dage",
+            "Intensiv terapi (SKS NABE) i LPR3 eller indberettet af "
+            "behandlingsstedet inden for 30 dage efter behandlingen.",
+        ),
+        (small, f"Mellem 1 og {threshold - 1} patienter (diskretionering: små tal vises ikke)."),
+        (
+            "x",
+            f"Skjult for at beskytte en celle med {small}, så den ikke kan regnes ud fra "
+            f"totalen (sekundær diskretionering). Værdien er mindst {threshold}.",
+        ),
+        (
+            "Tom celle",
+            f"Andele vises kun, når tæller og nævner begge vises; overlevelse kun med "
+            f"mindst {threshold} patienter og 0 eller mindst {threshold} dødsfald bag estimatet.",
+        ),
+        (
+            "Behandlet i udlandet",
+            "Patienter behandlet på nordiske centre indgår kun, når de er "
+            "koblet til CPR-registeret ved record linkage; ellers mangler de i tabellerne.",
+        ),
+    ]

@@ -1,0 +1,147 @@
+"""The answer key: what really happened, for testing ingest, linkage and the marts.
+
+Written as Parquet under `OUT/ground_truth/`. It holds real identities alongside person ids
+because its purpose is to check that pseudonymisation, linkage and follow-up logic recover
+the truth; it is synthetic data and must never be loaded into the warehouse.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from synthetic_deliveries.cohort import Treatment
+from synthetic_deliveries.danish_csv import NEVER, to_date32, write_parquet
+from synthetic_deliveries.population import Population
+
+
+def write_ground_truth(
+    out: Path,
+    pop: Population,
+    cohort: list[Treatment],
+    *,
+    crossborder_links: pa.Table,
+    legacy_links: pa.Table,
+    genomes: pa.Table | None,
+) -> Path:
+    path = out / "ground_truth"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    write_parquet(_persons(pop, cohort), path / "persons.parquet")
+    write_parquet(_treatments(pop, cohort, crossborder_links), path / "treatments.parquet")
+    write_parquet(crossborder_links, path / "crossborder_links.parquet")
+    write_parquet(legacy_links, path / "biobank_legacy_links.parquet")
+    write_parquet(_cpr_changes(pop), path / "cpr_changes.parquet")
+    if genomes is not None:
+        write_parquet(genomes, path / "genomes.parquet")
+    return path
+
+
+def _persons(pop: Population, cohort: list[Treatment]) -> pa.Table:
+    status, status_day = pop.status()
+    treated = np.zeros(pop.n, bool)
+    treated[[tr.person for tr in cohort if tr.person >= 0]] = True
+    return pa.table(
+        {
+            "person_id": pa.array(pop.person_id),
+            "cpr": pop.cpr,
+            "fornavn": pop.fornavn,
+            "mellemnavn": pop.mellemnavn,
+            "efternavn": pop.efternavn,
+            "koen": pa.array(pop.sex.astype(np.int8)),
+            "karyotype": pa.array(np.where(pop.karyotype_xy, "XY", "XX")),
+            "foedselsdato": to_date32(pop.birth),
+            "region": pa.array(pop.region.astype(np.int16)),
+            "kommune": pa.array(pop.kommune.astype(np.int16)),
+            "postnr": pa.array(pop.postnr.astype(np.int16)),
+            "immigration_date": to_date32(pop.in_day),
+            "emigration_date": to_date32(pop.out_day),
+            "return_date": to_date32(pop.return_day),
+            "death_date": to_date32(pop.death_day),
+            "disappearance_date": to_date32(pop.disappear_day),
+            "status": pa.array(status),
+            "status_date": to_date32(status_day),
+            "treated": pa.array(treated),
+        }
+    )
+
+
+def _treatments(pop: Population, cohort: list[Treatment], links: pa.Table) -> pa.Table:
+    spine = [tr for tr in cohort if tr.person >= 0]
+    foreign = {
+        pid: fid
+        for fid, pid in zip(
+            links["foreign_patient_id"].to_pylist(), links["person_id"].to_pylist(), strict=True
+        )
+        if pid is not None
+    }
+
+    def days(values: list[int]) -> pa.Array:
+        return to_date32(np.array(values, dtype=np.int64))
+
+    def grade(values: list[int | None]) -> pa.Array:
+        return pa.array(values, pa.int8())
+
+    return pa.table(
+        {
+            "person_id": pa.array([tr.person + 1 for tr in spine], pa.int64()),
+            "cpr": pop.cpr.take(pa.array([tr.person for tr in spine], pa.int64())),
+            "product_code": pa.array([tr.indication.product.code for tr in spine], pa.string()),
+            "indication_group": pa.array([tr.indication.group for tr in spine], pa.string()),
+            "response_scale": pa.array([tr.indication.response_scale for tr in spine], pa.string()),
+            "diagnosis_code": pa.array([tr.indication.diagnosis_code for tr in spine], pa.string()),
+            "diagnosis_date": days([tr.diagnosis_day for tr in spine]),
+            "treatment_date": days([tr.treatment_day for tr in spine]),
+            "treated_abroad": pa.array([tr.abroad for tr in spine]),
+            "foreign_patient_id": pa.array(
+                [foreign.get(tr.person + 1) for tr in spine], pa.string()
+            ),
+            "prior_lines": pa.array([tr.prior_lines for tr in spine], pa.int8()),
+            "crs_grade": grade([tr.crs_grade for tr in spine]),
+            "crs_onset_date": days([tr.crs_onset for tr in spine]),
+            "icans_grade": grade([tr.icans_grade for tr in spine]),
+            "icans_onset_date": days([tr.icans_onset for tr in spine]),
+            "tocilizumab": pa.array([tr.tocilizumab for tr in spine]),
+            "steroid": pa.array([tr.steroid for tr in spine]),
+            "icu": pa.array([tr.icu_day != NEVER for tr in spine]),
+            "icu_date": days([tr.icu_day for tr in spine]),
+            "readmissions": pa.array([len(tr.readmissions) for tr in spine], pa.int8()),
+            "ivig": pa.array([bool(tr.ivig_days) for tr in spine]),
+            "prolonged_cytopenia": pa.array([tr.prolonged_cytopenia for tr in spine]),
+            "best_response": pa.array([tr.best_response for tr in spine], pa.string()),
+            "progression_date": days([tr.progression_day for tr in spine]),
+            "subsequent_therapy_date": days([tr.subsequent_therapy_day for tr in spine]),
+            "factor_ix_plateau": pa.array(
+                [
+                    tr.fix_plateau if tr.indication.response_scale == "factor_ix" else None
+                    for tr in spine
+                ],
+                pa.float64(),
+            ),
+            "prophylaxis_resumed_date": days([tr.prophylaxis_resumed_day for tr in spine]),
+            "death_date": days([tr.death_day for tr in spine]),
+            "emigration_date": days([tr.emigration_day for tr in spine]),
+            "followup_end": days([tr.followup_end for tr in spine]),
+        }
+    )
+
+
+def _cpr_changes(pop: Population) -> pa.Table:
+    old = pop.changed_old_cpr
+    new = pop.cpr.take(pa.array(pop.changed))
+    same_birth = [o[:6] == n[:6] for o, n in zip(old.to_pylist(), new.to_pylist(), strict=True)]
+    return pa.table(
+        {
+            "person_id": pa.array(pop.changed + 1),
+            "old_cpr": old,
+            "new_cpr": new,
+            "change_date": to_date32(pop.changed_day),
+            "reason": pa.array(
+                ["sex_change" if s else "birth_date_correction" for s in same_birth], pa.string()
+            ),
+        }
+    )

@@ -1,0 +1,77 @@
+"""Who is whole-genome sequenced at the national genome centre, and from which sample.
+
+The sequenced set is enriched for the treated cohort (the patients follow-up cares about),
+deliberately includes persons who have opted out (the platform must exclude them), and is
+otherwise drawn from everyone present in Denmark. Each sequenced person gets one DNA sample
+taken while they were in the country; the biobank writer assigns its sample id.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from synthetic_deliveries.cohort import Treatment
+from synthetic_deliveries.population import Population
+
+COHORT_SHARE = 0.3
+OPTED_OUT_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class SequencingPlan:
+    """Sequenced persons in genome-id order (genome_id i+1 belongs to row i)."""
+
+    person: np.ndarray
+    day: np.ndarray
+    minute: np.ndarray
+
+    @property
+    def genome_ids(self) -> list[str]:
+        return [f"NGC{i + 1:07d}" for i in range(len(self.person))]
+
+
+def plan_sequencing(
+    rng: np.random.Generator,
+    pop: Population,
+    cohort: list[Treatment],
+    opted_out: np.ndarray,
+    genomes: int,
+) -> SequencingPlan:
+    first, last = pop.window()
+    present = first <= last
+    chosen: list[int] = []
+    days: list[int] = []
+
+    treated = [tr for tr in cohort if tr.person >= 0 and not tr.abroad]
+    take = min(len(treated), math.ceil(COHORT_SHARE * genomes))
+    for k in rng.permutation(len(treated))[:take]:
+        tr = treated[int(k)]
+        lo = max(tr.diagnosis_day, int(first[tr.person]))
+        chosen.append(tr.person)
+        days.append(int(rng.integers(lo, max(lo, tr.treatment_day - 7) + 1)))
+
+    taken = np.zeros(pop.n, bool)
+    taken[chosen] = True
+    candidates = np.unique(opted_out[present[opted_out]])
+    candidates = candidates[~taken[candidates]]
+    take = min(len(candidates), max(1, round(OPTED_OUT_SHARE * genomes)), genomes - len(chosen))
+    extra = rng.choice(candidates, size=take, replace=False) if take > 0 else np.zeros(0, np.int64)
+    taken[extra] = True
+
+    pool = np.flatnonzero(present & ~taken)
+    take = min(len(pool), genomes - len(chosen) - len(extra))
+    rest = rng.choice(pool, size=take, replace=False) if take > 0 else np.zeros(0, np.int64)
+    others = np.concatenate([extra, rest]).astype(np.int64)
+    other_days = first[others] + np.floor(
+        rng.random(len(others)) * (last[others].astype(np.int64) - first[others] + 1)
+    ).astype(np.int64)
+
+    person = np.concatenate([np.array(chosen, np.int64), others])
+    day = np.concatenate([np.array(days, np.int64), other_days])
+    order = np.lexsort((person, day))
+    return SequencingPlan(
+        person=person[order], day=day[order], minute=rng.integers(420, 960, len(person))
+    )

@@ -1,0 +1,90 @@
+"""The Dødsårsagsregisteret delivery (Latin-1, `;`, DD-MM-YYYY).
+
+One row per registered death: the underlying cause (c_dod1) and up to three contributing
+causes. Treated patients die of what the cohort simulation says; everyone else of an
+age-appropriate cause. Certificates lag: about half of the deaths in the last two months
+before the cut-off have no cause registered yet, as in the real register.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from synthetic_deliveries.danish_csv import NEVER, fmt_date
+from synthetic_deliveries.delivery import Delivery
+from synthetic_deliveries.population import YEAR
+from synthetic_deliveries.sources import SourceContext
+
+SOURCE = "doedsaarsag"
+ENCODING = "latin-1"
+LAG_DAYS = 60
+
+_UNDERLYING_BY_AGE: tuple[tuple[float, tuple[str, ...]], ...] = (
+    (1, ("DP072", "DQ249", "DR95")),
+    (40, ("DV892", "DX70", "DC719", "DF102", "DX42")),
+    (70, ("DC349", "DI219", "DC189", "DC509", "DK703", "DI259", "DC259")),
+    (
+        200,
+        (
+            "DI259",
+            "DC349",
+            "DF039",
+            "DG309",
+            "DJ449",
+            "DI639",
+            "DI500",
+            "DU071",
+            "DC619",
+            "DJ189",
+            "DI219",
+        ),
+    ),
+)
+_CONTRIBUTING = ("DI109", "DE119", "DJ189", "DN179", "DI489", "DE869", "DA419", "DJ969")
+
+
+def write(ctx: SourceContext) -> Path:
+    rng = ctx.rng(SOURCE)
+    pop = ctx.pop
+    dead = np.flatnonzero(pop.death_day != NEVER)
+    day = pop.death_day[dead]
+    recent = day > pop.cutoff - LAG_DAYS
+    registered = ~recent | (rng.random(len(dead)) < 0.5)
+    dead, day = dead[registered], day[registered]
+    n = len(dead)
+
+    age = (day - pop.birth[dead]) / YEAR
+    band = np.digitize(age, [b for b, _ in _UNDERLYING_BY_AGE[:-1]])
+    causes = np.empty((n, 4), dtype=object)
+    for b, (_, pool) in enumerate(_UNDERLYING_BY_AGE):
+        sel = band == b
+        causes[sel, 0] = np.array(pool, dtype=object)[rng.integers(0, len(pool), sel.sum())]
+    # Up to three distinct contributing causes, filled from the left.
+    distinct = np.argsort(rng.random((n, len(_CONTRIBUTING))), axis=1)[:, :3]
+    listed = np.ones(n, bool)
+    for k, p in ((1, 0.6), (2, 0.5), (3, 0.33)):
+        listed &= rng.random(n) < p
+        picks = np.array(_CONTRIBUTING, dtype=object)[distinct[:, k - 1]]
+        causes[:, k] = np.where(listed, picks, None)
+
+    row_of = {int(p): i for i, p in enumerate(dead)}
+    for tr in ctx.cohort:
+        i = row_of.get(tr.person)
+        if i is not None and tr.death_causes:
+            listed = list(tr.death_causes)[:4]
+            causes[i, :] = [*listed, *([None] * (4 - len(listed)))]
+
+    o = np.lexsort((dead, day))
+    table = pa.table(
+        {
+            "cpr": pop.cpr_at(dead[o], day[o]),
+            "doedsdato": fmt_date(day[o]),
+            **{f"c_dod{k + 1}": pa.array(causes[o, k].tolist(), pa.string()) for k in range(4)},
+        }
+    )
+    delivery = Delivery(ctx.landing, SOURCE, ctx.cutoff)
+    delivery.csv("doedsaarsag.csv", "doedsaarsag", table, encoding=ENCODING)
+    return delivery.close()

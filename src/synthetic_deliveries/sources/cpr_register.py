@@ -1,0 +1,89 @@
+"""The CPR delivery: persons, migrations and CPR changes (Latin-1, `;`, DD-MM-YYYY).
+
+The CPR register is keyed by the *current* number, so these files carry current CPRs
+throughout; other registries carry the number valid on the event date, and
+`cpr_changes.csv` is what ties old to new.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from synthetic_deliveries import names
+from synthetic_deliveries.danish_csv import NEVER, fmt_date, fmt_int, hyphenate_some
+from synthetic_deliveries.delivery import Delivery
+from synthetic_deliveries.sources import SourceContext
+
+SOURCE = "cpr"
+ENCODING = "latin-1"
+HYPHEN_SHARE = 0.03
+
+
+def write(ctx: SourceContext) -> Path:
+    rng = ctx.rng(SOURCE)
+    pop = ctx.pop
+    delivery = Delivery(ctx.landing, SOURCE, ctx.cutoff)
+    status, status_day = pop.status()
+    persons = pa.table(
+        {
+            "cpr": hyphenate_some(pop.cpr, rng, HYPHEN_SHARE),
+            "fornavn": pop.fornavn,
+            "mellemnavn": pop.mellemnavn,
+            "efternavn": pop.efternavn,
+            "koen": pa.array(pop.sex.astype(np.int64)),
+            "foedselsdato": fmt_date(pop.birth),
+            "region": pa.array(pop.region.astype(np.int64)),
+            "kommune": fmt_int(pop.kommune, 3),
+            "postnr": fmt_int(pop.postnr, 4),
+            "status": pa.array(status),
+            "status_dato": fmt_date(status_day),
+        }
+    )
+    delivery.csv("cpr_persons.csv", "cpr_persons", persons, encoding=ENCODING)
+    delivery.csv("cpr_migrations.csv", "cpr_migrations", _migrations(ctx, rng), encoding=ENCODING)
+    changes = pa.table(
+        {
+            "gammelt_cpr": pop.changed_old_cpr,
+            "nyt_cpr": pop.cpr.take(pa.array(pop.changed)),
+            "dato": fmt_date(pop.changed_day),
+        }
+    )
+    delivery.csv("cpr_changes.csv", "cpr_changes", changes, encoding=ENCODING)
+    return delivery.close()
+
+
+def _migrations(ctx: SourceContext, rng: np.random.Generator) -> pa.Table:
+    pop = ctx.pop
+    countries = np.array([c for c, _ in names.COUNTRIES], dtype=object)
+    parts = []
+    for direction, day, country in (
+        ("ind", pop.in_day, pop.in_country),
+        ("ud", pop.out_day, pop.out_country),
+        ("ind", pop.return_day, pop.out_country),
+    ):
+        idx = np.flatnonzero(day != NEVER)
+        parts.append(
+            (
+                idx,
+                np.full(len(idx), direction, dtype=object),
+                day[idx],
+                countries[np.maximum(country[idx], 0)],
+            )
+        )
+    person = np.concatenate([p[0] for p in parts])
+    direction = np.concatenate([p[1] for p in parts])
+    day = np.concatenate([p[2] for p in parts])
+    land = np.concatenate([p[3] for p in parts])
+    order = np.lexsort((person, day))
+    cpr = pop.cpr.take(pa.array(person[order]))
+    return pa.table(
+        {
+            "cpr": hyphenate_some(cpr, rng, HYPHEN_SHARE),
+            "retning": pa.array(direction[order].tolist(), pa.string()),
+            "dato": fmt_date(day[order]),
+            "land": pa.array(land[order].tolist(), pa.string()),
+        }
+    )

@@ -1,0 +1,244 @@
+"""The HTTP API: Beacon v2 semantics (0-based start, 17 or chr17), tiers, budgets, audit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pysam
+import pytest
+from fastapi.testclient import TestClient
+
+from genomics_variants.api.access import TokenStore
+from genomics_variants.api.app import create_app
+from genomics_variants.api.privacy import Policy, Tier, disclose
+from genomics_variants.api.service import Service
+from genomics_variants.contributions.ingest import ingest_files
+from genomics_variants.contributions.store import Store
+from genomics_variants.frequencies.query import MAX_REGION_SPAN, MAX_REGION_VARIANTS, FrequencyIndex
+from genomics_variants.frequencies.release import current_release, write_release
+from medfollow_core.pseudonymise import load_key
+
+
+@pytest.fixture(scope="module")
+def api(
+    delivery: Path, reference: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, object]:
+    store = Store(tmp_path_factory.mktemp("api") / "store")
+    state = ingest_files(store, [delivery], reference, key=load_key(), workers=2).state
+    index = FrequencyIndex(write_release(store, state))
+    ac = index.columns["ac"]
+    common = index.columns["variant_id"][int(ac.argmax())]
+    rare = index.columns["variant_id"][int(((ac > 0) & (ac < 5)).argmax())]
+    tokens = TokenStore(store.access_dir)
+    return {
+        "client": TestClient(create_app(store.root)),
+        "store": store,
+        "common": common,
+        "rare": rare,
+        "registered": tokens.add("lab", Tier.REGISTERED, budget=1000),
+        "controlled": tokens.add("research", Tier.CONTROLLED),
+        "thrifty": tokens.add("thrifty", Tier.REGISTERED, budget=2),
+    }
+
+
+def _beacon_params(variant: str, name_style: str = "chr") -> dict[str, str]:
+    chrom, pos, ref, alt = variant.split("-")
+    return {
+        "referenceName": chrom if name_style == "chr" else chrom.removeprefix("chr"),
+        "start": str(int(pos) - 1),
+        "referenceBases": ref,
+        "alternateBases": alt,
+        "assemblyId": "GRCh38",
+    }
+
+
+def _auth(token: object) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_framework_endpoints(api: dict[str, object]) -> None:
+    client: TestClient = api["client"]  # type: ignore[assignment]
+    info = client.get("/info").json()
+    assert info["response"]["apiVersion"] == "v2.0.0" and info["response"]["version"] == "r00001"
+    assert (
+        "samples_by_stratum" not in info["response"]["info"]["release"]
+    )  # small counts stay private
+    assert client.get("/service-info").json()["type"]["artifact"] == "beacon"
+    assert (
+        client.get("/map")
+        .json()["response"]["endpointSets"]["genomicVariant"]["rootUrl"]
+        .endswith("/g_variants")
+    )
+    assert "genomicVariant" in client.get("/entry_types").json()["response"]["entryTypes"]
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/g_variants", "/variants/{variant}", "/region"} <= set(paths)
+
+
+@pytest.mark.parametrize("style", ["chr", "bare"])
+def test_beacon_start_is_zero_based(api: dict[str, object], style: str) -> None:
+    client: TestClient = api["client"]  # type: ignore[assignment]
+    params = _beacon_params(str(api["common"]), style)
+    body = client.get(
+        "/g_variants",
+        params={**params, "requestedGranularity": "count"},
+        headers=_auth(api["registered"]),
+    ).json()
+    assert body["responseSummary"] == {"exists": True, "numTotalResults": 1}
+    assert body["meta"]["returnedGranularity"] == "count"
+    one_based = {**params, "start": str(int(params["start"]) + 1)}
+    assert client.get("/g_variants", params=one_based).json()["responseSummary"]["exists"] is False
+
+
+def test_beacon_post_and_granularity_by_tier(api: dict[str, object]) -> None:
+    client: TestClient = api["client"]  # type: ignore[assignment]
+    body = {
+        "meta": {"apiVersion": "v2.0.0"},
+        "query": {
+            "requestParameters": _beacon_params(str(api["common"])),
+            "requestedGranularity": "record",
+        },
+    }
+    anonymous = client.post("/g_variants", json=body).json()
+    assert anonymous["meta"]["returnedGranularity"] == "boolean"
+    assert anonymous["responseSummary"] == {"exists": True}
+    registered = client.post("/g_variants", json=body, headers=_auth(api["registered"])).json()
+    assert registered["meta"]["returnedGranularity"] == "count" and "response" not in registered
+    controlled = client.post("/g_variants", json=body, headers=_auth(api["controlled"])).json()
+    result = controlled["response"]["resultSets"][0]["results"][0]
+    assert result["variantInternalId"] == api["common"]
+    assert (
+        result["variation"]["location"]["interval"]["start"]["value"]
+        == int(str(api["common"]).split("-")[1]) - 1
+    )
+
+
+def test_beacon_range_and_errors(api: dict[str, object]) -> None:
+    client: TestClient = api["client"]  # type: ignore[assignment]
+    count = client.get(
+        "/g_variants",
+        params={
+            "referenceName": "17",
+            "start": 43_000_000,
+            "end": 43_050_000,
+            "requestedGranularity": "count",
+        },
+        headers=_auth(api["controlled"]),
+    ).json()
+    assert count["responseSummary"]["numTotalResults"] > 10
+    wrong = client.get(
+        "/g_variants", params={"referenceName": "17", "start": 1, "assemblyId": "GRCh37"}
+    )
+    assert wrong.status_code == 400 and "GRCh38" in wrong.json()["error"]["errorMessage"]
+    huge = client.get("/g_variants", params={"referenceName": "17", "start": 0, "end": 10_000_000})
+    assert huge.status_code == 400 and "limit" in huge.json()["error"]["errorMessage"]
+
+
+def test_rare_alleles_are_hidden_from_anonymous(api: dict[str, object]) -> None:
+    client: TestClient = api["client"]  # type: ignore[assignment]
+    rare = str(api["rare"])
+    assert (
+        client.get("/g_variants", params=_beacon_params(rare)).json()["responseSummary"]["exists"]
+        is False
+    )
+    assert client.get(f"/variants/{rare}").json() == {
+        "variant_id": rare,
+        "release": "r00001",
+        "exists": False,
+    }
+    shown = client.get(f"/variants/{rare}", headers=_auth(api["registered"])).json()
+    assert shown["exists"] is True and shown["frequencies"]["all"]["ac"] == "<5"
+    full = client.get(f"/variants/{rare}", headers=_auth(api["controlled"])).json()
+    assert 0 < full["frequencies"]["all"]["ac"] < 5 and "ac_raw" in full["frequencies"]["all"]
+
+
+def test_variant_spellings_region_cap_and_unknown_token(api: dict[str, object]) -> None:
+    client: TestClient = api["client"]  # type: ignore[assignment]
+    chrom, pos, ref, alt = str(api["common"]).split("-")
+    bare = client.get(
+        f"/variants/{chrom.removeprefix('chr')}-{pos}-{ref}-{alt}", headers=_auth(api["registered"])
+    ).json()
+    assert bare["variant_id"] == api["common"] and isinstance(bare["frequencies"]["all"]["ac"], int)
+    region = client.get(
+        "/region", params={"region": "chr17:43000000-43099999"}, headers=_auth(api["registered"])
+    ).json()
+    assert region["count"] > 0 and region["limits"] == {
+        "max_span_bp": 100_000,
+        "max_variants": 1_000,
+    }
+    anonymous = client.get("/region", params={"region": "chr17:43000000-43099999"}).json()
+    assert set(anonymous) >= {"exists", "truncated"} and "variants" not in anonymous
+    too_big = client.get(
+        "/region", params={"region": "chr17:43000000-43200000"}, headers=_auth(api["registered"])
+    )
+    assert too_big.status_code == 400 and "limit" in too_big.json()["error"]["message"]
+    assert client.get(f"/variants/{api['common']}", headers=_auth("mfv_forged")).status_code == 401
+
+
+def test_budget_and_audit_log(api: dict[str, object]) -> None:
+    client: TestClient = api["client"]  # type: ignore[assignment]
+    statuses = [
+        client.get(f"/variants/{api['common']}", headers=_auth(api["thrifty"])).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    store: Store = api["store"]  # type: ignore[assignment]
+    lines = [
+        json.loads(line)
+        for path in (store.access_dir / "audit").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    thrifty = [e for e in lines if e["principal"] == "thrifty"]
+    assert [e["status"] for e in thrifty] == [200, 200, 429]
+    assert all({"ts", "tier", "endpoint", "query", "client"} <= set(e) for e in lines)
+    assert not any(str(api["thrifty"]) in json.dumps(e) for e in lines)  # tokens never logged
+
+
+def test_suppression_precomputed_for_a_release_equals_per_record(api: dict[str, object]) -> None:
+    """The server computes every variant's suppression once per release (vectorised); the
+    answers must be those of the per-record rule, variant by variant."""
+    store: Store = api["store"]  # type: ignore[assignment]
+    service = Service(store, Policy(), MAX_REGION_SPAN, MAX_REGION_VARIANTS)
+    index = service.index()
+    suppressed = 0
+    for row in range(len(index)):
+        record = index.record(row)
+        fast = disclose(record, Tier.REGISTERED, service.policy, service.codes(row))
+        assert fast == disclose(record, Tier.REGISTERED, service.policy)
+        suppressed += "suppressed" in json.dumps(fast)
+    assert suppressed, "the release should exercise secondary suppression"
+
+
+def test_an_indel_is_found_however_it_is_typed(api: dict[str, object], reference: Path) -> None:
+    """Releases hold normalised variants; a clinician may type an indel padded or shifted.
+    The store remembers its reference, so the API normalises the typed form first."""
+    client: TestClient = api["client"]  # type: ignore[assignment]
+    store: Store = api["store"]  # type: ignore[assignment]
+    assert store.reference == reference.resolve()
+    index = FrequencyIndex(current_release(store))  # type: ignore[arg-type]
+    ref, alt = index.columns["ref"], index.columns["alt"]
+    row = next(i for i in range(len(index)) if len(ref[i]) > 1 and len(alt[i]) == 1)
+    chrom, pos = index.columns["chrom"][row], int(index.columns["pos"][row])
+    after = pysam.FastaFile(str(reference)).fetch(
+        chrom, pos - 1 + len(ref[row]), pos + len(ref[row])
+    )
+    padded = f"{chrom}-{pos}-{ref[row]}{after}-{alt[row]}{after}"  # same deletion, one base longer
+    answer = client.get(f"/variants/{padded}", headers=_auth(api["controlled"])).json()
+    assert answer["variant_id"] == index.columns["variant_id"][row] and answer["exists"] is True
+    beacon = client.get(
+        "/g_variants",
+        params={
+            "referenceName": chrom,
+            "start": str(pos - 1),
+            "referenceBases": f"{ref[row]}{after}",
+            "alternateBases": f"{alt[row]}{after}",
+            "requestedGranularity": "count",
+        },
+        headers=_auth(api["controlled"]),
+    ).json()
+    assert beacon["responseSummary"]["exists"] is True
+    wrong = client.get(f"/variants/{chrom}-{pos}-NN{ref[row]}-N", headers=_auth(api["controlled"]))
+    assert (
+        wrong.status_code == 400
+        and "does not match the reference" in wrong.json()["error"]["message"]
+    )

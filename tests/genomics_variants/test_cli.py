@@ -1,0 +1,83 @@
+"""`medfollow variants` commands, end to end on a small delivery (no warehouse)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from medfollow.cli.variants import app
+from medfollow_core.errors import MedfollowError
+
+runner = CliRunner()
+
+
+def _run(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_commands(
+    delivery: Path,
+    reference: Path,
+    manifest_rows: list[dict[str, str]],
+    person_key: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    store = str(tmp_path / "store")
+    out = _run(
+        "ingest", str(delivery), "--reference", str(reference), "--store", store, "--no-warehouse"
+    )
+    assert "release r00001: 40 genomes" in out and "opt-outs not checked" in out
+
+    listing = _run("export", "--format", "tsv", "--out", str(tmp_path / "f.tsv"), "--store", store)
+    assert "r00001" in listing
+    variant = (tmp_path / "f.tsv").read_text().splitlines()[1].split("\t")[0]
+    chrom, pos, ref, alt = variant.split("-")
+    shown = json.loads(
+        _run("lookup", f"{chrom}:{pos} {ref}>{alt}", "--format", "json", "--store", store)
+    )
+    assert shown["variant_id"] == variant and "all" in shown["frequencies"]
+    assert "stratum" in _run("lookup", variant, "--store", store)
+    anonymous = json.loads(
+        _run("lookup", variant, "--format", "json", "--tier", "anonymous", "--store", store)
+    )
+    assert "frequencies" not in anonymous
+    assert variant in _run("lookup", f"{chrom}:{int(pos) - 5}-{int(pos) + 5}", "--store", store)
+    _run("export", "--format", "vcf", "--out", str(tmp_path / "sites.vcf.gz"), "--store", store)
+    assert (tmp_path / "sites.vcf.gz.tbi").exists()
+
+    token = _run("token", "add", "lab", "--tier", "registered", "--budget", "10", "--store", store)
+    assert "mfv_" in token and "lab" in _run("token", "list", "--store", store)
+    _run("token", "revoke", "lab", "--store", store)
+
+    removed = _run(
+        "remove", person_key(manifest_rows[0]["cpr"]), "--store", store, "--no-warehouse"
+    )
+    assert "removed 1 genome" in removed and "release r00002: 39 genomes" in removed
+    assert "equals a full recomputation" in _run("verify", "--store", store)
+    assert "r00002" in _run("releases", "--store", store)
+
+
+def test_expected_failures_are_one_line_errors(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["lookup", "BRCA1", "--store", str(tmp_path)])
+    assert isinstance(result.exception, MedfollowError)
+    result = runner.invoke(app, ["lookup", "17-1-A-C", "--store", str(tmp_path / "empty")])
+    assert isinstance(result.exception, MedfollowError) and "no release" in str(result.exception)
+
+
+def test_remove_refuses_cpr_numbers(manifest_rows: list[dict[str, str]], tmp_path: Path) -> None:
+    cpr = manifest_rows[0]["cpr"]
+    result = runner.invoke(app, ["remove", cpr, "--store", str(tmp_path), "--no-warehouse"])
+    assert isinstance(result.exception, MedfollowError)
+    assert "looks like a CPR number" in str(result.exception) and cpr not in str(result.exception)
+
+
+def test_help_explains_each_command() -> None:
+    out = _run("--help")
+    for command in ("ingest", "remove", "sync-optouts", "lookup", "export", "serve", "token"):
+        assert command in out
+    assert "hom-ref" in _run("ingest", "--help")

@@ -1,0 +1,106 @@
+"""Typing and row checks by contract, including the CPR rules from the domain brief."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pyarrow as pa
+import pytest
+
+from medfollow_core.cpr import validate_cpr_column
+from medfollow_core.landing.contracts import contract_for
+from registry_ingest.convert import convert_batch
+from support.deliveries import make_cpr
+
+
+@pytest.mark.parametrize(
+    ("birth", "ok"),
+    [
+        (date(1901, 1, 1), True),
+        (date(1999, 12, 31), True),
+        (date(2000, 2, 29), True),
+        (date(2036, 6, 1), True),
+        (date(2050, 6, 1), True),
+        (date(1860, 3, 3), True),
+    ],
+)
+def test_century_rules_accept_real_birth_dates(birth: date, ok: bool) -> None:
+    _, reasons, _ = validate_cpr_column(pa.array([make_cpr(birth, 7)]))
+    assert (reasons[0].as_py() is None) is ok
+
+
+def test_cpr_shapes_and_impossible_dates_are_rejected_without_echoing_the_number() -> None:
+    good = make_cpr(date(1990, 1, 1), 1)
+    values = pa.array(
+        [good, good[:6] + "-" + good[6:], "31029" + good[5:], good[:9], "12345abcde", None]
+    )
+    clean, reasons, _ = validate_cpr_column(values)
+    assert clean.to_pylist()[:2] == [good, good]
+    assert reasons.to_pylist() == [
+        None,
+        None,
+        "cpr: impossible birth date",
+        "cpr: wrong length or not digits",
+        "cpr: wrong length or not digits",
+        None,
+    ]
+    assert not any(good[:6] in (r or "") for r in reasons.to_pylist())
+
+
+def test_modulus_11_failure_is_a_warning_not_a_rejection() -> None:
+    failing = make_cpr(date(2012, 4, 5), 3, mod11=False)
+    clean, reasons, warnings = validate_cpr_column(pa.array([failing]))
+    assert clean[0].as_py() == failing
+    assert reasons[0].as_py() is None
+    assert warnings == 1
+
+
+def test_dates_are_strict_and_accept_both_registry_formats() -> None:
+    table = contract_for("lab").table("resultater")
+    cpr = make_cpr(date(1970, 5, 5), 2)
+    batch = pa.record_batch(
+        {
+            "cpr": [cpr] * 4,
+            "proevetid": ["01-02-2024 10:30", "2024-02-31 10:00", "1999-12-31", "31-13-2020"],
+            "npu_kode": ["NPU01566"] * 4,
+            "vaerdi": ["<0,5"] * 4,
+            "ref_nedre": ["0,5", None, None, "1"],
+        }
+    )
+    converted = convert_batch(batch, table)
+    assert converted.columns["proevetid"].to_pylist()[0] == datetime(2024, 2, 1, 10, 30)
+    assert converted.columns["proevetid"].to_pylist()[2] == datetime(1999, 12, 31)
+    assert converted.reasons.to_pylist() == [
+        None,
+        "proevetid: invalid timestamp",
+        None,
+        "proevetid: invalid timestamp",
+    ]
+    assert converted.columns["ref_nedre"][0].as_py() == 0.5
+
+
+def test_numbers_and_booleans() -> None:
+    table = contract_for("outcomes").table("vurderinger")
+    cpr = make_cpr(date(1960, 1, 1), 4)
+    batch = pa.record_batch(
+        {
+            "cpr": [cpr] * 3,
+            "vurderingsdato": ["2024-01-01"] * 3,
+            "tidspunkt": ["90", "91", "x"],
+            "crs_grad": ["2", "5", None],
+            "intensiv": ["ja", "Nej", "maybe"],
+            "faktor_ix_aktivitet": ["35,5", "", "1,2"],
+        }
+    )
+    converted = convert_batch(batch, table)
+    assert converted.reasons.to_pylist() == [None, None, "tidspunkt: not a number"]
+    assert converted.columns["intensiv"].to_pylist() == [True, False, None]
+    assert converted.columns["faktor_ix_aktivitet"].to_pylist() == [35.5, None, 1.2]
+
+
+def test_contract_docs_are_generated_from_the_contracts() -> None:
+    from medfollow_core import config
+    from registry_ingest.contract_docs import render_markdown
+
+    committed = (config.PROJECT_ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
+    assert committed == render_markdown(), "run: medfollow sources --markdown > docs/contracts.md"

@@ -1,0 +1,258 @@
+"""Ingest against a real PostgreSQL: good deliveries load, bad ones are refused or
+quarantined, and a refused delivery leaves the warehouse exactly as it was."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from medfollow_core.landing.folders import pending_deliveries
+from medfollow_core.landing.manifest import sha256_of
+from registry_ingest.pipeline import ingest_delivery
+from support.deliveries import make_cpr, write_delivery
+from support.privacy import columns_holding_cprs
+
+pytestmark = pytest.mark.integration
+
+
+def person(i: int, **over: object) -> dict[str, object]:
+    birth = date(1950 + i % 50, 1 + i % 12, 1 + i % 28)
+    row: dict[str, object] = {
+        "cpr": make_cpr(birth, i),
+        "fornavn": "Søren",
+        "efternavn": "Åberg",
+        "koen": "1",
+        "foedselsdato": f"{birth:%d-%m-%Y}",
+        "region": "1084",
+        "kommune": "101",
+        "postnr": "2100",
+        "status": "01",
+        "status_dato": "",
+    }
+    row.update(over)
+    return row
+
+
+def snapshot(url: str) -> dict[str, object]:
+    """Every raw and quarantine table's row count and content hash."""
+    with psycopg.connect(url) as conn:
+        tables = conn.execute(
+            "select schemaname || '.' || tablename from pg_tables "
+            "where schemaname in ('raw', 'quarantine') order by 1"
+        ).fetchall()
+        return {
+            t: conn.execute(
+                f"select count(*), md5(coalesce(string_agg(x::text, '' order by x::text), '')) "
+                f"from {t} x"
+            ).fetchone()
+            for (t,) in tables
+        }
+
+
+def latest_audit(url: str) -> tuple[str, str | None, int, int]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "select status, reason, rows_loaded, rows_quarantined from audit.deliveries "
+            "order by attempt_id desc limit 1"
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+@pytest.fixture(scope="module")
+def loaded(db_url: str, key: bytes, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A warehouse with one good CPR delivery loaded."""
+    root = tmp_path_factory.mktemp("landing")
+    folder = write_delivery(
+        root, "cpr", {"persons": [person(i) for i in range(20)]}, encoding="latin-1"
+    )
+    outcome = ingest_delivery(folder, url=db_url, key=key)
+    assert outcome.status == "loaded", outcome.reason
+    assert outcome.rows_loaded == 20
+    return db_url
+
+
+def test_good_delivery_loads_pseudonymised_and_is_audited(loaded: str) -> None:
+    with psycopg.connect(loaded) as conn:
+        keys = conn.execute("select person_key, efternavn from raw.cpr__persons").fetchall()
+    assert len(keys) == 20
+    assert all(re.fullmatch(r"[0-9a-f]{64}", k) for k, _ in keys)
+    assert {name for _, name in keys} == {"Åberg"}  # Latin-1 detected and decoded
+    assert latest_audit(loaded)[0] == "loaded"
+
+
+def test_same_delivery_again_is_a_recorded_no_op(loaded: str, tmp_path: Path, key: bytes) -> None:
+    folder = write_delivery(
+        tmp_path, "cpr", {"persons": [person(i) for i in range(20)]}, encoding="latin-1"
+    )
+    before = snapshot(loaded)
+    outcome = ingest_delivery(folder, url=loaded, key=key)
+    assert outcome.status == "skipped"
+    assert snapshot(loaded) == before
+    assert latest_audit(loaded)[0] == "skipped"
+
+
+def test_an_older_snapshot_never_rolls_the_register_back(
+    loaded: str, tmp_path: Path, key: bytes
+) -> None:
+    """A backlog of snapshots loaded out of order (or an old one re-sent) is skipped, with
+    the reason, and is no longer pending; the register keeps the newer snapshot."""
+    folder = write_delivery(
+        tmp_path, "cpr", {"persons": [person(i) for i in range(5)]}, cutoff=date(2026, 8, 31)
+    )
+    before = snapshot(loaded)
+    outcome = ingest_delivery(folder, url=loaded, key=key)
+    assert outcome.status == "skipped" and outcome.ok
+    assert snapshot(loaded) == before
+    status, reason, *_ = latest_audit(loaded)
+    assert status == "skipped"
+    assert reason == "superseded by the loaded snapshot of 2026-09-30 (this one is of 2026-08-31)"
+    assert pending_deliveries(tmp_path, "cpr", loaded) == []
+
+
+def _refused(url: str, folder: Path, key: bytes) -> str:
+    before = snapshot(url)
+    outcome = ingest_delivery(folder, url=url, key=key)
+    assert outcome.status == "refused"
+    assert snapshot(url) == before, "a refused delivery changed the warehouse"
+    status, reason, *_ = latest_audit(url)
+    assert status == "refused"
+    assert reason == outcome.reason
+    assert "\n" not in (reason or "")
+    return reason or ""
+
+
+def test_checksum_mismatch_is_refused(loaded: str, tmp_path: Path, key: bytes) -> None:
+    folder = write_delivery(
+        tmp_path, "cpr", {"persons": [person(i) for i in range(30)]}, delivery_id="cpr-checksum"
+    )
+    with (folder / "cpr_persons.csv").open("ab") as fh:
+        fh.write(b"tampered;;;;;;;;;;\n")
+    assert "checksum does not match" in _refused(loaded, folder, key)
+
+
+def test_truncated_file_is_refused(loaded: str, tmp_path: Path, key: bytes) -> None:
+    folder = write_delivery(
+        tmp_path, "cpr", {"persons": [person(i) for i in range(30)]}, delivery_id="cpr-truncated"
+    )
+    data = (folder / "cpr_persons.csv").read_bytes()
+    (folder / "cpr_persons.csv").write_bytes(data[: len(data) // 2])
+    _rewrite_manifest_checksums(
+        folder
+    )  # even with a matching checksum, the row count gives it away
+    reason = _refused(loaded, folder, key)
+    assert "truncated" in reason or "malformed" in reason
+
+
+def test_missing_column_is_refused(loaded: str, tmp_path: Path, key: bytes) -> None:
+    folder = write_delivery(
+        tmp_path,
+        "cpr",
+        {"persons": [person(i) for i in range(5)]},
+        delivery_id="cpr-missing-column",
+    )
+    path = folder / "cpr_persons.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(";".join(line.split(";")[:-1]) for line in lines) + "\n")
+    _rewrite_manifest_checksums(folder)
+    assert "missing columns status_dato" in _refused(loaded, folder, key)
+
+
+def test_wrong_encoding_is_refused(loaded: str, tmp_path: Path, key: bytes) -> None:
+    folder = write_delivery(
+        tmp_path,
+        "cpr",
+        {"persons": [person(i) for i in range(5)]},
+        delivery_id="cpr-utf16",
+        encoding="utf-16",
+    )
+    assert "not a text file" in _refused(loaded, folder, key)
+
+
+def test_no_manifest_is_refused(loaded: str, tmp_path: Path, key: bytes) -> None:
+    folder = write_delivery(tmp_path, "cpr", {"persons": [person(1)]}, delivery_id="cpr-nomanifest")
+    (folder / "manifest.json").unlink()
+    assert "no manifest.json" in _refused(loaded, folder, key)
+
+
+def test_bad_rows_are_quarantined_and_good_rows_load(
+    loaded: str, tmp_path: Path, key: bytes
+) -> None:
+    good = [person(100 + i) for i in range(10)]
+    bad_cpr = dict(person(200), cpr="3102" + make_cpr(date(1990, 1, 1), 5)[4:])
+    invalid_date = person(201, foedselsdato="31-04-1990")
+    future = person(202, status="90", status_dato="01-01-2027")
+    duplicate = [person(203), person(203, fornavn="Twin")]
+    mod11_only = person(204, cpr=make_cpr(date(2010, 3, 3), 9, mod11=False))
+    rows = [*good, bad_cpr, invalid_date, future, *duplicate, mod11_only]
+    folder = write_delivery(tmp_path, "cpr", {"persons": rows}, delivery_id="cpr-dirty")
+    outcome = ingest_delivery(folder, url=loaded, key=key)
+    assert outcome.status == "loaded"
+    assert outcome.rows_loaded == 11  # the ten good rows and the modulus-11 one
+    assert outcome.mod11_warnings >= 1
+    with psycopg.connect(loaded) as conn:
+        reasons = sorted(
+            r
+            for (r,) in conn.execute(
+                "select reason from quarantine.cpr__persons where _delivery_id = 'cpr-dirty'"
+            )
+        )
+        assert conn.execute("select count(*) from raw.cpr__persons").fetchone() == (11,)  # snapshot
+    assert reasons == sorted(
+        [
+            "cpr: impossible birth date",
+            "foedselsdato: invalid date",
+            "status_dato: after the delivery cut-off",
+            "duplicate key (cpr)",
+            "duplicate key (cpr)",
+        ]
+    )
+
+
+def test_no_value_in_the_warehouse_is_a_cpr_number(loaded: str) -> None:
+    _, leaks = columns_holding_cprs(loaded)
+    assert not leaks
+
+
+def _rewrite_manifest_checksums(folder: Path) -> None:
+    import json
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        entry["sha256"] = sha256_of(folder / entry["name"])
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_sas_dataset_delivery_loads_like_csv(loaded: str, tmp_path: Path, key: bytes) -> None:
+    import pandas as pd
+    import pyreadstat
+
+    from medfollow_core.landing.manifest import write_manifest
+
+    folder = tmp_path / "optout" / "optout-sas"
+    folder.mkdir(parents=True)
+    frame = pd.DataFrame(
+        {
+            "cpr": [make_cpr(date(1980, 3, 3), i) for i in range(3)],
+            "register": ["vaev", "genetik", "genetik"],
+            "gyldig_fra": ["01-02-2024", "2024-03-05", "31-02-2024"],
+            "gyldig_til": ["", "", ""],
+        }
+    )
+    pyreadstat.write_xport(
+        frame, str(folder / "optout.xpt"), table_name="OPTOUT", file_format_version=8
+    )
+    write_manifest(
+        folder,
+        source="optout",
+        delivery_id="optout-sas",
+        cutoff_date=date(2026, 9, 30),
+        files=[("optout.xpt", "registreringer", 3)],
+    )
+    outcome = ingest_delivery(folder, url=loaded, key=key)
+    assert outcome.status == "loaded", outcome.reason
+    assert (outcome.rows_loaded, outcome.rows_quarantined) == (2, 1)

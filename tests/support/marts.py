@@ -1,0 +1,97 @@
+"""Helpers for the dbt tests: load a synthetic delivery set, run dbt in-process, read back.
+
+dbt runs with the environment the platform gives it (medfollow.orchestration.environment)
+and writes its target and logs to a temporary folder, so tests never touch dbt/target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from medfollow.orchestration.environment import platform_env
+from medfollow_core import config
+from registry_ingest.pipeline import ingest_delivery
+
+SKIPPED_SOURCES = {"genomes"}
+
+
+@dataclass
+class DbtRun:
+    """Outcome of one dbt invocation: success, and each node's status by name."""
+
+    success: bool
+    statuses: dict[str, str] = field(default_factory=dict)
+    exception: BaseException | None = None
+
+    def failures(self) -> dict[str, str]:
+        return {k: v for k, v in self.statuses.items() if v in ("error", "fail", "runtime error")}
+
+
+def load_deliveries(landing: Path, url: str, key: bytes) -> list[str]:
+    """Ingest every delivery in the landing area (CPR first: others are checked against it)."""
+    folders = sorted(
+        (
+            d
+            for source in landing.iterdir()
+            if source.name not in SKIPPED_SOURCES
+            for d in source.iterdir()
+            if d.is_dir()
+        ),
+        key=lambda d: (d.parent.name != "cpr", d.parent.name, d.name),
+    )
+    loaded = []
+    for folder in folders:
+        outcome = ingest_delivery(
+            folder, url=url, key=key, source=folder.parent.name, gx_dir=landing.parent / "gx"
+        )
+        assert outcome.status == "loaded", outcome.summary()
+        loaded.append(outcome.delivery_id)
+    return loaded
+
+
+@contextmanager
+def platform_environment(url: str) -> Iterator[None]:
+    """The platform's environment for `url`, restored afterwards."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in platform_env(url).items():
+            patch.setenv(name, value)
+        yield
+
+
+def run_dbt(url: str, args: Sequence[str], work: Path) -> DbtRun:
+    """Run dbt in-process against `url` with target and logs under `work`."""
+    from dbt.cli.main import dbtRunner
+
+    project = str(config.DBT_PROJECT_DIR)
+    with platform_environment(url):
+        result = dbtRunner().invoke(
+            [
+                *args,
+                "--project-dir",
+                project,
+                "--profiles-dir",
+                project,
+                "--target-path",
+                str(work / "target"),
+                "--log-path",
+                str(work / "logs"),
+            ]
+        )
+    statuses: dict[str, str] = {}
+    for node_result in getattr(result.result, "results", None) or []:
+        statuses[node_result.node.name] = str(node_result.status)
+    return DbtRun(success=result.success, statuses=statuses, exception=result.exception)
+
+
+def rows(url: str, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    with psycopg.connect(url) as conn:
+        cursor = conn.execute(query, params)
+        names = [d.name for d in cursor.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]

@@ -1,0 +1,141 @@
+"""Helpers for the variant-frequency tests: the handcrafted delivery and bcftools answers."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pysam
+from pysam.libcbgzf import BGZFile
+
+from synthetic_deliveries.genomes_reference import ContigSequence, write_reference_fasta
+
+CHR17_OFFSET = 43_000_000  # 0-based start of the chr17 window: 1-based POS = offset + p
+CHRX_OFFSET = 30_000_000  # chrX outside the PARs
+PAR_OFFSET = 1_000_000  # chrX inside PAR1
+CHR17_SEQ = "ACGTTTTTTGCAGCAGCAGTACCATGGATCGATCGAAAAACCCC" * 3
+CHRX_SEQ = "CCGATTTTTTACGTACGGGGCATCATCATGC" * 4
+PAR_SEQ = "TTGACCATGGTACGTTGCA" * 4
+
+CONTIGS_HEADER = "##contig=<ID=chr17,length=83257441>\n##contig=<ID=chrX,length=156040895>\n"
+SAMPLES = ("s1", "s2", "s3", "s4")
+KARYOTYPES = ("XX", "XY", "XX", "XY")
+
+# (contig, window offset, 1-based position in window, REF, ALT, genotypes of s1..s4)
+RECORDS = (
+    ("chr17", CHR17_OFFSET, 1, "ACG", "ATG", "0/1 0/0 1/1 0/1"),  # trimmed to C>T
+    ("chr17", CHR17_OFFSET, 3, "GTTTTTTG", "GTTTTTG", "0/1 ./. 0/0 0/0"),  # untrimmed deletion
+    ("chr17", CHR17_OFFSET, 11, "CAG", "TAG,C", "1/2 0/2 ./. 0/1"),  # mixed multi-allelic
+    ("chr17", CHR17_OFFSET, 19, "G", "GCAG", "0/1 0/0 0/0 1/1"),  # right-shifted insertion
+    ("chr17", CHR17_OFFSET, 21, "AC", "GT", "0/1 0/0 0/0 0/0"),  # MNP
+    ("chr17", CHR17_OFFSET, 24, "ATG", "ACG", "0/1 0/0 ./. 0/0"),
+    ("chr17", CHR17_OFFSET, 27, "GAT", "GCT,GT,GATT", "1/2 2/3 0/3 ./."),
+    ("chr17", CHR17_OFFSET, 36, "A", "G,*,AA", "1/2 3/3 0/2 0/0"),  # spanning deletion allele
+    ("chr17", CHR17_OFFSET, 60, "GCAG", "G", "0/1 0/0 1/1 0/0"),  # right-shifted in a CAG repeat
+    ("chrX", PAR_OFFSET, 5, "C", "A", "0/1 0/1 1/1 0/0"),  # PAR1: diploid for XY too
+    ("chrX", CHRX_OFFSET, 5, "T", "C", "0/1 1 0/0 0"),  # haploid XY calls
+    ("chrX", CHRX_OFFSET, 9, "TT", "T", "1/1 . 0/1 1"),  # right-shifted, haploid missing
+    ("chrX", CHRX_OFFSET, 13, "G", "A,C", "0/2 2 1/2 1"),
+    ("chrX", CHRX_OFFSET, 22, "A", "T", "./. 1 0/0 ."),
+)
+
+
+@dataclass(frozen=True)
+class Handcrafted:
+    vcf: Path
+    reference: Path
+    manifest: Path
+    cprs: tuple[str, ...]
+
+
+def vcf_text(
+    records: tuple[tuple[str, int, int, str, str, str], ...], samples: tuple[str, ...]
+) -> str:
+    lines = [
+        "##fileformat=VCFv4.2",
+        CONTIGS_HEADER.rstrip("\n"),
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "\t".join(
+            ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]
+        ),
+    ]
+    rows = sorted(records, key=lambda r: (r[0] != "chr17", r[1] + r[2]))
+    for contig, offset, pos, ref, alt, gts in rows:
+        lines.append(
+            "\t".join(
+                [contig, str(offset + pos), ".", ref, alt, ".", "PASS", ".", "GT", *gts.split()]
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_vcf(path: Path, text: str) -> Path:
+    with BGZFile(str(path), "wb") as handle:
+        handle.write(text.encode())
+    pysam.tabix_index(str(path), preset="vcf", force=True)
+    return path
+
+
+def write_handcrafted(folder: Path, cprs: list[str]) -> Handcrafted:
+    reference = folder / "reference.fa.gz"
+    as_bytes = lambda s: np.frombuffer(s.encode(), dtype=np.uint8)  # noqa: E731
+    write_reference_fasta(
+        reference,
+        [
+            ContigSequence("chr17", 83_257_441, ((CHR17_OFFSET, as_bytes(CHR17_SEQ)),)),
+            ContigSequence(
+                "chrX",
+                156_040_895,
+                ((PAR_OFFSET, as_bytes(PAR_SEQ)), (CHRX_OFFSET, as_bytes(CHRX_SEQ))),
+            ),
+        ],
+    )
+    vcf = write_vcf(folder / "handcrafted.vcf.gz", vcf_text(RECORDS, SAMPLES))
+    manifest = folder / "sample_manifest.tsv"
+    rows = [
+        "genome_id\tcpr\tkaryotype",
+        *(f"{s}\t{c}\t{k}" for s, c, k in zip(SAMPLES, cprs, KARYOTYPES, strict=True)),
+    ]
+    manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return Handcrafted(vcf, reference, manifest, tuple(cprs))
+
+
+def bcftools_counts(
+    bcftools: str, vcf: Path, fasta: Path
+) -> dict[str, list[tuple[int, int, float, int]]]:
+    """`bcftools norm -m -any -f | +fill-tags -t AC,AN,AF,AC_Hom` per variant id:
+    [(AC, AN, AF, nhomalt = AC_Hom / 2)], one entry per output record."""
+    norm = subprocess.Popen(
+        [bcftools, "norm", "-m", "-any", "-f", str(fasta), str(vcf)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    tags = subprocess.Popen(
+        [bcftools, "+fill-tags", "-", "--", "-t", "AC,AN,AF,AC_Hom"],
+        stdin=norm.stdout,
+        stdout=subprocess.PIPE,
+    )
+    assert norm.stdout is not None
+    norm.stdout.close()
+    query = subprocess.run(
+        [bcftools, "query", "-f", "%CHROM-%POS-%REF-%ALT\t%AC\t%AN\t%AF\t%AC_Hom\n", "-"],
+        stdin=tags.stdout,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert tags.wait() == 0 and norm.wait() == 0
+    out: dict[str, list[tuple[int, int, float, int]]] = {}
+    for line in query.stdout.splitlines():
+        vid, ac, an, af, hom = line.split("\t")
+        af_value = float(af) if af != "." else float("nan")
+        out.setdefault(vid, []).append((int(ac), int(an), af_value, int(hom) // 2))
+    return out
+
+
+def release_rows(path: Path) -> dict[str, dict[str, object]]:
+    table = pq.read_table(path)
+    return {row["variant_id"]: row for row in table.to_pylist()}

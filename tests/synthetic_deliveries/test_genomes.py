@@ -1,0 +1,273 @@
+"""The synthetic genome delivery must look, to the ingest side and to bcftools, like the real one."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from datetime import date
+from itertools import pairwise
+from pathlib import Path
+
+import cyvcf2
+import numpy as np
+import pyarrow as pa
+import pysam
+import pytest
+
+from synthetic_deliveries.genomes import DEFAULT_WINDOWS, write_genomes
+from synthetic_deliveries.genomes_reference import GRCH38_CONTIGS
+
+N_SAMPLES = 24
+SEED = 20250331
+CUTOFF = date(2025, 3, 31)
+CPR_PREFIX = "0101909"
+
+
+def _samples(n: int = N_SAMPLES) -> pa.Table:
+    return pa.table(
+        {
+            "genome_id": [f"NGC{i:05d}" for i in range(n)],
+            "sample_id": [f"RBGB-{i:07d}" for i in range(n)],
+            "cpr": [f"{CPR_PREFIX}{i:03d}" for i in range(n)],
+            "karyotype": ["XY" if i % 3 == 0 else "XX" for i in range(n)],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[tuple]]:
+    """Two deliveries from the same inputs, and the progress reports of the first."""
+    reports: list[tuple] = []
+    first = write_genomes(
+        tmp_path_factory.mktemp("a"),
+        _samples(),
+        seed=SEED,
+        cutoff=CUTOFF,
+        progress=lambda *report: reports.append(report),
+    )
+    second = write_genomes(tmp_path_factory.mktemp("b"), _samples(), seed=SEED, cutoff=CUTOFF)
+    return first, second, reports
+
+
+@pytest.fixture(scope="module")
+def delivery(runs: tuple[Path, Path, list[tuple]]) -> Path:
+    return runs[0]
+
+
+def _vcfs(delivery: Path) -> list[Path]:
+    return sorted(delivery.glob("**/*.vcf.gz"))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _in_haploid_window(contig: str, pos: int) -> bool:
+    return any(
+        w.haploid_in_xy and w.contig == contig and w.start <= pos <= w.end for w in DEFAULT_WINDOWS
+    )
+
+
+def test_same_seed_gives_byte_identical_delivery(runs: tuple[Path, Path, list[tuple]]) -> None:
+    first, second, _ = runs
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    assert all(_sha256(first / f) == _sha256(second / f) for f in files)
+
+
+def test_progress_is_reported(runs: tuple[Path, Path, list[tuple]]) -> None:
+    labels = {label for label, _, _ in runs[2]}
+    assert {"genomes: joint VCF", "genomes: single-sample VCFs"} <= labels
+    assert all(0 <= done <= total for _, done, total in runs[2])
+
+
+def test_layout_and_manifest(delivery: Path) -> None:
+    assert delivery.name == "genomes-202503"
+    manifest = json.loads((delivery / "manifest.json").read_text(encoding="utf-8"))
+    listed = {f["name"]: f for f in manifest["files"]}
+    data_files = {str(p.relative_to(delivery)) for p in _vcfs(delivery)}
+    data_files |= {"reference/GRCh38_subset.fa.gz", "sample_manifest.tsv"}
+    assert set(listed) == data_files
+    for name, entry in listed.items():
+        assert entry["sha256"] == _sha256(delivery / name)
+        if name.endswith(".vcf.gz"):
+            assert (delivery / f"{name}.tbi").exists()
+            assert entry["rows"] == sum(1 for _ in cyvcf2.VCF(str(delivery / name)))
+    for suffix in (".fai", ".gzi"):
+        assert (delivery / f"reference/GRCh38_subset.fa.gz{suffix}").exists()
+    assert len(list(delivery.glob("per_sample/*.g.vcf.gz"))) in (2, 3)
+
+
+def test_headers_name_all_grch38_contigs_and_nothing_run_dependent(delivery: Path) -> None:
+    for path in _vcfs(delivery):
+        with pysam.VariantFile(str(path)) as vcf:
+            header = vcf.header
+            assert {name: header.contigs[name].length for name in header.contigs} == dict(
+                GRCH38_CONTIGS
+            )
+            text = str(header)
+        assert text.startswith("##fileformat=VCFv4.")
+        assert "##reference=GRCh38\n" in text
+        assert "##source=medfollow-synth\n" in text
+        assert "assembly=GRCh38" in text
+        assert not re.search(r"date|time|command", text, flags=re.IGNORECASE)
+        assert {"GT", "GQ", "DP", "AD"} <= set(header.formats)
+
+
+def test_reference_fasta_has_true_lengths_and_n_outside_windows(delivery: Path) -> None:
+    with pysam.FastaFile(str(delivery / "reference/GRCh38_subset.fa.gz")) as fasta:
+        assert dict(zip(fasta.references, fasta.lengths, strict=True)) == {
+            "chr17": 83_257_441,
+            "chrX": 156_040_895,
+        }
+        assert set(fasta.fetch("chr17", 0, 1000)) == {"N"}
+        assert set(fasta.fetch("chrX", 156_040_000, 156_040_895)) == {"N"}
+        window = DEFAULT_WINDOWS[0]
+        inside = fasta.fetch(window.contig, window.start - 1, window.end)
+        assert set(inside) == set("ACGT")
+        assert re.search(r"A{8,}|C{8,}|G{8,}|T{8,}", inside), "no homopolymer runs"
+
+
+def test_every_ref_allele_matches_the_fasta(delivery: Path) -> None:
+    with pysam.FastaFile(str(delivery / "reference/GRCh38_subset.fa.gz")) as fasta:
+        for path in _vcfs(delivery):
+            for record in cyvcf2.VCF(str(path)):
+                start = record.POS - 1
+                assert fasta.fetch(record.CHROM, start, start + len(record.REF)) == record.REF
+
+
+def test_ploidy_follows_karyotype_and_pars(delivery: Path) -> None:
+    karyotype = {
+        row["genome_id"]: row["karyotype"]
+        for row in csv.DictReader(
+            (delivery / "sample_manifest.tsv").open(encoding="utf-8"), delimiter="\t"
+        )
+    }
+    haploid_calls = 0
+    for path in _vcfs(delivery):
+        with pysam.VariantFile(str(path)) as vcf:
+            for record in vcf:
+                haploid_site = _in_haploid_window(record.chrom, record.pos)
+                for sample, call in record.samples.items():
+                    expected = 1 if haploid_site and karyotype[sample] == "XY" else 2
+                    assert len(call["GT"]) == expected, (path.name, record.pos, sample)
+                    assert expected == 1 or not call.phased  # htslib calls haploid "phased"
+                    haploid_calls += expected == 1
+    assert haploid_calls > 0
+
+
+def test_joint_vcf_has_multiallelics_indels_and_mixed_sites(delivery: Path) -> None:
+    records = [(r.REF, r.ALT) for r in cyvcf2.VCF(str(delivery / "joint/cohort.vcf.gz"))]
+    multiallelic = [alts for _, alts in records if len(alts) > 1]
+    indels = [(ref, alts) for ref, alts in records if any(len(a) != len(ref) for a in alts)]
+    mixed = [
+        alts
+        for ref, alts in records
+        if len(alts) > 1
+        and any(len(a) != len(ref) for a in alts)
+        and any(len(a) == len(ref) for a in alts)
+    ]
+    assert multiallelic and mixed
+    assert 0.03 < len(indels) / len(records) < 0.12
+
+
+def test_calls_carry_qc_evidence(delivery: Path) -> None:
+    vcf = cyvcf2.VCF(str(delivery / "joint/cohort.vcf.gz"))
+    dp, gq, balance, missing = [], [], [], 0
+    for record in vcf:
+        gt = record.genotype.array()[:, :2]
+        called = gt[:, 0] >= 0
+        missing += int((~called).sum())
+        depth, quality = record.format("DP")[:, 0], record.format("GQ")[:, 0]
+        ad = record.format("AD")
+        assert np.all(ad[called].sum(axis=1) <= depth[called])
+        dp.extend(depth[called])
+        gq.extend(quality[called])
+        het = called & (gt[:, 1] >= 0) & (gt[:, 0] != gt[:, 1])
+        if het.any():
+            rows = np.flatnonzero(het)
+            alt = ad[rows, np.maximum(gt[rows, 0], gt[rows, 1])]
+            balance.extend(alt / np.maximum(depth[rows], 1))
+    dp_arr, gq_arr = np.array(dp), np.array(gq)
+    assert missing > 0
+    assert (dp_arr < 5).any() and (dp_arr < 10).any() and (gq_arr < 20).any()
+    assert (np.array(balance) < 0.2).any()
+    assert np.median(dp_arr) > 20
+
+
+def test_single_sample_vcfs_hold_only_carried_alleles(delivery: Path) -> None:
+    plain = [p for p in delivery.glob("per_sample/*.vcf.gz") if not p.name.endswith(".g.vcf.gz")]
+    assert plain
+    for path in plain:
+        vcf = cyvcf2.VCF(str(path))
+        assert len(vcf.samples) == 1
+        for record in vcf:
+            alleles = [a for a in record.genotypes[0][:-1] if a >= 0]
+            assert alleles and max(alleles) > 0
+            assert max(alleles) == len(record.ALT)  # only the sample's own ALTs are listed
+
+
+def test_gvcf_has_reference_blocks_that_tile_without_overlap(delivery: Path) -> None:
+    for path in delivery.glob("per_sample/*.g.vcf.gz"):
+        spans: dict[str, list[tuple[int, int]]] = {}
+        blocks = 0
+        for record in cyvcf2.VCF(str(path)):
+            assert record.ALT[-1] == "<NON_REF>"
+            end = record.INFO.get("END")
+            blocks += end is not None
+            stop = end if end is not None else record.POS + len(record.REF) - 1
+            spans.setdefault(record.CHROM, []).append((record.POS, stop))
+        assert blocks > 0
+        for intervals in spans.values():
+            assert all(a[1] < b[0] for a, b in pairwise(intervals))
+
+
+def test_sample_manifest_ties_genomes_to_files(delivery: Path) -> None:
+    with (delivery / "sample_manifest.tsv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert list(rows[0]) == ["genome_id", "sample_id", "cpr", "karyotype", "vcf_file"]
+    assert [r["genome_id"] for r in rows] == _samples().column("genome_id").to_pylist()
+    joint = [r for r in rows if r["vcf_file"] == "joint/cohort.vcf.gz"]
+    assert 0.7 <= len(joint) / len(rows) <= 0.9
+    for row in rows:
+        samples = cyvcf2.VCF(str(delivery / row["vcf_file"])).samples
+        assert row["genome_id"] in samples
+
+
+def test_bcftools_normalises_without_ref_mismatch(delivery: Path) -> None:
+    if shutil.which("bcftools") is None:
+        pytest.skip("bcftools is not installed (apt-get install bcftools)")
+    reference = delivery / "reference/GRCh38_subset.fa.gz"
+    norm = subprocess.run(
+        ["bcftools", "norm", "-m", "-any", "-f", str(reference), "-Ou", "-o", "/dev/null",
+         str(delivery / "joint/cohort.vcf.gz")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert norm.returncode == 0, norm.stderr
+    assert "REF_MISMATCH" not in norm.stderr and "not match" not in norm.stderr
+    totals = re.search(r"total/split/realigned/skipped:\s+(\d+)/(\d+)/(\d+)/(\d+)", norm.stderr)
+    assert totals, norm.stderr
+    _, split, realigned, skipped = map(int, totals.groups())
+    assert split > 0 and realigned > 0 and skipped == 0
+    tags = subprocess.run(
+        ["bcftools", "+fill-tags", str(delivery / "joint/cohort.vcf.gz"), "-Ou", "-o", "/dev/null",
+         "--", "-t", "AC,AN,AF,AC_Hom"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert tags.returncode == 0, tags.stderr
+
+
+def test_invalid_samples_are_rejected_without_revealing_cpr(tmp_path: Path) -> None:
+    table = _samples(5)
+    bad = table.set_column(3, "karyotype", pa.array(["XX", "XY", "XXY", "XX", "XY"]))
+    with pytest.raises(ValueError, match="row 2") as excinfo:
+        write_genomes(tmp_path, bad, seed=1, cutoff=CUTOFF)
+    assert CPR_PREFIX not in str(excinfo.value)
+    duplicated = table.set_column(0, "genome_id", pa.array(["G1", "G1", "G2", "G3", "G4"]))
+    with pytest.raises(ValueError, match="duplicates"):
+        write_genomes(tmp_path, duplicated, seed=1, cutoff=CUTOFF)
+    assert not (tmp_path / "genomes").exists() or not any((tmp_path / "genomes").iterdir())
