@@ -3,7 +3,8 @@
 A record that carries a CPR already names its person; the only work is to follow the CPR
 register's number changes, so that a record delivered under an old number lands on the
 person's current key. Registries carry the number valid on the event date, so old numbers
-keep arriving long after a change; chains (A → B → C) resolve to the end.
+keep arriving long after a change; chains (A → B → C) resolve to the end. The succession
+itself is platform DDL, defined once: ``linkage.key_succession()``.
 
 The person_links rows are one per distinct delivered pseudonym per source, not one per row:
 the marts join ``raw.<table>.person_key = person_links.record_id``, and a prescription
@@ -16,9 +17,7 @@ import psycopg
 from psycopg import sql
 
 from medfollow_core.warehouse import catalog
-from rwd_linkage.sources import CHANGES_TABLE, SPINE_TABLE, CprSource
-
-MAX_CHAIN = 25
+from rwd_linkage.sources import SPINE_TABLE, CprSource
 
 
 def stage_succession(conn: psycopg.Connection) -> None:
@@ -27,23 +26,9 @@ def stage_succession(conn: psycopg.Connection) -> None:
         "create temp table succession (old_key text primary key, current_key text not null) "
         "on commit drop"
     )
-    if not catalog.table_exists(conn, f"raw.{CHANGES_TABLE}"):
-        return
     conn.execute(
-        sql.SQL("""
-        insert into succession (old_key, current_key)
-        with recursive chain (old_key, current_key, depth) as (
-            select gammelt_person_key, nyt_person_key, 1 from {changes}
-             where gammelt_person_key is not null and nyt_person_key is not null
-               and gammelt_person_key <> nyt_person_key
-            union all
-            select c.old_key, h.nyt_person_key, c.depth + 1
-              from chain c join {changes} h on h.gammelt_person_key = c.current_key
-             where c.depth < {max_chain} and h.nyt_person_key <> c.old_key
-        )
-        select distinct on (old_key) old_key, current_key
-          from chain order by old_key, depth desc, current_key
-    """).format(changes=sql.Identifier("raw", CHANGES_TABLE), max_chain=sql.Literal(MAX_CHAIN))
+        "insert into succession (old_key, current_key) "
+        "select old_key, current_key from linkage.key_succession()"
     )
 
 

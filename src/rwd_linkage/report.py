@@ -57,7 +57,7 @@ class RunReport:
 
 def load(conn: psycopg.Connection, run_id: str | None = None) -> RunReport:
     """The given run, or the latest finished one."""
-    warehouse.ensure_schema(conn)
+    warehouse.require_schema(conn)
     cur = conn.execute(
         """
         select run_id, status, started_at, finished_at, upper_threshold, lower_threshold,

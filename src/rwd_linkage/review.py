@@ -32,7 +32,7 @@ def queue(
     conn: psycopg.Connection, *, source: str | None = None, limit: int = 50
 ) -> list[tuple[Any, ...]]:
     """Queued pairs, most uncertain records first."""
-    warehouse.ensure_schema(conn)
+    warehouse.require_schema(conn)
     return conn.execute(
         """
         select source, record_id, candidate_rank, candidate_person_key, round(share::numeric, 4),
@@ -58,7 +58,7 @@ def record_decision(
     note: str | None = None,
 ) -> None:
     """Store a reviewer's decision after checking it names a known record and person."""
-    warehouse.ensure_schema(conn)
+    warehouse.require_schema(conn)
     if match and not person_key:
         raise MedfollowError("a match needs the person_key it matches")
     known = conn.execute(

@@ -73,8 +73,7 @@ def run_linkage(
     truth = quality.load_truth(ground_truth, key) if ground_truth else None
     run_id = new_run_id()
     with psycopg.connect(url, autocommit=True) as control:
-        with control.transaction():
-            warehouse.ensure_schema(control)
+        warehouse.require_schema(control)
         control.execute(
             "insert into linkage.runs (run_id, status, upper_threshold, lower_threshold) "
             "values (%s, 'running', %s, %s)",

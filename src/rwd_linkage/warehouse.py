@@ -8,22 +8,26 @@ writing back), so only ids and small results ever become Python objects.
 from __future__ import annotations
 
 import io
-from importlib import resources
 
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
+from medfollow_core.errors import MedfollowError
+from medfollow_core.warehouse import catalog
 from medfollow_core.warehouse.copy import copy_table
 
 LOCK_KEY = "medfollow.linkage"
 
 
-def ensure_schema(conn: psycopg.Connection) -> None:
-    """Create the linkage tables if they are missing (idempotent, safe to run concurrently)."""
-    conn.execute("select pg_advisory_xact_lock(hashtext('medfollow.linkage.schema'))")
-    conn.execute(resources.files("rwd_linkage").joinpath("schema.sql").read_text("utf-8"))
+def require_schema(conn: psycopg.Connection) -> None:
+    """Refuse, in one line, a warehouse without the linkage tables: they are platform DDL
+    (``infra/warehouse/004_linkage.sql``), created when the warehouse is bootstrapped."""
+    if not catalog.table_exists(conn, "linkage.person_links"):
+        raise MedfollowError(
+            "the warehouse has no linkage tables: bootstrap it first (medfollow db start)"
+        )
 
 
 def lock_runs(conn: psycopg.Connection) -> None:

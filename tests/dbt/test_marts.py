@@ -26,7 +26,6 @@ from medfollow.cli.release import app as release_app
 from medfollow_core.errors import MedfollowError
 from medfollow_core.pseudonymise import Pseudonymiser, load_key
 from medicinraadet_release import write_release
-from rwd_linkage.warehouse import ensure_schema
 from support.marts import DbtRun, load_deliveries, platform_environment, rows, run_dbt
 from synthetic_deliveries import generate
 
@@ -346,14 +345,12 @@ def test_treatments_abroad_join_once_linkage_exists(
         for link in warehouse.truth("crossborder_links")
     ]
     assert any(method == "probabilistic" for *_, method in links)
-    with psycopg.connect(warehouse.url) as conn:
-        ensure_schema(conn)
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into linkage.person_links (source, record_id, person_key, method, "
-                "run_id) values ('outcomes_crossborder', %s, %s, %s, 'test')",
-                links,
-            )
+    with psycopg.connect(warehouse.url) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "insert into linkage.person_links (source, record_id, person_key, method, "
+            "run_id) values ('outcomes_crossborder', %s, %s, %s, 'test')",
+            links,
+        )
     rebuild = run_dbt(
         warehouse.url,
         [

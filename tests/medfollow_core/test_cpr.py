@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from medfollow_core.cpr import century, mod11_ok, normalise_cpr, sex_of, validate_cpr
 from medfollow_core import cpr as cpr_module
+from medfollow_core.cpr import century, mod11_ok, normalise_cpr, sex_of, validate_cpr
 
 
 def _number(stem9: str, *, passes: bool) -> str:

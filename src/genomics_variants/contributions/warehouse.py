@@ -3,7 +3,7 @@
 Opt-outs come from `raw.optout__registreringer` (person_key, register 'vaev' or 'genetik',
 gyldig_fra, gyldig_til). A registration is in force on a date when gyldig_fra <= date and
 gyldig_til is null or later; both registers exclude a person from variant frequencies,
-under every CPR number the person has had (`raw.cpr__changes`).
+under every CPR number the person has had (``linkage.key_succession()``).
 Regions come from the latest delivery in `raw.cpr__persons` (person_key, region).
 """
 
@@ -21,31 +21,31 @@ def optouts_in_force(url: str, on: date) -> set[str] | None:
     """Person keys with an opt-out in force on `on`; None if the register is not loaded.
 
     A person who changed CPR number has one key per number, and a genome manifest may
-    carry either: every key linked to an opted-out key through `raw.cpr__changes` (old to
-    new or new to old, over any chain of changes) is returned too.
+    carry any of them: the person is resolved through the platform's one definition of
+    CPR succession, ``linkage.key_succession()``, and every key of the person (current and
+    retired) is returned.
     """
     with connect(url) as conn:
         if not table_exists(conn, "raw.optout__registreringer"):
             return None
-        in_force = (
-            "select person_key from raw.optout__registreringer "
-            "where register in ('vaev', 'genetik') and gyldig_fra <= %(on)s "
-            "and (gyldig_til is null or gyldig_til > %(on)s) and person_key is not null"
-        )
-        if table_exists(conn, "raw.cpr__changes"):
-            query = f"""
-                with recursive person (person_key) as (
-                    {in_force}
-                    union
-                    select case when c.gammelt_person_key = p.person_key
-                                then c.nyt_person_key else c.gammelt_person_key end
-                      from person p join raw.cpr__changes c
-                        on p.person_key in (c.gammelt_person_key, c.nyt_person_key)
-                )
-                select person_key from person where person_key is not null"""
-        else:
-            query = in_force
-        rows = conn.execute(query, {"on": on}).fetchall()
+        rows = conn.execute(
+            """
+            with succession as (select old_key, current_key from linkage.key_succession()),
+            opted_out as (
+                select coalesce(s.current_key, o.person_key) as person_key
+                  from raw.optout__registreringer as o
+                  left join succession as s on s.old_key = o.person_key
+                 where o.register in ('vaev', 'genetik') and o.gyldig_fra <= %(on)s
+                   and (o.gyldig_til is null or o.gyldig_til > %(on)s)
+                   and o.person_key is not null
+            )
+            select person_key from opted_out
+            union
+            select s.old_key from succession as s join opted_out as o
+                on o.person_key = s.current_key
+            """,
+            {"on": on},
+        ).fetchall()
     return {row[0] for row in rows}
 
 

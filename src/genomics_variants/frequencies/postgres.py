@@ -19,49 +19,6 @@ from genomics_variants.frequencies.strata import STRATA, column
 from medfollow_core.warehouse.connection import connect
 from medfollow_core.warehouse.copy import copy_table
 
-DDL = """
-create table if not exists variants.releases (
-    release_id text primary key,
-    created_at timestamptz not null,
-    release_date date not null,
-    sample_count integer not null,
-    variant_count integer not null,
-    is_current boolean not null default false
-);
-create table if not exists variants.frequencies (
-    release_id text not null references variants.releases (release_id) on delete cascade,
-    variant_id text not null,
-    chrom text not null,
-    pos bigint not null,
-    ref text not null,
-    alt text not null,
-    stratum text not null,
-    ac integer not null,
-    an integer not null,
-    af double precision,
-    nhomalt integer not null,
-    nhemi integer not null,
-    faf95 double precision not null,
-    call_rate double precision,
-    ac_raw integer not null,
-    an_raw integer not null,
-    af_raw double precision,
-    nhomalt_raw integer not null,
-    nhemi_raw integer not null,
-    grpmax text,
-    grpmax_af double precision,
-    faf95_max double precision,
-    primary key (release_id, variant_id, stratum)
-);
-create index if not exists frequencies_locus on variants.frequencies (release_id, chrom, pos);
-create or replace view variants.current_frequencies as
-    select f.* from variants.frequencies f
-    join variants.releases r using (release_id) where r.is_current;
-comment on table variants.frequencies is
-    'Allele counts and frequencies per release, variant and stratum (all, XX, XY, region); '
-    'unsuffixed counts use QC-passing (adj) genotypes, *_raw all genotypes.';
-"""
-
 LONG_FIELDS = (
     "ac",
     "an",
@@ -105,7 +62,6 @@ def publish(url: str, release: Release, table: pa.Table) -> int:
     rows = long_table(release.release_id, table)
     with connect(url) as conn:
         conn.execute("select pg_advisory_xact_lock(hashtext('medfollow.variants.publish'))")
-        conn.execute(DDL)
         conn.execute(
             "insert into variants.releases (release_id, created_at, release_date, sample_count, "
             "variant_count) values (%s, %s, %s, %s, %s) on conflict (release_id) do nothing",

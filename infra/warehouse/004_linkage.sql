@@ -1,5 +1,4 @@
--- Record linkage: one person_key per record, for every source. Applied at the start of
--- every run; everything is idempotent. Nothing here holds a name, a birth date or a CPR
+-- Record linkage: one person_key per record, for every source. Everything is idempotent. Nothing here holds a name, a birth date or a CPR
 -- number: only pseudonymised keys, source record ids and comparison outcomes, so the
 -- schema can stay readable by researchers and reviewers alike.
 create schema if not exists linkage;
@@ -116,3 +115,38 @@ create table if not exists linkage.quality (
     primary key (run_id, source, metric)
 );
 comment on table linkage.quality is 'Per-run, per-source linkage quality (model estimates and, on synthetic data, truth).';
+
+-- CPR-number succession, defined once for the whole platform: every retired pseudonym and the
+-- person's current one. Registries carry the number valid on the event date, so old numbers
+-- keep arriving long after a change; chains (A -> B -> C) resolve to their end (at most 25
+-- changes deep; a loop stops there). Linkage's deterministic step, and the variant
+-- database's opt-outs, resolve persons through this function; the marts through
+-- linkage.person_links, which linkage fills from it. Empty until a CPR register with
+-- changes has been loaded.
+create or replace function linkage.key_succession()
+returns table (old_key text, current_key text)
+language plpgsql stable
+as $fn$
+begin
+    if to_regclass('raw.cpr__changes') is null then
+        return;
+    end if;
+    return query
+        with recursive chain (old_key, current_key, depth) as (
+            select c.gammelt_person_key, c.nyt_person_key, 1
+              from raw.cpr__changes as c
+             where c.gammelt_person_key is not null and c.nyt_person_key is not null
+               and c.gammelt_person_key <> c.nyt_person_key
+            union all
+            select ch.old_key, h.nyt_person_key, ch.depth + 1
+              from chain as ch
+              join raw.cpr__changes as h on h.gammelt_person_key = ch.current_key
+             where ch.depth < 25 and h.nyt_person_key <> ch.old_key
+        )
+        select distinct on (chain.old_key) chain.old_key, chain.current_key
+          from chain
+         order by chain.old_key, chain.depth desc, chain.current_key;
+end
+$fn$;
+comment on function linkage.key_succession() is
+    'Every retired CPR pseudonym -> the person''s current pseudonym (chains resolved).';

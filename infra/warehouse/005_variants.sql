@@ -1,0 +1,42 @@
+-- Variant-frequency releases as the variant service and SQL readers see them. A release is
+-- loaded and made current in one transaction (genomics_variants.frequencies.postgres).
+create table if not exists variants.releases (
+    release_id text primary key,
+    created_at timestamptz not null,
+    release_date date not null,
+    sample_count integer not null,
+    variant_count integer not null,
+    is_current boolean not null default false
+);
+create table if not exists variants.frequencies (
+    release_id text not null references variants.releases (release_id) on delete cascade,
+    variant_id text not null,
+    chrom text not null,
+    pos bigint not null,
+    ref text not null,
+    alt text not null,
+    stratum text not null,
+    ac integer not null,
+    an integer not null,
+    af double precision,
+    nhomalt integer not null,
+    nhemi integer not null,
+    faf95 double precision not null,
+    call_rate double precision,
+    ac_raw integer not null,
+    an_raw integer not null,
+    af_raw double precision,
+    nhomalt_raw integer not null,
+    nhemi_raw integer not null,
+    grpmax text,
+    grpmax_af double precision,
+    faf95_max double precision,
+    primary key (release_id, variant_id, stratum)
+);
+create index if not exists frequencies_locus on variants.frequencies (release_id, chrom, pos);
+create or replace view variants.current_frequencies as
+    select f.* from variants.frequencies f
+    join variants.releases r using (release_id) where r.is_current;
+comment on table variants.frequencies is
+    'Allele counts and frequencies per release, variant and stratum (all, XX, XY, region); '
+    'unsuffixed counts use QC-passing (adj) genotypes, *_raw all genotypes.';
