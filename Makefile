@@ -19,7 +19,7 @@ help:
 	@echo "make demo   - run the whole platform end-to-end on an embedded PostgreSQL"
 	@echo "make test   - run the test suite (unit, integration, Airflow end-to-end)"
 	@echo "make bench  - benchmarks against reference tools (slow; figures go in the README)"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff (lint and format), mypy, import layers, sqlfluff"
 	@echo "make clean  - stop the embedded warehouse and remove all local state"
 	@echo "make distclean - clean, and remove the installed .venv too"
 
@@ -48,16 +48,19 @@ reference-tools:
 demo: $(SYNCED)
 	$(VENV)/bin/medfollow demo
 
-test: $(SYNCED) reference-tools
-	$(VENV)/bin/ruff check src plugins dags tests bench
-	cd dbt && ../$(VENV)/bin/sqlfluff lint models snapshots
+test: $(SYNCED) reference-tools lint
 	$(VENV)/bin/pytest
 
 bench: $(SYNCED) reference-tools
 	$(VENV)/bin/python -m bench
 
+# Style, types and the direction of imports (pyproject.toml [tool.importlinter]) are checked
+# the same way everywhere: here, in make test, in CI.
 lint: $(SYNCED)
 	$(VENV)/bin/ruff check src plugins dags tests bench
+	$(VENV)/bin/ruff format --check src plugins dags tests bench
+	$(VENV)/bin/mypy src plugins
+	$(VENV)/bin/lint-imports
 	cd dbt && ../$(VENV)/bin/sqlfluff lint models snapshots
 
 clean:

@@ -31,7 +31,8 @@ import pyarrow as pa
 from medfollow_core.landing.contracts import contract_for
 from medfollow_core.warehouse.bootstrap import bootstrap
 from medfollow_core.warehouse.connection import database_url
-from medfollow_core.warehouse.copy import copy_table, ensure_tables, raw_name
+from medfollow_core.warehouse.copy import copy_table
+from registry_ingest.load import ensure_tables, raw_name
 from rwd_linkage.decide import Thresholds, decide
 from rwd_linkage.keys import Minter
 from rwd_linkage.persons import Demographics

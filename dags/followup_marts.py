@@ -1,22 +1,28 @@
 """Follow-up marts for advanced therapies, then the Medicinrådet release.
 
-Record linkage runs first (task group `linkage`: every record to one person key, emitting
-the `linkage.person_links` asset the marts join through). Then dbt, rendered by Cosmos as one `dbt build` task per model, seed and snapshot (each running
-its own data and unit tests; tests spanning several models get tasks of their own), builds
-staging → intermediate → marts → exports once every source the marts read has delivered
-again since the last build: one consistent rebuild per monthly delivery round, not one per
-source. Each model task emits an asset for its table. The release task then writes the
-release of the cut-off the exports were built for, once: releases are immutable, so a
-rebuild for the same cut-off skips it, as does a month whose deliveries are incomplete.
+First `source_freshness` runs `dbt source freshness`: a source past its error_after fails
+the run, naming the source and how long ago it was loaded. Record linkage runs next (task
+group `linkage`: every record to one person key, emitting the `linkage.person_links` asset
+the marts resolve every person through). Then dbt, rendered by Cosmos from the dbt manifest
+built before parsing (no dbt runs when this file is parsed) as one `dbt build` task per
+model, seed and snapshot (each running its own data and unit tests; tests spanning several
+models get tasks of their own), builds staging → intermediate → marts → exports once every
+source the marts read has delivered again since the last build: one consistent rebuild per
+monthly delivery round, not one per source. Each model task emits an asset for its table.
+The release task then writes the release of the cut-off the exports were built for, once:
+releases are immutable, so a rebuild for the same cut-off skips it, as does a month whose
+deliveries are incomplete.
 """
 
 from datetime import timedelta
 
 import pendulum
+from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, TaskGroup
 from cosmos import DbtTaskGroup
 
 from medfollow_airflow.cosmos_config import (
+    check_source_freshness,
     execution_config,
     profile_config,
     project_config,
@@ -52,6 +58,9 @@ with DAG(
     tags=["dbt", "marts", "medicinraadet"],
     doc_md=__doc__,
 ) as dag:
+    freshness = PythonOperator(
+        task_id="source_freshness", python_callable=check_source_freshness, retries=0
+    )
     with TaskGroup(group_id="linkage", tooltip="one person key for every record") as linkage:
         LinkPersonsOperator(task_id="link_persons")
     marts = DbtTaskGroup(
@@ -62,4 +71,4 @@ with DAG(
         render_config=render_config(),
     )
     release = MedicinraadetReleaseOperator(task_id="medicinraadet_release", sources=MART_SOURCES)
-    linkage >> marts >> release
+    freshness >> linkage >> marts >> release

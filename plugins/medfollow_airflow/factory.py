@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, TriggerRule
 
 from medfollow_airflow.ingest import (
     IngestDeliveryOperator,
@@ -90,9 +90,8 @@ def ingest_dag(family: str, contracts: list[SourceContract]) -> DAG:
             ingest >> publish
             ingest >> watcher
             if previous is not None:
-                sensor.trigger_rule = (
-                    "all_done"  # a family member with nothing pending must not block the next
-                )
+                # a family member with nothing pending must not block the next
+                sensor.trigger_rule = TriggerRule.ALL_DONE
                 previous >> sensor
             previous = publish
     return dag

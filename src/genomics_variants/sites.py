@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from genomics_variants.assembly import contig_rank
@@ -26,8 +27,9 @@ class Sites:
 
     @classmethod
     def build(
-        cls, chrom: Sequence[str], pos: Sequence[int], ref: Sequence[str], alt: Sequence[str]
+        cls, chrom: npt.ArrayLike, pos: npt.ArrayLike, ref: npt.ArrayLike, alt: npt.ArrayLike
     ) -> Sites:
+        """From sequences or arrays of each field, one value per variant."""
         return cls(
             np.asarray(chrom, dtype=str).reshape(-1),
             np.asarray(pos, dtype=np.int64).reshape(-1),

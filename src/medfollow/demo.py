@@ -12,6 +12,8 @@ import os
 import time
 from pathlib import Path
 
+import psycopg
+
 from medfollow.cli.output import console, print_table, progress_callback
 from medfollow_core import config
 from medfollow_core.errors import MedfollowError
@@ -104,10 +106,7 @@ def _summarise(url: str) -> None:
                 where n.nspname in ('marts', 'exports', 'linkage', 'variants')
                   and c.relkind in ('r', 'p') order by 1"""
         ).fetchall()
-        counts = [
-            (name, conn.execute(f"select count(*) from {name}").fetchone()[0])  # type: ignore[index]
-            for name, _ in tables
-        ]
+        counts = [(name, _row_count(conn, name)) for name, _ in tables]
         linkage = (
             conn.execute(
                 """select source,
@@ -150,6 +149,12 @@ def _summarise(url: str) -> None:
         console.print(
             f"[bold]validation results[/] Great Expectations Data Docs per delivery under {validation}"
         )
+
+
+def _row_count(conn: psycopg.Connection, table: str) -> int:
+    row = conn.execute(f"select count(*) from {table}").fetchone()
+    assert row is not None  # count(*) always returns one row
+    return int(row[0])
 
 
 def _rate(value: float | None) -> str:

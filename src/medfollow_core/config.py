@@ -25,6 +25,16 @@ WAREHOUSE_CONN_ID = "medfollow_warehouse"
 Airflow adapters read it."""
 
 
+DBT_MANIFEST_ENV = "MEDFOLLOW_DBT_MANIFEST"
+"""Where the dbt manifest the marts DAG is rendered from lives (written by ``dbt parse``)."""
+
+
+def dbt_manifest_path() -> Path:
+    """The dbt manifest: ``$MEDFOLLOW_DBT_MANIFEST``, else the project's ``target/manifest.json``."""
+    configured = os.environ.get(DBT_MANIFEST_ENV)
+    return Path(configured) if configured else DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
 def state_dir() -> Path:
     """The project-local state directory (created on first use)."""
     path = Path(os.environ.get("MEDFOLLOW_STATE_DIR", PROJECT_ROOT / ".state")).resolve()

@@ -26,11 +26,11 @@ QUARANTINE_COLUMNS = (
 )
 
 
-def raw_name(contract: SourceContract, table: Table) -> sql.Composed:
+def raw_name(contract: SourceContract, table: Table) -> sql.Identifier:
     return sql.Identifier("raw", f"{contract.source}__{table.name}")
 
 
-def quarantine_name(contract: SourceContract, table: Table) -> sql.Composed:
+def quarantine_name(contract: SourceContract, table: Table) -> sql.Identifier:
     return sql.Identifier("quarantine", f"{contract.source}__{table.name}")
 
 

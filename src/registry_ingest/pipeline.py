@@ -397,8 +397,8 @@ def _quarantine_cross_row(
 
 def _move(
     conn: psycopg.Connection,
-    target: sql.Composed,
-    quarantine: sql.Composed,
+    target: sql.Identifier,
+    quarantine: sql.Identifier,
     reason: sql.Composable,
     delivery: sql.Composable,
     condition: sql.Composable,

@@ -13,12 +13,18 @@ from collections.abc import Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
-_DONE = object()
+
+
+class _Done:
+    """The type of the end-of-source marker."""
+
+
+_DONE = _Done()
 
 
 def prefetch(source: Iterator[T], depth: int = 2) -> Iterator[T]:
     """Yield ``source``'s items, produced up to ``depth`` ahead; its exceptions re-raise here."""
-    items: queue.Queue[object] = queue.Queue(maxsize=depth)
+    items: queue.Queue[T | _Done | BaseException] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:
@@ -41,11 +47,11 @@ def prefetch(source: Iterator[T], depth: int = 2) -> Iterator[T]:
     try:
         while True:
             item = items.get()
-            if item is _DONE:
+            if isinstance(item, _Done):
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item  # type: ignore[misc]
+            yield item
     finally:
         stop.set()
         worker.join(timeout=5)

@@ -111,12 +111,15 @@ class DeliveryValidator:
     def _definition(self, table: Table) -> Any:
         if table.name in self._definitions:
             return self._definitions[table.name]
+        from great_expectations.datasource.fluent import PandasDatasource
+
         gx, ctx = self._gx, self.context
         name = f"{self.contract.source}__{table.name}"
         try:
             source = ctx.data_sources.get(_DATASOURCE)
         except (KeyError, ValueError):
             source = ctx.data_sources.add_pandas(_DATASOURCE)
+        assert isinstance(source, PandasDatasource)  # _DATASOURCE is only added by add_pandas
         try:
             asset = source.get_asset(name)
         except (LookupError, ValueError):

@@ -14,14 +14,15 @@ from __future__ import annotations
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink.internals.comparison_creator import ComparisonCreator
+from splink.internals.comparison_level_creator import ComparisonLevelCreator
 
 
-def _null(column: str) -> cll.CustomLevel:
+def _null(column: str) -> ComparisonLevelCreator:
     level = cll.CustomLevel(f'"{column}_l" is null or "{column}_r" is null', "missing")
     return level.configure(is_null_level=True)
 
 
-def _exact(column: str, *, term_frequencies: bool) -> cll.ComparisonLevelCreator:
+def _exact(column: str, *, term_frequencies: bool) -> ComparisonLevelCreator:
     level = cll.ExactMatchLevel(column).configure(label_for_charts="exact")
     if term_frequencies:
         level.configure(tf_adjustment_column=column)

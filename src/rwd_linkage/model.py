@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 from splink import DuckDBAPI, Linker, SettingsCreator
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
+from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
 from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.exceptions import EMTrainingException
 
@@ -93,7 +94,10 @@ def train(
     settings = SettingsCreator(
         link_type="link_only",
         comparisons=list(comparisons),
-        blocking_rules_to_generate_predictions=list(blocking_rules),
+        # a SQL string becomes a CustomRule here rather than inside splink: same rule, typed
+        blocking_rules_to_generate_predictions=[
+            to_blocking_rule_creator(r) for r in blocking_rules
+        ],
         retain_matching_columns=True,  # needed for gamma columns; only ids and gammas leave DuckDB
         retain_intermediate_calculation_columns=False,
     )

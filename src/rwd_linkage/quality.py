@@ -123,7 +123,7 @@ def extract_metrics(
     if truth is not None:
         predicted = {r: lk.person_key for r, lk in linked.items()}
         counts = true_counts(predicted, truth)
-        reviewed = dict(predicted)
+        reviewed: dict[str, str | None] = dict(predicted)
         for record_id, keys in queued.items():
             true_key = truth.get(record_id)
             reviewed[record_id] = true_key if true_key in keys else predicted.get(record_id)

@@ -79,7 +79,7 @@ EXTRACTS: tuple[ExtractSource, ...] = (
 
 def cpr_sources() -> list[CprSource]:
     """Every contract column of type cpr, except the CPR-change table itself (the map)."""
-    found = []
+    found: list[CprSource] = []
     for contract in all_contracts().values():
         for table in contract.tables:
             name = f"{contract.source}__{table.name}"

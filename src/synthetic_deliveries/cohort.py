@@ -233,8 +233,8 @@ class _PersonPicker:
     ) -> int | None:
         pop = self.pop
         for spread in (45, 120, 365, 1000):
-            lo = np.searchsorted(self.sorted_birth, target_birth - spread)
-            hi = np.searchsorted(self.sorted_birth, target_birth + spread)
+            lo = int(np.searchsorted(self.sorted_birth, target_birth - spread))
+            hi = int(np.searchsorted(self.sorted_birth, target_birth + spread))
             if hi <= lo:
                 continue
             for idx in self.order[rng.integers(lo, hi, size=min(40, hi - lo))]:

@@ -175,7 +175,7 @@ def _write_joint(
     total, done, records = sum(len(s.pos) for s in sites), 0, 0
     slices: list[SampleSlice] = []
     path.parent.mkdir(parents=True, exist_ok=True)
-    with BGZFile(str(path), "wb") as out:
+    with BGZFile(str(path), "wb", index=None) as out:
         out.write(vcf_header([cohort.genome_id[i] for i in cohort.joint], gvcf=False))
         for window_sites, seed_seq in zip(sites, seeds, strict=True):
             rng = np.random.default_rng(seed_seq)

@@ -141,7 +141,7 @@ def _write_contig(out: BGZFile, contig: ContigSequence) -> None:
 def write_reference_fasta(path: Path, contigs: Sequence[ContigSequence]) -> None:
     """Write a bgzipped FASTA with its .fai and .gzi so `bcftools norm -f` can use it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with BGZFile(str(path), "wb") as out:
+    with BGZFile(str(path), "wb", index=None) as out:
         for contig in contigs:
             _write_contig(out, contig)
     pysam.faidx(str(path))

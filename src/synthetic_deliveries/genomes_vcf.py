@@ -307,7 +307,7 @@ def gvcf_lines(
 def write_bgzf_vcf(path: Path, header: bytes, body: Sequence[bytes]) -> None:
     """Write a bgzipped VCF and its tabix index."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with BGZFile(str(path), "wb") as out:
+    with BGZFile(str(path), "wb", index=None) as out:
         out.write(header)
         for chunk in body:
             out.write(chunk)

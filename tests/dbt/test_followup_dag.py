@@ -1,5 +1,5 @@
-"""The followup_marts DAG: scheduled on the raw tables it reads, one dbt task per model,
-and the Medicinrådet release only after every dbt task."""
+"""The followup_marts DAG: scheduled on the raw tables it reads, source freshness checked
+first, one dbt task per model, and the Medicinrådet release only after every dbt task."""
 
 from __future__ import annotations
 
@@ -61,3 +61,14 @@ def test_a_task_per_mart_and_the_release_last(dag) -> None:
     release = dag.get_task("medicinraadet_release")
     dbt_tasks = {t for t in task_ids if t.startswith("dbt.")}
     assert dbt_tasks <= release.get_flat_relative_ids(upstream=True)
+
+
+def test_source_freshness_then_linkage_before_any_dbt_task(dag) -> None:
+    freshness = dag.get_task("source_freshness")
+    downstream = freshness.get_flat_relative_ids(upstream=False)
+    dbt_tasks = {t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")}
+    assert dbt_tasks and dbt_tasks <= downstream
+    assert "linkage.link_persons" in downstream
+    assert not freshness.get_flat_relative_ids(upstream=True)
+    linked = dag.get_task("linkage.link_persons").get_flat_relative_ids(upstream=False)
+    assert dbt_tasks <= linked

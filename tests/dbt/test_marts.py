@@ -3,8 +3,10 @@ dbt builds every layer once for the module, and the results are checked against 
 synthetic ground truth, against lifelines, against the disclosure rules and against the
 researcher role's privileges; the Medicinrådet release is written from the build.
 
-Tests run in file order: the last two change the warehouse (they add record linkage and
-rewrite a settled milestone) and rebuild what depends on it.
+Record linkage runs before dbt, as in the marts DAG: the marts resolve every person through
+linkage.person_links. Tests run in file order: the last ones change the warehouse (they age
+a source, add cross-border links and rewrite a settled milestone) and rebuild what depends
+on it.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from lifelines import KaplanMeierFitter
 from typer.testing import CliRunner
 
 from medfollow.cli.release import app as release_app
+from medfollow_airflow.cosmos_config import check_source_freshness
 from medfollow_core.errors import MedfollowError
 from medfollow_core.pseudonymise import Pseudonymiser, load_key
 from medicinraadet_release import write_release
+from rwd_linkage.run import run_linkage
 from support.marts import DbtRun, load_deliveries, platform_environment, rows, run_dbt
 from synthetic_deliveries import generate
 
@@ -73,6 +77,7 @@ def warehouse(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Warehous
     work = tmp_path_factory.mktemp("marts_dbt")
     generate(synth, persons=PERSONS, seed=SEED, cutoff=CUTOFF)
     load_deliveries(synth / "landing", db_url, load_key())
+    run_linkage(db_url, load_key())
     build = run_dbt(db_url, ["build"], work)
     unit = run_dbt(db_url, ["test", "--select", "test_type:unit"], work)
     return Warehouse(url=db_url, synth=synth, work=work, build=build, unit=unit)
@@ -327,7 +332,48 @@ def test_release_refuses_to_overwrite_or_mislabel(warehouse: Warehouse, tmp_path
     assert len(str(result.exception).splitlines()) == 1
 
 
+def test_records_under_replaced_cpr_numbers_reach_the_person(warehouse: Warehouse) -> None:
+    """Registries carry the CPR number valid on the event date; the marts see the person's
+    current one, as linkage published it (int_person_key_map), never an old one."""
+    renamed = rows(
+        warehouse.url,
+        "select source_name, record_id, person_key from staging.int_person_key_map "
+        "where link_method = 'deterministic' and record_id <> person_key",
+    )
+    assert renamed, "the synthetic set has no CPR-number changes"
+    old_keys = [r["record_id"] for r in renamed]
+    for table in ("fct_atmp_treatment", "fct_followup_events", "fct_outcome_agreement_status"):
+        found = rows(
+            warehouse.url,
+            f"select count(*) as n from marts.{table} where person_key = any(%s)",
+            (old_keys,),
+        )
+        assert found[0]["n"] == 0, table
+
+
 # -- changes to the warehouse (keep these last) ---------------------------------------------
+
+
+def test_source_freshness_passes_and_a_stale_source_fails_naming_it(
+    warehouse: Warehouse,
+) -> None:
+    with platform_environment(warehouse.url):
+        fresh = check_source_freshness()
+    assert any(line.startswith("cpr.cpr__persons: pass") for line in fresh), fresh
+    with psycopg.connect(warehouse.url) as conn:
+        conn.execute("update raw.lab__resultater set _loaded_at = _loaded_at - interval '70 days'")
+    try:
+        with platform_environment(warehouse.url), pytest.raises(MedfollowError) as stale:
+            check_source_freshness()
+    finally:
+        with psycopg.connect(warehouse.url) as conn:
+            conn.execute(
+                "update raw.lab__resultater set _loaded_at = _loaded_at + interval '70 days'"
+            )
+    message = str(stale.value)
+    assert "lab.lab__resultater: error, last loaded 70.0 days ago" in message, message
+    assert "error after 65 days" in message
+    assert "cpr.cpr__persons" not in message
 
 
 def test_treatments_abroad_join_once_linkage_exists(

@@ -6,10 +6,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from medfollow.cli.variants import app
 from medfollow_core.errors import MedfollowError
+from support.cli import flat, listed_commands, names, show_help
 
 runner = CliRunner()
 
@@ -76,8 +78,43 @@ def test_remove_refuses_cpr_numbers(manifest_rows: list[dict[str, str]], tmp_pat
     assert "looks like a CPR number" in str(result.exception) and cpr not in str(result.exception)
 
 
-def test_help_explains_each_command() -> None:
-    out = _run("--help")
-    for command in ("ingest", "remove", "sync-optouts", "lookup", "export", "serve", "token"):
-        assert command in out
-    assert "hom-ref" in _run("ingest", "--help")
+# Each `medfollow variants` command: phrases of its own docstring, and the arguments,
+# options or subcommands its own --help must name.
+COMMANDS: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {
+    ("ingest",): (
+        ("Add genomes: normalise, QC, count, and publish a new release", "never implies hom-ref"),
+        ("files", "--reference", "--samples", "--store", "--qc", "--warehouse", "--workers"),
+    ),
+    ("remove",): (
+        ("Remove persons' genomes exactly",),
+        ("person_keys", "--store", "--dsn", "--warehouse"),
+    ),
+    ("sync-optouts",): (("Remove every stored person with an opt-out",), ("--store", "--on")),
+    ("lookup",): (
+        ("Frequencies of a variant",),
+        ("query", "--format", "--tier", "--reference", "--store"),
+    ),
+    ("export",): (("Export the current release",), ("--out", "--format", "--store")),
+    ("releases",): (("List releases on disk",), ("--store",)),
+    ("verify",): (("Recompute the aggregate from the stored contributions",), ("--store",)),
+    ("serve",): (("Serve the Beacon v2",), ("--port", "--host", "--workers", "--store")),
+    ("token",): (("API tokens for registered and controlled users",), ("add", "list", "revoke")),
+    ("token", "add"): (("printed once and stored only as a hash",), ("name", "--tier", "--budget")),
+    ("token", "list"): (("never the tokens",), ("--store",)),
+    ("token", "revoke"): (("Revoke a token by name",), ("name", "--store")),
+}
+
+
+def test_help_lists_exactly_the_commands() -> None:
+    top = {path[0] for path in COMMANDS}
+    assert sorted(listed_commands(show_help(app))) == sorted(top)
+    assert sorted(listed_commands(show_help(app, "token"))) == ["add", "list", "revoke"]
+
+
+@pytest.mark.parametrize("path", list(COMMANDS), ids=" ".join)
+def test_each_command_has_its_own_help(path: tuple[str, ...]) -> None:
+    phrases, items = COMMANDS[path]
+    out = show_help(app, *path)
+    assert all(phrase in flat(out) for phrase in phrases), flat(out)
+    missing = [item for item in items if not names(out, item)]
+    assert not missing, f"`medfollow variants {' '.join(path)} --help` does not name {missing}"

@@ -1,7 +1,13 @@
-"""Every DAG imports cleanly and says who owns it and what it does."""
+"""Every DAG imports cleanly, says who owns it and what it does, and parsing the DAG files
+does no work: no process is spawned and no dbt runs (Cosmos renders the marts DAG from the
+dbt manifest built before parsing)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +16,60 @@ from medfollow_core import config
 from medfollow_core.landing.contracts import families
 
 pytestmark = pytest.mark.integration
+
+# Run in a fresh interpreter without Cosmos' cache, so that nothing imported or cached
+# earlier in the test session hides work done at parse time: every way of starting a
+# process, and dbt itself, raise once the DagBag starts loading, and what was attempted is
+# reported alongside the import errors.
+GUARDED_LOAD = r"""
+import json, os, subprocess, sys
+
+import _posixsubprocess
+from airflow.dag_processing.dagbag import DagBag
+from dbt.cli.main import dbtRunner
+
+attempted = []
+
+def refuse(name):
+    def refused(*args, **kwargs):
+        attempted.append(name)
+        raise RuntimeError(f"{name} while parsing the DAG files")
+    return refused
+
+subprocess.Popen.__init__ = refuse("subprocess.Popen")
+_posixsubprocess.fork_exec = refuse("_posixsubprocess.fork_exec")
+for name in (
+    "fork", "forkpty", "posix_spawn", "posix_spawnp", "system", "popen", "execv", "execve",
+    "execvp", "execvpe", "execl", "execle", "execlp", "execlpe", "spawnv", "spawnve",
+    "spawnvp", "spawnvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe",
+):
+    if hasattr(os, name):
+        setattr(os, name, refuse(f"os.{name}"))
+dbtRunner.invoke = refuse("dbtRunner.invoke")
+
+bag = DagBag(dag_folder=sys.argv[1])
+print("RESULT " + json.dumps({
+    "import_errors": {os.path.basename(k): v for k, v in bag.import_errors.items()},
+    "attempted": attempted,
+    "tasks": {dag_id: [t.task_id for t in dag.tasks] for dag_id, dag in bag.dags.items()},
+}))
+"""
+
+
+def guarded_load(env: dict[str, str] | None = None) -> dict:
+    """Load the DagBag in a fresh interpreter with process spawning and dbt forbidden."""
+    done = subprocess.run(
+        [sys.executable, "-c", GUARDED_LOAD, str(config.DAGS_DIR)],
+        capture_output=True,
+        text=True,
+        # Cosmos' cache would hide a `dbt ls` an earlier parse ran and cached
+        env={**os.environ, "AIRFLOW__COSMOS__ENABLE_CACHE": "False", **(env or {})},
+        timeout=600,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    return json.loads(lines[-1].removeprefix("RESULT "))
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +80,11 @@ def dagbag(db_url: str, airflow_metadata: Path):
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(config.DAGS_DIR))
+
+
+@pytest.fixture(scope="module")
+def guarded(dagbag) -> dict:
+    return guarded_load()
 
 
 def test_no_import_errors(dagbag) -> None:
@@ -39,15 +104,35 @@ def test_every_dag_has_owner_tags_and_doc(dagbag) -> None:
         assert owners and "airflow" not in owners, f"{dag_id} has no owner"
 
 
-def test_no_cycles(dagbag) -> None:
-    for dag_id, dag in dagbag.dags.items():
-        order = dag.topological_sort()
-        assert len(order) == len(dag.tasks), f"{dag_id} is not a DAG"
+def test_parsing_the_dags_spawns_no_process_and_runs_no_dbt(dagbag, guarded: dict) -> None:
+    """The same DAGs and tasks load with process spawning and dbt forbidden, so parsing
+    (which Airflow repeats every few minutes) neither forks nor runs `dbt ls`."""
+    assert guarded["attempted"] == []
+    assert guarded["import_errors"] == {}
+    assert {k: sorted(v) for k, v in guarded["tasks"].items()} == {
+        dag_id: sorted(t.task_id for t in dag.tasks) for dag_id, dag in dagbag.dags.items()
+    }
 
 
-def test_dag_files_do_no_top_level_work() -> None:
-    """DAG files are thin declarations: no database or file I/O at import."""
-    for path in Path(config.DAGS_DIR).glob("*.py"):
-        text = path.read_text()
-        for forbidden in ("psycopg", "open(", "read_csv", "connect("):
-            assert forbidden not in text, f"{path.name} does {forbidden} at top level"
+def test_the_marts_dag_has_a_task_per_model_of_the_manifest(dagbag) -> None:
+    """Cosmos renders what the manifest holds: a model added to the project and parsed
+    (dbt parse) becomes a task."""
+
+    manifest = json.loads(config.dbt_manifest_path().read_text())
+    models = {
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] in ("model", "seed", "snapshot")
+    }
+    task_ids = {t.task_id for t in dagbag.dags["followup_marts"].tasks}
+    missing = {m for m in models if not any(t.startswith(f"dbt.{m}_") for t in task_ids)}
+    assert models and not missing
+
+
+def test_without_a_manifest_the_marts_dag_fails_to_load_saying_how_to_build_it(
+    dagbag, tmp_path: Path
+) -> None:
+    found = guarded_load({"MEDFOLLOW_DBT_MANIFEST": str(tmp_path / "absent.json")})
+    assert found["attempted"] == []
+    assert list(found["import_errors"]) == ["followup_marts.py"]
+    assert "dbt parse" in found["import_errors"]["followup_marts.py"]

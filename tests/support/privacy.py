@@ -21,7 +21,9 @@ def columns_holding_cprs(url: str) -> tuple[int, list[str]]:
         ).fetchall()
         for schema, table, column in columns:
             values = conn.execute(f'select "{column}"::text from "{schema}"."{table}"').fetchall()
-            candidates = [m for (v,) in values if v for m in CPR_SHAPED.findall(v)]
+            candidates = [
+                m for (v,) in values if v for m in (hit.group(0) for hit in CPR_SHAPED.finditer(v))
+            ]
             digits = [re.sub(r"\D", "", m) for m in candidates]
             clean, _, _ = validate_cpr_column(pa.array(digits, pa.string()))
             if any(clean.to_pylist()):

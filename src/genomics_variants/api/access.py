@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from genomics_variants.api.jsonbody import encode_lenient
 from genomics_variants.api.privacy import Tier
@@ -69,7 +69,7 @@ class TokenStore:
         self._recheck = recheck_seconds
         self._by_hash: dict[str, Principal] = {}
 
-    def _entries(self) -> list[dict[str, object]]:
+    def _entries(self) -> list[dict[str, Any]]:  # the parsed JSON token file
         if not self.path.exists():
             return []
         return list(json.loads(self.path.read_text(encoding="utf-8")))
@@ -126,7 +126,7 @@ class TokenStore:
 
     def _reload(self, mtime: float) -> None:
         self._by_hash = {
-            str(e["sha256"]): Principal(str(e["name"]), Tier(str(e["tier"])), int(e["budget"]))  # type: ignore[call-overload]
+            str(e["sha256"]): Principal(str(e["name"]), Tier(str(e["tier"])), int(e["budget"]))
             for e in self._entries()
         }
         self._mtime = mtime

@@ -39,7 +39,7 @@ class RequestQuery(BaseModel):
         default_factory=dict,
         description="assemblyId, referenceName, start (0-based), end, referenceBases, alternateBases",
     )
-    requestedGranularity: str | None = Field(None, description="boolean, count or record")
+    requestedGranularity: str | None = Field(default=None, description="boolean, count or record")
     pagination: dict[str, int] = Field(default_factory=dict, description="skip, limit")
 
 

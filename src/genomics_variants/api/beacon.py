@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from genomics_variants.api.privacy import Policy, Tier, disclose, observed
+from genomics_variants.api.privacy import Policy, Tier, as_count, disclose, observed
 from genomics_variants.assembly import ASSEMBLY, ASSEMBLY_ALIASES, canonical_contig
 from genomics_variants.frequencies.query import FrequencyIndex, VariantQuery
 from medfollow_core.errors import MedfollowError
@@ -139,7 +139,7 @@ def match(
         for row in np.asarray(rows).tolist()
         if _bases_match(query.ref, ref[row])
         and _bases_match(query.alt, alt[row])
-        and observed(index.value("ac", row), tier, policy)  # type: ignore[arg-type]
+        and observed(as_count(index.value("ac", row)), tier, policy)
     ]
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
 import numpy as np
 
@@ -54,6 +55,14 @@ SECONDARY = "suppressed"
 SHOWN, PRIMARY_CODE, SECONDARY_CODE = 0, 1, 2
 _NONE = np.iinfo(np.int64).max  # "no candidate" when choosing the secondary stratum
 Codes = Mapping[str, Mapping[str, int]]  # count -> stratum -> SHOWN / PRIMARY / SECONDARY
+
+
+def as_count(value: object) -> int | None:
+    """A count field of a record (FrequencyIndex.record, .value): an int, or None for null.
+
+    Names the type for the checker; the value is passed through unchanged.
+    """
+    return cast("int | None", value)
 
 
 def floors(policy: Policy) -> dict[str, int]:
@@ -94,7 +103,7 @@ def record_codes(frequencies: Mapping[str, Mapping[str, object]], policy: Policy
     """The suppression codes of one record (what a release index precomputes for all)."""
     out: dict[str, dict[str, int]] = {}
     for count, floor in floors(policy).items():
-        values = {s: np.array([int(f[count] or 0)]) for s, f in frequencies.items()}  # type: ignore[call-overload]
+        values = {s: np.array([int(as_count(f[count]) or 0)]) for s, f in frequencies.items()}
         out[count] = {s: int(c[0]) for s, c in suppression_codes(values, floor).items()}
     return out
 
@@ -105,12 +114,13 @@ def disclose(
     """The part of a full record (FrequencyIndex.record) this tier may see; `codes`, the
     record's suppression codes, are computed when not given."""
     head = {k: record[k] for k in ("variant_id", "chrom", "pos", "ref", "alt", "release")}
-    present = observed(record["frequencies"]["all"]["ac"], tier, policy)  # type: ignore[index]
+    # the record's layout is FrequencyIndex.record's: stratum -> field -> value, grpmax fields
+    frequencies = cast(dict[str, dict[str, object]], record["frequencies"])
+    present = observed(as_count(frequencies["all"]["ac"]), tier, policy)
     if tier is Tier.ANONYMOUS:
         return {**head, "exists": present}
     if tier is Tier.CONTROLLED:
         return {**record, "exists": present}
-    frequencies: dict[str, dict[str, object]] = record["frequencies"]  # type: ignore[assignment]
     codes = codes or record_codes(frequencies, policy)
     small, floor = policy.small_count, floors(policy)
     shown: dict[str, dict[str, object]] = {}
@@ -124,15 +134,15 @@ def disclose(
                 out[count] = SECONDARY
         ac_code, an_code = codes["ac"][stratum], codes["an"][stratum]
         if ac_code or an_code:
-            an = fields["an"]
+            an = as_count(fields["an"])
             primary_ac = ac_code == PRIMARY_CODE
-            out["af"] = f"<{small / an:.3g}" if primary_ac and not an_code and an else None  # type: ignore[operator]
+            out["af"] = f"<{small / an:.3g}" if primary_ac and not an_code and an else None
             out["faf95"] = None
         if an_code:
             out["call_rate"] = None
         shown[stratum] = out
     hidden_ac = {s for s, c in codes["ac"].items() if c}
-    grpmax: dict[str, object] = dict(record["grpmax"])  # type: ignore[arg-type]
+    grpmax = dict(cast(dict[str, object], record["grpmax"]))
     if grpmax["grpmax"] is None or grpmax["grpmax"] in hidden_ac:
         grpmax |= {"grpmax": None, "grpmax_ac": None, "grpmax_an": None, "grpmax_af": None}
     if grpmax["faf95_max_region"] is None or grpmax["faf95_max_region"] in hidden_ac:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,8 +33,8 @@ class RemovalResult:
     batches_emptied: int
 
 
-def _batch(state: State, batch_id: str) -> dict[str, object]:
-    """The batches-table row of one batch."""
+def _batch(state: State, batch_id: str) -> dict[str, Any]:
+    """The batches-table row of one batch (Arrow's to_pylist: values untyped)."""
     return state.batches.filter(pc.equal(state.batches.column("batch_id"), batch_id)).to_pylist()[0]
 
 

@@ -127,7 +127,7 @@ def export_release(release: Release, fmt: str, out: Path) -> Path:
         return out
     if not out.name.endswith(".gz"):
         raise MedfollowError("a VCF export is bgzipped: give a path ending in .vcf.gz")
-    with BGZFile(str(out), "wb") as handle:
+    with BGZFile(str(out), "wb", index=None) as handle:
         handle.write(vcf_header(release).encode())
         for start in range(0, table.num_rows, CHUNK):
             handle.write(_vcf_lines(table.slice(start, CHUNK)))

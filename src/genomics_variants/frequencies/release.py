@@ -29,6 +29,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -59,7 +60,7 @@ class Release:
 
     release_id: str
     folder: Path
-    meta: dict[str, object]
+    meta: dict[str, Any]  # release.json, parsed
 
     @property
     def frequencies(self) -> Path:
@@ -67,7 +68,7 @@ class Release:
 
     @property
     def sample_count(self) -> int:
-        return int(self.meta["sample_count"])  # type: ignore[call-overload]
+        return int(self.meta["sample_count"])
 
 
 def frequency_table(state: State) -> pa.Table:

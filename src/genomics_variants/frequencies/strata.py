@@ -33,6 +33,7 @@ from genomics_variants.contributions.cells import (
 from genomics_variants.contributions.measures import M
 from genomics_variants.frequencies.faf import filtering_af
 from genomics_variants.sites import Sites
+from medfollow_core.types import where_else_null
 
 STRATA: tuple[str, ...] = ("all", *SEXES, *REGIONS)
 GROUP_STRATA = tuple(r for r in REGIONS if r != UNKNOWN_REGION)
@@ -97,10 +98,10 @@ def grpmax_fields(by_stratum: dict[str, dict[str, np.ndarray]], n: int) -> dict[
     best_faf = np.argmax(np.where(usable, faf, -1.0), axis=1)
     names = np.array(GROUP_STRATA, dtype=object)
     return {
-        "grpmax": np.where(has, names[best], None),
+        "grpmax": where_else_null(has, names[best]),
         "grpmax_ac": np.where(has, ac[rows, best], 0),
         "grpmax_an": np.where(has, an[rows, best], 0),
         "grpmax_af": np.where(has, af[rows, best], np.nan),
         "faf95_max": np.where(has, faf[rows, best_faf], 0.0),
-        "faf95_max_region": np.where(has, names[best_faf], None),
+        "faf95_max_region": where_else_null(has, names[best_faf]),
     }

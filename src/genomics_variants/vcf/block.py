@@ -9,6 +9,7 @@ touches each record once, never a sample.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from genomics_variants.vcf.genotypes import (
     normalise_missing,
 )
 from genomics_variants.vcf.qc import QCConfig, adj_mask
+
+if TYPE_CHECKING:
+    from cyvcf2 import Variant
 
 BLOCK_RECORDS = 256
 
@@ -67,11 +71,11 @@ class RecordBlock:
     def full(self) -> bool:
         return len(self.pos) >= BLOCK_RECORDS
 
-    def add(self, record: object, dp_field: str) -> int:
+    def add(self, record: Variant, dp_field: str) -> int:
         """Copy one record's genotypes and QC fields in; returns its row."""
         row = len(self.pos)
-        self.pos.append(record.POS)  # type: ignore[attr-defined]
-        array = record.genotype.array()  # type: ignore[attr-defined]
+        self.pos.append(record.POS)
+        array = record.genotype.array()
         self.first[row] = array[:, 0]
         self.second[row] = array[:, 1] if array.shape[1] >= 3 else VECTOR_END
         if self.gq is not None:
@@ -79,7 +83,7 @@ class RecordBlock:
         if self.dp is not None:
             _copy_field(self.dp, row, record, dp_field)
         if self.ad is not None:
-            values = record.format("AD")  # type: ignore[attr-defined]
+            values = record.format("AD")
             if values is None:
                 self.ad[row] = -1
             else:
@@ -91,9 +95,9 @@ class RecordBlock:
         return row
 
 
-def _copy_field(buffer: np.ndarray, row: int, record: object, name: str) -> None:
+def _copy_field(buffer: np.ndarray, row: int, record: Variant, name: str) -> None:
     """One-value-per-sample integer FORMAT field into `buffer[row]`; -1 if absent."""
-    values = record.format(name)  # type: ignore[attr-defined]
+    values = record.format(name)
     if values is None:
         buffer[row] = -1
     else:

@@ -177,19 +177,23 @@ def plan_jobs(spec: FileSpec, reference: Path, *, qc: QCConfig, workers: int) ->
     """The reading jobs for one file: one per balanced piece, or one for the whole file."""
     # A joint file is shared among the workers; a one-genome file is one job, in regions.
     groups = partition(spec.path, workers if spec.header.kind == "joint" else 1)
-    common = dict(
-        path=spec.path,
-        reference=reference,
-        samples=tuple(spec.samples),
-        xy=spec.xy,
-        summarise=spec.summarise,
-        qc=qc,
-        fields=spec.header.formats,
-        gvcf=spec.header.kind == "gvcf",
-    )
+
+    def job(regions: tuple[Region, ...] | None) -> _Job:
+        return _Job(
+            path=spec.path,
+            reference=reference,
+            regions=regions,
+            samples=tuple(spec.samples),
+            xy=spec.xy,
+            summarise=spec.summarise,
+            qc=qc,
+            fields=spec.header.formats,
+            gvcf=spec.header.kind == "gvcf",
+        )
+
     if groups is None:
-        return [_Job(regions=None, **common)]  # type: ignore[arg-type]
-    return [_Job(regions=tuple(g), **common) for g in groups]  # type: ignore[arg-type]
+        return [job(None)]
+    return [job(tuple(g)) for g in groups]
 
 
 def read_calls(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,8 +33,10 @@ class DagResult:
 
 
 def prepare(url: str) -> Path:
-    """Point Airflow at this project and warehouse and migrate its metadata database."""
+    """Point Airflow at this project and warehouse, migrate its metadata database, and build
+    the dbt manifest the marts DAG is rendered from (so parsing the DAGs runs no dbt)."""
     environment.apply(url)
+    build_manifest()
     home = environment.airflow_home()
     log = home / "db-migrate.log"
     with log.open("w") as fh:
@@ -47,6 +50,44 @@ def prepare(url: str) -> Path:
     if result.returncode != 0:
         raise MedfollowError(f"airflow db migrate failed; see {log}")
     return home
+
+
+def build_manifest() -> Path:
+    """``dbt parse`` the project into the state folder and point ``$MEDFOLLOW_DBT_MANIFEST``
+    at the result. The manifest is written elsewhere first and moved into place, so a
+    concurrent reader never sees half a file."""
+    folder = config.state_dir() / "dbt"
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = folder / "manifest.json"
+    project = str(config.DBT_PROJECT_DIR)
+    with tempfile.TemporaryDirectory(dir=folder, prefix="parse-") as work:
+        log = Path(work) / "dbt-parse.log"
+        with log.open("w") as fh:
+            result = subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "dbt"),
+                    "parse",
+                    "--project-dir",
+                    project,
+                    "--profiles-dir",
+                    project,
+                    "--target-path",
+                    str(Path(work) / "target"),
+                    "--log-path",
+                    str(Path(work) / "logs"),
+                ],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env=os.environ.copy(),
+                check=False,
+            )
+        if result.returncode != 0:
+            kept = folder / "dbt-parse.log"
+            os.replace(log, kept)
+            raise MedfollowError(f"dbt parse failed; see {kept}")
+        os.replace(Path(work) / "target" / "manifest.json", manifest)
+    os.environ[config.DBT_MANIFEST_ENV] = str(manifest)
+    return manifest
 
 
 def run_dag(dag_id: str, logfile: Path, conf: dict[str, object] | None = None) -> DagResult:

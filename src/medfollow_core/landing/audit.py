@@ -9,6 +9,7 @@ attempt, holding the delivery's advisory lock, knows that row is stale and marks
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import psycopg
 
@@ -131,7 +132,9 @@ AUDIT_COLUMNS = (
 )
 
 
-def recent(conn: psycopg.Connection, limit: int = 50, source: str | None = None) -> list[tuple]:
+def recent(
+    conn: psycopg.Connection, limit: int = 50, source: str | None = None
+) -> list[tuple[Any, ...]]:
     query = f"select {', '.join(AUDIT_COLUMNS)} from audit.deliveries"
     params: list[object] = []
     if source:

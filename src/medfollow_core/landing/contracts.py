@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -101,17 +101,17 @@ class SourceContract:
         raise KeyError(name)
 
 
-def _column(doc: dict[str, object]) -> Column:
+def _column(doc: dict[str, Any]) -> Column:  # one parsed YAML mapping
     values = dict(doc)
     for key in ("aliases", "allowed"):
-        values[key] = tuple(str(v) for v in values.get(key, ()) or ())  # type: ignore[union-attr]
+        values[key] = tuple(str(v) for v in values.get(key, ()) or ())
     for key in ("min", "max"):
         if values.get(key) is not None:
             values[key] = str(values[key])
-    return Column(**values)  # type: ignore[arg-type]
+    return Column(**values)
 
 
-def _parse(doc: dict[str, object]) -> SourceContract:
+def _parse(doc: dict[str, Any]) -> SourceContract:  # one parsed YAML document
     tables = tuple(
         Table(
             name=name,
@@ -120,7 +120,7 @@ def _parse(doc: dict[str, object]) -> SourceContract:
             keys=tuple(tdoc.get("keys", ()) or ()),
             description=str(tdoc.get("description", "")),
         )
-        for name, tdoc in doc["tables"].items()  # type: ignore[union-attr]
+        for name, tdoc in doc["tables"].items()
     )
     known = {
         "source",
@@ -138,8 +138,8 @@ def _parse(doc: dict[str, object]) -> SourceContract:
         family=str(doc["family"]),
         title=str(doc["title"]),
         description=str(doc.get("description", "")).strip(),
-        mode=doc["mode"],  # type: ignore[arg-type]
-        format=doc["format"],  # type: ignore[arg-type]
+        mode=doc["mode"],
+        format=doc["format"],
         encoding=str(doc.get("encoding", "auto")),
         tables=tables,
         references_cpr_register=bool(doc.get("references_cpr_register", False)),

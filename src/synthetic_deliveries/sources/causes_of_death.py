@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from medfollow_core.types import where_else_null
 from synthetic_deliveries.danish_csv import NEVER, fmt_date
 from synthetic_deliveries.delivery import Delivery
 from synthetic_deliveries.population import YEAR
@@ -68,14 +69,14 @@ def write(ctx: SourceContext) -> Path:
     for k, p in ((1, 0.6), (2, 0.5), (3, 0.33)):
         listed &= rng.random(n) < p
         picks = np.array(_CONTRIBUTING, dtype=object)[distinct[:, k - 1]]
-        causes[:, k] = np.where(listed, picks, None)
+        causes[:, k] = where_else_null(listed, picks)
 
     row_of = {int(p): i for i, p in enumerate(dead)}
     for tr in ctx.cohort:
         i = row_of.get(tr.person)
         if i is not None and tr.death_causes:
-            listed = list(tr.death_causes)[:4]
-            causes[i, :] = [*listed, *([None] * (4 - len(listed)))]
+            given = list(tr.death_causes)[:4]
+            causes[i, :] = [*given, *([None] * (4 - len(given)))]
 
     o = np.lexsort((dead, day))
     table = pa.table(

@@ -74,7 +74,7 @@ def _migrations(ctx: SourceContext, rng: np.random.Generator) -> pa.Table:
             )
         )
     person = np.concatenate([p[0] for p in parts])
-    direction = np.concatenate([p[1] for p in parts])
+    directions = np.concatenate([p[1] for p in parts])
     day = np.concatenate([p[2] for p in parts])
     land = np.concatenate([p[3] for p in parts])
     order = np.lexsort((person, day))
@@ -82,7 +82,7 @@ def _migrations(ctx: SourceContext, rng: np.random.Generator) -> pa.Table:
     return pa.table(
         {
             "cpr": hyphenate_some(cpr, rng, HYPHEN_SHARE),
-            "retning": pa.array(direction[order].tolist(), pa.string()),
+            "retning": pa.array(directions[order].tolist(), pa.string()),
             "dato": fmt_date(day[order]),
             "land": pa.array(land[order].tolist(), pa.string()),
         }

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from medfollow_core.types import where_else_null
 from synthetic_deliveries import codes
 from synthetic_deliveries.background import (
     age_at_midpoint,
@@ -71,7 +72,7 @@ def write(ctx: SourceContext) -> Path:
             "apk": pa.array(apk[o]),
             "packsize": pa.array(packsize[drug[o]]),
             "volume": pa.array(np.round(apk[o] * ddd[drug[o]], 2)),
-            "indo": pa.array(np.where(has_indo[o], indo[drug[o]], None).tolist(), pa.string()),
+            "indo": pa.array(where_else_null(has_indo[o], indo[drug[o]]).tolist(), pa.string()),
         }
     )
     delivery = Delivery(ctx.landing, SOURCE, ctx.cutoff)

@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from medfollow.cli.main import app
+from support.cli import flat, listed_commands, names, own_parameters, show_help, walk
 from support.deliveries import write_delivery
 
 pytestmark = pytest.mark.integration
@@ -24,10 +27,60 @@ def medfollow(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     )
 
 
-def test_help_explains_every_command() -> None:
-    out = medfollow("--help").stdout
-    for command in ("demo", "synth", "ingest", "deliveries", "db", "airflow"):
-        assert command in out
+# Each top-level command: a phrase of its own docstring, and the arguments, options or
+# subcommands its own --help must name.
+COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "synth": (
+        "Write synthetic national deliveries",
+        ("--out", "--persons", "--seed", "--genomes", "--cutoff"),
+    ),
+    "ingest": ("Load one delivery through the same path the Airflow DAG uses", ("source", "path")),
+    "sources": ("List the declared sources and their raw tables", ("--markdown",)),
+    "deliveries": ("Show audit.deliveries: every delivery attempt", ("--source", "--limit")),
+    "airflow": ("Start `airflow standalone`", ("--port",)),
+    "demo": ("Run the whole platform end-to-end", ("--persons", "--genomes", "--seed")),
+    "link": ("Link two files of people", ("left", "right", "--spec", "--out", "--model")),
+    "db": ("The warehouse: embedded PostgreSQL", ("start", "stop", "status", "url", "psql")),
+    "variants": (
+        "National variant frequencies",
+        ("ingest", "remove", "sync-optouts", "lookup", "export", "releases", "verify", "serve"),
+    ),
+    "release": ("Releases of the follow-up tables", ("medicinraadet",)),
+    "docs": ("dbt documentation of the marts", ("--port", "--generate")),
+    "linkage": ("Record linkage", ("run", "report", "review", "decide")),
+    "key": ("The pseudonymisation key", ("init",)),
+}
+
+
+def test_the_installed_entry_point_lists_exactly_the_commands() -> None:
+    result = medfollow("--help")
+    assert result.returncode == 0, result.stderr
+    assert sorted(listed_commands(result.stdout)) == sorted(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_each_command_has_its_own_help(command: str) -> None:
+    phrase, items = COMMANDS[command]
+    out = show_help(app, command)
+    assert phrase in flat(out)
+    missing = [item for item in items if not names(out, item)]
+    assert not missing, f"`medfollow {command} --help` does not name {missing}"
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), [pytest.param(p, c, id=" ".join(p)) for p, c in walk(app)]
+)
+def test_every_command_explains_itself_and_its_parameters(
+    path: tuple[str, ...], command: Any
+) -> None:
+    """Commands added later are held to the same rule: a docstring, and help naming each of
+    the command's own arguments and options."""
+    summary = (command.help or "").strip().splitlines()
+    assert summary and summary[0], f"`medfollow {' '.join(path)}` has no docstring"
+    out = show_help(app, *path)
+    assert flat(summary[0]) in flat(out)
+    missing = [item for item in own_parameters(command) if not names(out, item)]
+    assert not missing, f"`medfollow {' '.join(path)} --help` does not name {missing}"
 
 
 def test_refused_delivery_exits_nonzero_with_one_line(db_url: str, tmp_path: Path) -> None:

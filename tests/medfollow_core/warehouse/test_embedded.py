@@ -45,5 +45,41 @@ def test_psql_accepts_the_dsn_and_sees_the_schemas(db_url: str) -> None:
     assert {"raw", "quarantine", "audit", "linkage", "marts", "exports", "variants"} <= schemas
 
 
-def test_bootstrap_is_idempotent(db_url: str) -> None:
-    assert bootstrap(db_url) == bootstrap(db_url)
+def _catalog(conn: psycopg.Connection) -> list[tuple]:
+    """Every column, index and constraint in the platform schemas, for comparing states."""
+    return conn.execute(
+        """select 'column', table_schema || '.' || table_name, column_name,
+                  data_type || coalesce(column_default, '')
+             from information_schema.columns
+            where table_schema in ('raw', 'quarantine', 'audit', 'linkage', 'marts',
+                                   'exports', 'variants')
+           union all
+           select 'index', schemaname || '.' || tablename, indexname, indexdef
+             from pg_indexes
+            where schemaname in ('audit', 'linkage', 'variants')
+           union all
+           select 'constraint', conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+             from pg_constraint
+            where connamespace::regnamespace::text in ('audit', 'linkage', 'variants')
+           order by 1, 2, 3"""
+    ).fetchall()
+
+
+def test_bootstrap_again_keeps_data_and_changes_no_table(db_url: str) -> None:
+    """The db_url fixture has bootstrapped once; a second run (every DAG and CLI start does
+    one) must neither fail, drop a row, nor alter a table."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            """insert into audit.deliveries (source, delivery_id, status, reason)
+               values ('cpr', 'cpr-bootstrap-test', 'loaded', 'kept across bootstrap')"""
+        )
+        before = _catalog(conn)
+    assert len({table for kind, table, *_ in before if kind == "column"}) >= 10
+    applied = bootstrap(db_url)
+    assert applied, "bootstrap applied no file"
+    with psycopg.connect(db_url) as conn:
+        assert _catalog(conn) == before
+        kept = conn.execute(
+            "select reason from audit.deliveries where delivery_id = 'cpr-bootstrap-test'"
+        ).fetchall()
+    assert kept == [("kept across bootstrap",)]

@@ -1,6 +1,6 @@
 with km as (
     {{ kaplan_meier(
-        ref('fct_atmp_followup'),
+        ref('int_atmp_followup'),
         ['product_code', 'indication_group'],
         'os_time_days',
         'os_event',

@@ -14,7 +14,7 @@ with terms as (
 ),
 
 followup as (
-    select * from {{ ref('fct_atmp_followup') }}
+    select * from {{ ref('int_atmp_followup') }}
 ),
 
 measurements as (

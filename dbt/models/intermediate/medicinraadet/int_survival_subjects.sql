@@ -7,7 +7,7 @@ with followup as (
         date_part('year', index_date)::integer::text as treatment_year,
         os_time_days,
         os_event
-    from {{ ref('fct_atmp_followup') }}
+    from {{ ref('int_atmp_followup') }}
 )
 
 select

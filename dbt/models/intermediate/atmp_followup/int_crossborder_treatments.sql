@@ -1,7 +1,7 @@
 -- Patients treated at Nordic centres abroad have no Danish ATMP administration. They are
 -- known only from the cross-border outcome extract, keyed by a foreign patient id, and reach
--- a person_key through record linkage (linkage.person_links). While that table is absent
--- this model is empty and stg_linkage__person_links warns at build time.
+-- a person_key through record linkage (int_person_key_map). Until linkage has linked a
+-- patient, that patient is missing here (the test assert_crossborder_patients_linked warns).
 -- The extract carries no treatment date: it is estimated as the median over a patient's
 -- assessments of (assessment date - nominal timepoint), accurate to about a week.
 with assessments as (
@@ -10,7 +10,7 @@ with assessments as (
 
 links as (
     select *
-    from {{ ref('stg_linkage__person_links') }}
+    from {{ ref('int_person_key_map') }}
     where source_name = 'outcomes_crossborder'
 ),
 
@@ -20,10 +20,6 @@ persons as (
 
 products as (
     select product_code from {{ ref('atmp_products') }}
-),
-
-key_map as (
-    select * from {{ ref('int_person_key_map') }}
 ),
 
 estimated as (
@@ -41,7 +37,7 @@ estimated as (
 
 select
     e.foreign_patient_id,
-    coalesce(k.person_key, l.person_key) as person_key,
+    l.person_key,
     e.product_code,
     e.treatment_date,
     e.treatment_centre,
@@ -51,7 +47,5 @@ inner join links as l
     on e.foreign_patient_id = l.record_id
 inner join products as p
     on e.product_code = p.product_code
-left join key_map as k
-    on l.person_key = k.delivered_person_key
 inner join persons as s
-    on coalesce(k.person_key, l.person_key) = s.person_key
+    on l.person_key = s.person_key

@@ -16,7 +16,9 @@ administrations as (
         a.atc_code
     from {{ ref('stg_sygehusmedicin__administrations') }} as a
     left join key_map as k
-        on a.person_key = k.delivered_person_key
+        on
+            k.source_name = 'sygehusmedicin__administrationer'
+            and a.person_key = k.record_id
 )
 
 select a.*

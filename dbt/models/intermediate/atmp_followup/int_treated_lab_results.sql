@@ -18,7 +18,9 @@ results as (
         r.unit
     from {{ ref('stg_lab__results') }} as r
     left join key_map as k
-        on r.person_key = k.delivered_person_key
+        on
+            k.source_name = 'lab__resultater'
+            and r.person_key = k.record_id
 )
 
 select r.*

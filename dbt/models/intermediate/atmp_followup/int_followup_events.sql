@@ -1,6 +1,7 @@
 -- Every dated follow-up event of every treatment, within its observation window (index date
 -- to end of follow-up). Which registry codes make which event, and in which window of days
--- after the index date, is data: the outcome_definitions and diagnosis_groups seeds.
+-- after the index date, is data: the outcome_definitions and diagnosis_groups seeds, matched
+-- against the treated persons' coded registry records (int_coded_records).
 -- source_record_id names the registry row behind the event, so each event is traceable.
 with windows as (
     select
@@ -57,50 +58,8 @@ end_of_followup as (
     where followup_end_reason <> 'cutoff'
 ),
 
-medication_events as (
-    select
-        w.treatment_id,
-        d.outcome_id as event_type,
-        a.administration_date as event_date,
-        'sygehusmedicin' as source_name,
-        min(a.atc_code) as code,
-        null::numeric as value_numeric,
-        a.administration_id as source_record_id
-    from windows as w
-    inner join {{ ref('int_treated_administrations') }} as a
-        on w.person_key = a.person_key
-    inner join definitions as d
-        on
-            d.event_source = 'sygehusmedicin_atc'
-            and a.atc_code like d.code || '%'
-    where
-        a.administration_date >= w.index_date + d.window_start_day
-        and (d.window_end_day is null or a.administration_date <= w.index_date + d.window_end_day)
-        and a.administration_date <= w.followup_end_date
-    group by w.treatment_id, d.outcome_id, a.administration_date, a.administration_id
-),
-
-procedure_events as (
-    select
-        w.treatment_id,
-        d.outcome_id as event_type,
-        p.procedure_date as event_date,
-        'lpr3' as source_name,
-        min(p.procedure_code) as code,
-        null::numeric as value_numeric,
-        p.contact_id as source_record_id
-    from windows as w
-    inner join {{ ref('int_treated_procedures') }} as p
-        on w.person_key = p.person_key
-    inner join definitions as d
-        on
-            d.event_source = 'lpr3_procedure'
-            and p.procedure_code like d.code || '%'
-    where
-        p.procedure_date >= w.index_date + d.window_start_day
-        and (d.window_end_day is null or p.procedure_date <= w.index_date + d.window_end_day)
-        and p.procedure_date <= w.followup_end_date
-    group by w.treatment_id, d.outcome_id, p.procedure_date, p.contact_id
+coded_records as (
+    select * from {{ ref('int_coded_records') }}
 ),
 
 index_admissions as (
@@ -117,80 +76,39 @@ index_admissions as (
     group by w.treatment_id
 ),
 
-admission_events as (
+coded_events as (
+    -- registry records matching an outcome definition, within the definition's window of
+    -- days after the index date; one event per registry row and outcome
     select
         w.treatment_id,
         d.outcome_id as event_type,
-        c.start_date as event_date,
-        'lpr3' as source_name,
-        c.priority as code,
-        (c.end_date - c.start_date)::numeric as value_numeric,
-        c.contact_id as source_record_id
+        r.record_date as event_date,
+        r.source_name,
+        min(r.code) as code,
+        min(r.value_numeric) as value_numeric,
+        r.source_record_id
     from windows as w
+    inner join coded_records as r
+        on w.person_key = r.person_key
+    inner join definitions as d
+        on
+            r.event_source = d.event_source
+            and (
+                r.match_code = d.code
+                or (r.prefix_match and r.match_code like d.code || '%')
+            )
     left join index_admissions as ia
         on w.treatment_id = ia.treatment_id
-    inner join {{ ref('int_treated_contacts') }} as c
-        on w.person_key = c.person_key
-    inner join definitions as d
-        on
-            d.event_source = 'lpr3_acute_admission'
-            and c.priority = d.code
     where
-        c.end_date > c.start_date
-        and c.start_date > coalesce(ia.discharge_date, w.index_date)
-        and c.start_date >= w.index_date + d.window_start_day
-        and (d.window_end_day is null or c.start_date <= w.index_date + d.window_end_day)
-        and c.start_date <= w.followup_end_date
-),
-
-diagnosis_events as (
-    select
-        w.treatment_id,
-        d.outcome_id as event_type,
-        dx.diagnosis_date as event_date,
-        'lpr3' as source_name,
-        min(dx.diagnosis_code) as code,
-        null::numeric as value_numeric,
-        dx.contact_id as source_record_id
-    from windows as w
-    inner join {{ ref('int_treated_diagnoses') }} as dx
-        on w.person_key = dx.person_key
-    inner join {{ ref('diagnosis_groups') }} as g
-        on
-            dx.diagnosis_code like g.code_prefix || '%'
-            and g.role in ('outcome', 'both')
-    inner join definitions as d
-        on
-            d.event_source = 'diagnosis_group'
-            and g.diagnosis_group = d.code
-    where
-        dx.diagnosis_date >= w.index_date + d.window_start_day
-        and (d.window_end_day is null or dx.diagnosis_date <= w.index_date + d.window_end_day)
-        and dx.diagnosis_date <= w.followup_end_date
-    group by w.treatment_id, d.outcome_id, dx.diagnosis_date, dx.contact_id
-),
-
-lab_events as (
-    select
-        w.treatment_id,
-        d.outcome_id as event_type,
-        l.sample_date as event_date,
-        'lab' as source_name,
-        l.npu_code as code,
-        l.value_numeric,
-        l.lab_result_id as source_record_id
-    from windows as w
-    inner join {{ ref('int_treated_lab_results') }} as l
-        on w.person_key = l.person_key
-    inner join definitions as d
-        on
-            d.event_source = 'lab_npu'
-            and l.npu_code = d.code
-    where
-        l.sample_date >= w.index_date + d.window_start_day
-        and (d.window_end_day is null or l.sample_date <= w.index_date + d.window_end_day)
-        and l.sample_date <= w.followup_end_date
-        and (d.value_below is null or l.value_numeric < d.value_below)
+        r.record_date >= w.index_date + d.window_start_day
+        and (d.window_end_day is null or r.record_date <= w.index_date + d.window_end_day)
+        and r.record_date <= w.followup_end_date
+        and (d.value_below is null or r.value_numeric < d.value_below)
+        and (
+            r.event_source <> 'lpr3_acute_admission'
+            or r.record_date > coalesce(ia.discharge_date, w.index_date)
+        )
+    group by w.treatment_id, d.outcome_id, r.record_date, r.source_name, r.source_record_id
 ),
 
 assessments as (
@@ -290,15 +208,7 @@ events as (
     union all
     select * from end_of_followup
     union all
-    select * from medication_events
-    union all
-    select * from procedure_events
-    union all
-    select * from admission_events
-    union all
-    select * from diagnosis_events
-    union all
-    select * from lab_events
+    select * from coded_events
     union all
     select * from assessment_events
     union all

@@ -34,7 +34,9 @@ atmp as (
         on a.atc_code = p.atc_code
     cross join cutoff as c
     left join key_map as k
-        on a.person_key = k.delivered_person_key
+        on
+            k.source_name = 'sygehusmedicin__administrationer'
+            and a.person_key = k.record_id
     where a.administration_date <= c.cutoff_date
 ),
 

@@ -27,7 +27,9 @@ register_deaths as (
         'doedsaarsag' as source_name
     from {{ ref('stg_doedsaarsag__deaths') }} as d
     left join key_map as k
-        on d.person_key = k.delivered_person_key
+        on
+            k.source_name = 'doedsaarsag__doedsfald'
+            and d.person_key = k.record_id
     group by coalesce(k.person_key, d.person_key)
 ),
 
@@ -39,7 +41,9 @@ emigrations as (
         'cpr' as source_name
     from {{ ref('stg_cpr__migrations') }} as m
     left join key_map as k
-        on m.person_key = k.delivered_person_key
+        on
+            k.source_name = 'cpr__migrations'
+            and m.person_key = k.record_id
     where m.direction = 'out'
 ),
 

@@ -5,7 +5,7 @@ with followup as (
     select
         *,
         date_part('year', index_date)::integer::text as treatment_year
-    from {{ ref('fct_atmp_followup') }}
+    from {{ ref('int_atmp_followup') }}
 ),
 
 by_period as (

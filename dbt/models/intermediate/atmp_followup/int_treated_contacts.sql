@@ -20,7 +20,9 @@ contacts as (
         c.priority
     from {{ ref('stg_lpr3__contacts') }} as c
     left join key_map as k
-        on c.person_key = k.delivered_person_key
+        on
+            k.source_name = 'lpr3__kontakter'
+            and c.person_key = k.record_id
 )
 
 select c.*

@@ -1,25 +1,22 @@
-{#- the measurements both extracts carry, read alike from either -#}
-{% set measured = [
-    "assessment_date", "timepoint_day", "product_code", "response", "crs_grade",
-    "crs_onset_date", "icans_grade", "icans_onset_date", "icu_admitted", "tocilizumab_given",
-    "corticosteroid_given", "factor_ix_activity_pct", "prophylaxis_resumed", "motor_milestone",
-] -%}
 -- Clinical outcome assessments matched to the treatment they follow up: Danish extracts by
 -- person_key, cross-border extracts through record linkage. An assessment belongs to a
 -- treatment of the same product (or of any product when the extract leaves it blank) of the
 -- same person, dated within the treatment's observation window. Responses are read on the
 -- indication's response scale (response_categories seed); a response from another scale,
--- or an unknown code, stays in `response` but gets no rank.
+-- or an unknown code, stays in `response` but gets no rank. Every measurement the extracts
+-- share (macro outcome_measurements) is carried through.
 
 with danish as (
     select
         a.assessment_id,
         coalesce(k.person_key, a.person_key) as person_key,
         'outcomes' as source_name,
-        a.{{ measured | join(",\n        a.") }}
+        {{ outcome_measurement_names('a') }}
     from {{ ref('stg_outcomes__assessments') }} as a
     left join {{ ref('int_person_key_map') }} as k
-        on a.person_key = k.delivered_person_key
+        on
+            k.source_name = 'outcomes__vurderinger'
+            and a.person_key = k.record_id
 ),
 
 crossborder as (
@@ -27,9 +24,9 @@ crossborder as (
         a.assessment_id,
         l.person_key,
         'outcomes_crossborder' as source_name,
-        a.{{ measured | join(",\n        a.") }}
+        {{ outcome_measurement_names('a') }}
     from {{ ref('stg_outcomes_crossborder__assessments') }} as a
-    inner join {{ ref('stg_linkage__person_links') }} as l
+    inner join {{ ref('int_person_key_map') }} as l
         on
             l.source_name = 'outcomes_crossborder'
             and a.foreign_patient_id = l.record_id
@@ -60,24 +57,12 @@ select
     w.treatment_id,
     a.assessment_id,
     a.source_name,
-    a.assessment_date,
     (a.assessment_date - w.index_date)::integer as days_from_index,
-    a.timepoint_day,
-    a.response,
     r.response_rank,
     r.is_response,
     r.is_complete_response,
     r.is_progression,
-    a.crs_grade,
-    a.crs_onset_date,
-    a.icans_grade,
-    a.icans_onset_date,
-    a.icu_admitted,
-    a.tocilizumab_given,
-    a.corticosteroid_given,
-    a.factor_ix_activity_pct,
-    a.prophylaxis_resumed,
-    a.motor_milestone
+    {{ outcome_measurement_names('a') }}
 from assessments as a
 inner join windows as w
     on
