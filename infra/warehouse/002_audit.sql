@@ -19,3 +19,6 @@ create index if not exists deliveries_source_delivery on audit.deliveries (sourc
 -- At most one successful load per delivery: the guard that makes re-runs no-ops.
 create unique index if not exists deliveries_loaded_once
     on audit.deliveries (source, delivery_id) where status = 'loaded';
+-- The delivered files' checksums (one digest over the manifest's per-file sha256s): a loaded
+-- id arriving again with other content is refused, not skipped.
+alter table audit.deliveries add column if not exists files_sha256 text;

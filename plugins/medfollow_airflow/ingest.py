@@ -1,8 +1,8 @@
 """Operators that adapt ``registry_ingest`` to Airflow: find pending deliveries, load one.
 
 A refused delivery is a fact about the data, not a transient error: it fails the task
-without retries (AirflowFailException). Connection trouble raises normally so the task's
-retry policy (exponential backoff) applies. An already-loaded delivery is a skip, so no
+without retries (AirflowFailException). Connection trouble (a 'failed' attempt) raises
+AirflowException so the task's retry policy (exponential backoff) applies. An already-loaded delivery is a skip, so no
 asset event is emitted for it.
 """
 
@@ -78,6 +78,8 @@ class IngestDeliveryOperator(BaseOperator):
         log.info(outcome.summary())
         if outcome.status == "refused":
             raise AirflowFailException(outcome.summary())
+        if outcome.status == "failed":  # the warehouse went away: the retry policy applies
+            raise AirflowException(outcome.summary())
         if outcome.status == "skipped":
             raise AirflowSkipException(outcome.summary())
         return {

@@ -106,6 +106,7 @@ def record(
             delivery_id=delivery_id,
             cutoff=cutoff,
             manifest_sha256=sha256_of(manifest_path) if manifest_path.exists() else None,
+            files_sha256=None,
             run_id=run_id,
         )
         audit.finish_attempt(

@@ -3,7 +3,7 @@ what each delivery must contain is generated from the same objects the loader us
 
 from __future__ import annotations
 
-from medfollow_core.landing.contracts import SourceContract, all_contracts
+from medfollow_core.landing.contracts import Column, SourceContract, all_contracts
 
 
 def _table_section(contract: SourceContract) -> list[str]:
@@ -17,13 +17,7 @@ def _table_section(contract: SourceContract) -> list[str]:
             "|---|---|---|---|---|---|",
         ]
         for col in table.columns:
-            rules = ", ".join(col.allowed)
-            if col.min:
-                rules = f"≥ {col.min}" + (
-                    ", ≤ cut-off" if col.type in ("date", "timestamp") else ""
-                )
-            elif col.type in ("date", "timestamp"):
-                rules = "≤ cut-off"
+            rules = ", ".join(col.allowed) or _range(col)
             if col.aliases:
                 rules += f" (also delivered as {', '.join(col.aliases)})"
             lines.append(
@@ -33,6 +27,16 @@ def _table_section(contract: SourceContract) -> list[str]:
             )
         lines.append("")
     return lines
+
+
+def _range(col: Column) -> str:
+    """The range the row checks apply: numbers between min and max, dates up to the cut-off."""
+    upper = "cut-off" if col.type in ("date", "timestamp") else col.max
+    if col.min is not None and upper is not None:
+        return f"{col.min} – {upper}"
+    if col.min is not None:
+        return f"≥ {col.min}"
+    return f"≤ {upper}" if upper is not None else ""
 
 
 def render_markdown() -> str:

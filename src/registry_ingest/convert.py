@@ -3,9 +3,12 @@
 Input is a record batch as delivered (strings from CSV, typed columns from Parquet/SAS).
 Output is the typed batch plus one reason per row where a value cannot be typed (null when
 it can). Everything is vectorised with Arrow compute: a bad value never raises, it becomes a
-row-level reason, and the caller quarantines those rows while the rest load. The contract's
-rules about typed values (required, allowed codes, date ranges, keys) are Great Expectations'
-job (``validate``).
+row-level reason, and the caller quarantines those rows while the rest load. Nothing changes
+silently on the way: text is stripped and a blank value is missing (so a required check sees
+it), a date or timestamp must be written in full (no trailing characters), a number must be
+finite, and a number outside the contract's physically possible range (``min``/``max``) is
+a row error. The contract's other rules about typed values (required, allowed codes, date
+ranges, keys) are Great Expectations' job (``validate``).
 
 CPR columns are validated here, before pseudonymisation, by the rules of
 ``medfollow_core.cpr`` (modulus-11 only as a warning).
@@ -23,6 +26,7 @@ from medfollow_core.landing.contracts import Column, Table
 
 _TRUE = ["ja", "j", "true", "t", "1", "yes", "y"]
 _FALSE = ["nej", "n", "false", "f", "0", "no"]
+_INT64_MAX = 2**63 - 1
 
 
 @dataclass
@@ -64,15 +68,14 @@ def _typed(values: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
     n = len(values)
     none = pa.nulls(n, pa.string())
     if col.type in ("text", "cpr"):
-        text = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
-        return pc.utf8_trim_whitespace(text), none
+        return _as_text(values), none
     if col.type in ("date", "timestamp"):
         typed = _parse_temporal(values, col.type)
         return typed, _unparsed(values, typed, f"{col.name}: invalid {col.type}")
     if col.type == "bool":
         if pa.types.is_boolean(values.type):
             return values, none
-        lowered = pc.utf8_lower(pc.utf8_trim_whitespace(_as_text(values)))
+        lowered = pc.utf8_lower(_as_text(values))
         typed = pc.if_else(
             pc.is_in(lowered, pa.array(_TRUE)),
             True,
@@ -80,38 +83,74 @@ def _typed(values: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
         )
         return typed, _unparsed(values, typed, f"{col.name}: not a yes/no value")
     if col.type in ("int", "float"):
-        target = pa.int64() if col.type == "int" else pa.float64()
-        if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
-            if col.type == "float" or pa.types.is_integer(values.type):
-                return pc.cast(values, target), none
-            # SAS stores every number as a float: only whole values are integers
-            whole = pc.equal(values, pc.floor(values))
-            typed = pc.cast(pc.if_else(whole, values, None), target)
-            return typed, _unparsed(values, typed, f"{col.name}: not a whole number")
-        text = pc.replace_substring(pc.utf8_trim_whitespace(_as_text(values)), ",", ".")
-        pattern = (
-            r"^-?\d{1,18}$"
-            if col.type == "int"
-            else r"^-?(\d{1,300}(\.\d*)?|\.\d+)([eE]-?\d{1,3})?$"
+        number = _number(values, col)
+        finite = pc.fill_null(pc.is_finite(number), True)
+        typed = pc.if_else(finite, number, pa.scalar(None, number.type))
+        reasons = pc.if_else(
+            finite,
+            _unparsed(values, number, f"{col.name}: not a number"),
+            f"{col.name}: not a finite number",
         )
-        ok = pc.match_substring_regex(text, pattern)
-        typed = pc.cast(pc.if_else(ok, text, None), target)
-        return typed, _unparsed(values, typed, f"{col.name}: not a number")
+        return typed, _first(reasons, _out_of_range(typed, col))
     raise ValueError(f"unknown column type {col.type}")
 
 
+def _number(values: pa.Array, col: Column) -> pa.Array:
+    """A numeric column as int64 or float64, null where a value is no such number."""
+    target = pa.int64() if col.type == "int" else pa.float64()
+    if pa.types.is_integer(values.type):
+        if values.type == pa.uint64():
+            fits = pc.less_equal(values, pa.scalar(_INT64_MAX, pa.uint64()))
+            values = pc.if_else(fits, values, None)
+        return pc.cast(values, target)
+    if pa.types.is_floating(values.type):
+        if col.type == "float":
+            return pc.cast(values, target)
+        # SAS stores every number as a float: only whole values within int64 are integers
+        whole = pc.and_(
+            pc.equal(values, pc.floor(values)), pc.less(pc.abs(values), float(_INT64_MAX))
+        )
+        return pc.cast(pc.if_else(whole, values, None), target)
+    text = pc.replace_substring(_as_text(values), ",", ".")
+    pattern = (
+        r"^-?\d{1,18}$" if col.type == "int" else r"^-?(\d{1,300}(\.\d*)?|\.\d+)([eE]-?\d{1,3})?$"
+    )
+    ok = pc.match_substring_regex(text, pattern)
+    return pc.cast(pc.if_else(ok, text, None), target)
+
+
+def _out_of_range(typed: pa.Array, col: Column) -> pa.Array:
+    """A reason where a number lies outside the contract's range (the value is not quoted:
+    a misplaced identifier must not reach a reason)."""
+    reasons = pa.nulls(len(typed), pa.string())
+    if col.max is not None:
+        above = pc.greater(typed, float(col.max))
+        reasons = pc.if_else(above, f"{col.name}: above the maximum {col.max}", reasons)
+    if col.min is not None:
+        below = pc.less(typed, float(col.min))
+        reasons = pc.if_else(below, f"{col.name}: below the minimum {col.min}", reasons)
+    return reasons
+
+
 def _as_text(values: pa.Array) -> pa.Array:
-    """Text with blanks as null: Parquet and SAS extracts write '' where CSV has nothing."""
+    """Text stripped of surrounding whitespace, blanks as null: a whitespace-only value is
+    missing (Parquet and SAS extracts write '' where CSV has nothing)."""
     text = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
-    return pc.if_else(pc.equal(pc.utf8_trim_whitespace(text), ""), None, text)
+    text = pc.utf8_trim_whitespace(text)
+    return pc.if_else(pc.equal(text, ""), None, text)
+
+
+_DAY = r"(\d{4}-\d{2}-\d{2}|\d{2}-\d{2}-\d{4})"
+_WRITTEN = {"date": f"^{_DAY}$", "timestamp": rf"^{_DAY}([ T]\d{{2}}:\d{{2}}(:\d{{2}})?)?$"}
+"""A date or timestamp as written, in full: nothing may follow it (``12-05-20211`` is no date)."""
 
 
 def _parse_temporal(values: pa.Array, kind: str) -> pa.Array:
     """Dates as DD-MM-YYYY or ISO (and an optional time), per value; failures become null."""
-    target = pa.date32() if kind == "date" else pa.timestamp("s")
     if pa.types.is_date(values.type) or pa.types.is_timestamp(values.type):
-        return pc.cast(values, target)
-    text = pc.utf8_trim_whitespace(_as_text(values))
+        return _retyped_temporal(values, kind)
+    text = _as_text(values)
+    text = pc.if_else(pc.match_substring_regex(text, _WRITTEN[kind]), text, None)
     iso = pc.match_substring_regex(text, r"^\d{4}-\d{2}-\d{2}")
     # Normalise DD-MM-YYYY[ HH:MM[:SS]] to ISO with a regex, then parse once.
     as_iso = pc.if_else(
@@ -136,6 +175,20 @@ def _parse_temporal(values: pa.Array, kind: str) -> pa.Array:
     )
     parsed = pc.strptime(full, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
     return _strict(parsed, day)
+
+
+def _retyped_temporal(values: pa.Array, kind: str) -> pa.Array:
+    """A typed date or timestamp (Parquet, SAS) in the contract's type; a timestamp with a
+    time of day is no date (null), and a timestamp keeps whole seconds."""
+    if kind == "timestamp":
+        if pa.types.is_timestamp(values.type):
+            values = pc.floor_temporal(values, unit="second")
+        return pc.cast(values, pa.timestamp("s"))
+    if pa.types.is_date(values.type):
+        return pc.cast(values, pa.date32())
+    midnight = pc.floor_temporal(values, unit="day")
+    whole = pc.equal(values, midnight)
+    return pc.cast(pc.if_else(whole, midnight, None), pa.date32())
 
 
 def _strict(parsed: pa.Array, day: pa.Array) -> pa.Array:

@@ -3,19 +3,31 @@
 This is the single code path behind the Airflow ingest tasks and ``medfollow ingest``.
 File-level problems (no manifest, checksum mismatch, missing columns, wrong encoding,
 truncated file) refuse the whole delivery and leave the warehouse exactly as it was.
-Row-level problems — values that cannot be typed, invalid CPR numbers, and whatever the
-source's Great Expectations suite flags — send the row to ``quarantine.<source>__<table>``
-with a reason; the rest loads. Everything the delivery changes becomes visible in one transaction, together with its
+Row-level problems — values that cannot be typed, invalid CPR numbers, a CPR number where
+none belongs (``stray_cprs``), and whatever the source's Great Expectations suite flags —
+send the row to ``quarantine.<source>__<table>`` with a reason and its contract-typed record;
+the rest loads; a child row (an LPR3 diagnosis) follows its parent row (the contact).
+Everything the delivery changes becomes visible in one transaction, together with its
 ``audit.deliveries`` status.
+
+Registers are guarded: the loads of a source run one at a time (an advisory lock per
+source); a snapshot older than the one in force is skipped; a snapshot that would empty or
+sharply shrink a table, a cut-off in the future, and a loaded delivery id re-sent with other
+files are refused. A lost database connection ends the attempt as ``failed`` (retried).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -26,15 +38,24 @@ from medfollow_core import config
 from medfollow_core.errors import MedfollowError, scrub
 from medfollow_core.landing import audit
 from medfollow_core.landing.contracts import SourceContract, Table, contract_for
-from medfollow_core.landing.manifest import MANIFEST_NAME, Manifest, sha256_of
+from medfollow_core.landing.delivered import delivered_file
+from medfollow_core.landing.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestError,
+    manifest_bytes,
+    sha256_of,
+)
 from medfollow_core.pseudonymise import Pseudonymiser
 from medfollow_core.types import Progress
 from medfollow_core.warehouse.catalog import table_exists
 from medfollow_core.warehouse.copy import copy_table
 from registry_ingest import read
 from registry_ingest.convert import convert_batch
+from registry_ingest.files import check_columns, table_entries
 from registry_ingest.load import ensure_tables, quarantine_name, raw_name
 from registry_ingest.prefetch import prefetch
+from registry_ingest.stray_cprs import find_stray_cprs
 from registry_ingest.validate import DeliveryValidator
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,120}")
@@ -44,7 +65,7 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,120}")
 class DeliveryOutcome:
     source: str
     delivery_id: str
-    status: str  # loaded | refused | skipped
+    status: str  # loaded | refused | skipped | failed (transient: retry)
     reason: str | None = None
     rows_read: int = 0
     rows_loaded: int = 0
@@ -60,8 +81,8 @@ class DeliveryOutcome:
     def summary(self) -> str:
         if self.status == "refused":
             return f"{self.source}/{self.delivery_id}: refused — {self.reason}"
-        if self.status == "skipped":
-            return f"{self.source}/{self.delivery_id}: skipped — {self.reason}"
+        if self.status in ("skipped", "failed"):
+            return f"{self.source}/{self.delivery_id}: {self.status} — {self.reason}"
         return (
             f"{self.source}/{self.delivery_id}: loaded {self.rows_loaded:,} rows, "
             f"quarantined {self.rows_quarantined:,}"
@@ -77,8 +98,13 @@ def ingest_delivery(
     run_id: str | None = None,
     progress: Progress | None = None,
     gx_dir: Path | None = None,
+    force_reason: str | None = None,
 ) -> DeliveryOutcome:
-    """Load one delivery folder; never raises for a bad delivery (it returns 'refused')."""
+    """Load one delivery folder; never raises for a bad delivery (it returns 'refused').
+
+    A lost database connection returns 'failed' (safe to retry); ``force_reason`` lets a
+    snapshot shrink a register beyond `max_snapshot_drop`, and is recorded in the audit.
+    """
     delivery_dir = delivery_dir.resolve()
     manifest, manifest_sha, refusal = _read_manifest(delivery_dir)
     delivery_id = manifest.delivery_id if manifest else delivery_dir.name
@@ -87,152 +113,251 @@ def ingest_delivery(
     if manifest and manifest.source != source:
         refusal = f"manifest is for source {manifest.source!r}, not {source!r}"
     if not _SAFE_ID.fullmatch(delivery_id):
-        # the id names folders (validation results) and audit rows: no paths, no surprises
-        refusal, delivery_id = (
-            "delivery id may only hold letters, digits, '.', '_' and '-'",
-            "invalid-id",
-        )
+        # The id names folders (validation results): no paths, no surprises. The audit keeps
+        # the name as sent (made printable and CPR-free), so the folder is known as dealt with.
+        refusal = "delivery id may only hold letters, digits, '.', '_' and '-'"
+        delivery_id = _printable(delivery_id)
     cutoff = manifest.cutoff_date if manifest else None
-
-    with psycopg.connect(url, autocommit=True) as control:
-        if not audit.lock_delivery(control, source, delivery_id):
-            raise MedfollowError(f"{source}/{delivery_id} is being loaded by another process")
-        audit.close_interrupted(control, source, delivery_id)
-        skip = "already loaded" if audit.already_loaded(control, source, delivery_id) else None
-        if skip is None and refusal is None and contract.mode == "snapshot" and cutoff is not None:
-            latest = audit.latest_loaded_cutoff(control, source)
-            if latest is not None and cutoff < latest:
-                # A snapshot replaces the table, so an older one must never roll the register
-                # back; a backlog loaded in any order (or an old one re-sent) ends the same.
-                skip = f"superseded by the loaded snapshot of {latest} (this one is of {cutoff})"
-        if skip is not None:
-            audit.record_skip(
-                control,
-                source=source,
-                delivery_id=delivery_id,
-                cutoff=cutoff,
-                manifest_sha256=manifest_sha,
-                run_id=run_id,
-                reason=skip,
-            )
-            return DeliveryOutcome(source, delivery_id, "skipped", skip)
-        attempt = audit.start_attempt(
-            control,
-            source=source,
-            delivery_id=delivery_id,
-            cutoff=cutoff,
-            manifest_sha256=manifest_sha,
-            run_id=run_id,
-        )
-        outcome = DeliveryOutcome(source, delivery_id, "running")
-        try:
+    if refusal is None and cutoff is not None and cutoff > date.today() + CUTOFF_TOLERANCE:
+        refusal = f"cut-off date {cutoff} is in the future (a typo in the year?)"
+    attempt = _Attempt(
+        source=source,
+        delivery_id=delivery_id,
+        cutoff=cutoff,
+        manifest_sha256=manifest_sha,
+        files_sha256=_files_fingerprint(manifest) if manifest else None,
+        run_id=run_id,
+    )
+    try:
+        with psycopg.connect(url, autocommit=True) as control:
+            audit.lock_source(control, source)
+            audit.close_interrupted(control, source)
             if refusal is None:
-                assert manifest is not None
-                _check_files(delivery_dir, manifest, contract)
-                # One GX project per delivery: its results and Data Docs stay small and
-                # self-contained, and rendering never grows with the delivery history.
-                gx_project = (gx_dir or config.state_dir() / "gx") / source / delivery_id
-                validator = DeliveryValidator(gx_project, contract, manifest.cutoff_date)
-                _load(
-                    delivery_dir,
-                    manifest,
-                    contract,
-                    url,
-                    attempt,
-                    key,
-                    validator,
-                    outcome,
-                    progress,
-                )
-                outcome.data_docs = validator.build_docs()
-                return outcome
-            outcome.reason = refusal
-        except MedfollowError as exc:
-            outcome.reason = str(exc)
-        outcome.reason = scrub(outcome.reason or "refused")
-        outcome.status = "refused"
-        audit.finish_attempt(
-            control, attempt, status="refused", reason=outcome.reason, rows_read=outcome.rows_read
+                refusal = _reused_id(control, attempt)
+            skip = None if refusal else _skip_reason(control, contract, attempt)
+            if skip is not None:
+                audit.record_skip(control, **attempt.audit_fields(), reason=skip)
+                return DeliveryOutcome(source, delivery_id, "skipped", skip)
+            attempt.attempt_id = audit.start_attempt(control, **attempt.audit_fields())
+            outcome = DeliveryOutcome(source, delivery_id, "running")
+            try:
+                if refusal is None:
+                    assert manifest is not None
+                    _check_files(delivery_dir, manifest, contract)
+                    # One GX project per delivery: its results and Data Docs stay small and
+                    # self-contained, and rendering never grows with the delivery history.
+                    gx_project = (gx_dir or config.state_dir() / "gx") / source / delivery_id
+                    validator = DeliveryValidator(gx_project, contract, manifest.cutoff_date)
+                    load = _LoadRequest(
+                        delivery_dir, manifest, contract, url, attempt.attempt_id, key
+                    )
+                    _load(load, validator, outcome, progress, force_reason)
+                    outcome.data_docs = validator.build_docs()
+                    return outcome
+                outcome.reason = refusal
+            except MedfollowError as exc:
+                outcome.reason = str(exc)
+            outcome.reason = scrub(outcome.reason or "refused")
+            outcome.status = "refused"
+            audit.finish_attempt(
+                control,
+                attempt.attempt_id,
+                status="refused",
+                reason=outcome.reason,
+                rows_read=outcome.rows_read,
+            )
+            return outcome
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        return _connection_lost(url, attempt, exc)
+
+
+CUTOFF_TOLERANCE = timedelta(days=1)
+"""How far past today a cut-off may lie (time zones, a delivery cut late in the day)."""
+
+MAX_DROP_ENV = "MEDFOLLOW_MAX_SNAPSHOT_DROP"
+DEFAULT_MAX_DROP = 0.2
+
+
+def max_snapshot_drop() -> float:
+    """The share by which a snapshot may shrink a table before it is refused (default 20 %).
+
+    Set ``MEDFOLLOW_MAX_SNAPSHOT_DROP`` (a fraction, e.g. ``0.1``) to change it. A snapshot
+    replaces the register, so a header-only or mostly quarantined one would silently empty it.
+    """
+    text = os.environ.get(MAX_DROP_ENV)
+    if not text:
+        return DEFAULT_MAX_DROP
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise MedfollowError(f"{MAX_DROP_ENV} must be a fraction between 0 and 1, not {text!r}")
+    return share
+
+
+@dataclass
+class _Attempt:
+    """What the audit records about an attempt, gathered before the database is touched."""
+
+    source: str
+    delivery_id: str
+    cutoff: date | None
+    manifest_sha256: str | None
+    files_sha256: str | None
+    run_id: str | None
+    attempt_id: int | None = None
+
+    def audit_fields(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "delivery_id": self.delivery_id,
+            "cutoff": self.cutoff,
+            "manifest_sha256": self.manifest_sha256,
+            "files_sha256": self.files_sha256,
+            "run_id": self.run_id,
+        }
+
+
+def _printable(delivery_id: str) -> str:
+    """A refused id as the audit shows it: CPR-free, one line, bounded."""
+    text = "".join(c if c.isprintable() else "?" for c in delivery_id)
+    return scrub(text)[:200] or "(empty)"
+
+
+def _files_fingerprint(manifest: Manifest) -> str:
+    """One digest over the delivered files' checksums (case-insensitive, order-free)."""
+    parts = sorted(f"{f.table}={str(f.sha256).lower()}" for f in manifest.files)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _reused_id(control: psycopg.Connection, attempt: _Attempt) -> str | None:
+    """A refusal when a loaded id arrives again with other files: a correction is a new id."""
+    loaded, fingerprint = audit.loaded_fingerprint(control, attempt.source, attempt.delivery_id)
+    if loaded and fingerprint and attempt.files_sha256 and fingerprint != attempt.files_sha256:
+        return (
+            "delivery id reused with different content (the checksums differ from the loaded "
+            "delivery's); send a correction under a new delivery id"
         )
-        return outcome
+    return None
+
+
+def _skip_reason(
+    control: psycopg.Connection, contract: SourceContract, attempt: _Attempt
+) -> str | None:
+    """Why the delivery needs no load: already loaded, or an older snapshot than the one in
+    force (a snapshot replaces the table, so an older one must never roll a register back)."""
+    if audit.loaded_fingerprint(control, attempt.source, attempt.delivery_id)[0]:
+        return "already loaded"
+    if contract.mode != "snapshot" or attempt.cutoff is None:
+        return None
+    in_force = audit.snapshot_in_force(control, attempt.source)
+    if in_force is None or (attempt.cutoff, attempt.delivery_id) > in_force:
+        return None
+    cutoff, delivery_id = in_force
+    if attempt.cutoff < cutoff:
+        return f"superseded by the loaded snapshot of {cutoff} (this one is of {attempt.cutoff})"
+    return f"superseded by the loaded snapshot {delivery_id} of the same cut-off {cutoff}"
+
+
+def _connection_lost(url: str, attempt: _Attempt, exc: psycopg.Error) -> DeliveryOutcome:
+    """A failed attempt with one line: the warehouse went away (or never answered).
+
+    The attempt row is closed as failed if the warehouse answers again; otherwise it stays
+    ``running`` and the next load of the source closes it.
+    """
+    detail = scrub(" ".join(str(exc).split()))[:300] or type(exc).__name__
+    reason = f"lost the database connection ({detail}); nothing was loaded, safe to retry"
+    if attempt.attempt_id is not None:
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(url, autocommit=True, connect_timeout=10) as conn,
+        ):
+            audit.finish_attempt(conn, attempt.attempt_id, status="failed", reason=reason)
+    return DeliveryOutcome(attempt.source, attempt.delivery_id, "failed", reason)
 
 
 def _read_manifest(delivery_dir: Path) -> tuple[Manifest | None, str | None, str | None]:
+    """The manifest, the sha256 of its bytes, and a one-line refusal if it is no valid one."""
     path = delivery_dir / MANIFEST_NAME
     if not delivery_dir.is_dir():
         raise MedfollowError(f"no delivery folder at {delivery_dir}")
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None, None, f"no {MANIFEST_NAME} in the delivery folder"
     try:
-        return Manifest.read(delivery_dir), sha256_of(path), None
-    except (ValueError, KeyError, TypeError) as exc:
-        return None, sha256_of(path), f"unreadable manifest ({type(exc).__name__}: {exc})"
+        data = manifest_bytes(delivery_dir)  # a folder, FIFO or symlink is refused unread
+    except ManifestError as exc:
+        return None, None, str(exc)
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        return Manifest.parse(data), sha, None
+    except ManifestError as exc:
+        return None, sha, str(exc)
 
 
 def _delivered_files(
     delivery_dir: Path, manifest: Manifest, contract: SourceContract
 ) -> dict[str, tuple[Path, int, str]]:
-    """Each contract table's file and expected row count, as the manifest lists them.
-
-    The manifest's ``table`` field names the table a file holds, so a registry may send a
-    table as CSV one month and as a SAS dataset or Parquet the next; the reader follows
-    the file's extension.
-    """
-    by_table = {f.table: f for f in manifest.files}
-    by_name = {f.name: f for f in manifest.files}
-    found = {}
-    for table in contract.tables:
-        entry = by_table.get(table.name) or by_name.get(table.file)
-        if entry is None:
-            raise MedfollowError(f"manifest lists no file for table {table.name} ({table.file})")
-        found[table.name] = (delivery_dir / entry.name, entry.rows, entry.sha256)
-    return found
+    """Each contract table's file (a regular file inside the folder), expected row count
+    and checksum, as the manifest lists them (see `files.table_entries`)."""
+    return {
+        name: (delivered_file(delivery_dir, entry.name), entry.rows, entry.sha256)
+        for name, entry in table_entries(manifest, contract).items()
+    }
 
 
 def _check_files(delivery_dir: Path, manifest: Manifest, contract: SourceContract) -> None:
-    """File-level checks: every contract table delivered intact, every column present."""
+    """File-level checks: every listed file a regular file inside the folder (all checked
+    before a byte is read), every contract table intact, valid in its declared encoding and
+    with its columns, each once and flat."""
+    for entry in manifest.files:
+        delivered_file(delivery_dir, entry.name)
     files = _delivered_files(delivery_dir, manifest, contract)
-    for table in contract.tables:
-        path, _, expected_sha = files[table.name]
-        if not path.exists():
-            raise MedfollowError(f"{path.name} is missing from the delivery")
-        if sha256_of(path) != expected_sha:
+    for table_name, entry in table_entries(manifest, contract).items():
+        path, _, expected_sha = files[table_name]
+        if sha256_of(path) != expected_sha:  # both lower-case: Manifest.parse folds case
             raise MedfollowError(
                 f"{path.name}: checksum does not match the manifest "
                 "(altered or truncated in transit)"
             )
-        present = set(read.columns_of(path, contract.encoding))
-        missing = [
-            c.name
-            for c in table.columns
-            if c.name not in present and not present.intersection(c.aliases)
-        ]
-        if missing:
-            raise MedfollowError(f"{path.name}: missing columns {', '.join(missing)}")
+        encoding = manifest.encoding_of(entry) or contract.encoding
+        check_columns(path, contract.table(table_name), encoding)
+
+
+@dataclass(frozen=True)
+class _LoadRequest:
+    """One delivery's load: where it is, what it is, where it goes, and the attempt row."""
+
+    delivery_dir: Path
+    manifest: Manifest
+    contract: SourceContract
+    url: str
+    attempt_id: int
+    key: bytes
 
 
 def _load(
-    delivery_dir: Path,
-    manifest: Manifest,
-    contract: SourceContract,
-    url: str,
-    attempt: int,
-    key: bytes,
+    load: _LoadRequest,
     validator: DeliveryValidator,
     outcome: DeliveryOutcome,
     progress: Progress | None,
+    force_reason: str | None,
 ) -> None:
-    pseudonymiser = Pseudonymiser(key)
-    files = _delivered_files(delivery_dir, manifest, contract)
+    manifest, contract = load.manifest, load.contract
+    pseudonymiser = Pseudonymiser(load.key)
+    files = _delivered_files(load.delivery_dir, manifest, contract)
     total = sum(rows for _, rows, _ in files.values())
-    with psycopg.connect(url) as conn:  # one transaction: all of it or none of it
+    with psycopg.connect(load.url) as conn:  # one transaction: all of it or none of it
         conn.execute("set local lock_timeout = '60s'")
         ensure_tables(conn, contract)
+        before: dict[str, int] = {}
         if contract.mode == "snapshot":
             for table in contract.tables:
-                conn.execute(sql.SQL("delete from {}").format(raw_name(contract, table)))
+                deleted = conn.execute(sql.SQL("delete from {}").format(raw_name(contract, table)))
+                before[table.name] = deleted.rowcount
+        after: dict[str, int] = {}
         for table in contract.tables:
-            read_rows = 0
+            read_rows = loaded_rows = 0
             path, expected, _ = files[table.name]
             batches = read.batches(path, contract.encoding)
             prepared = prefetch(
@@ -242,8 +367,8 @@ def _load(
                 copy_table(conn, raw_name(contract, table), batch.good)
                 copy_table(conn, quarantine_name(contract, table), batch.quarantine)
                 read_rows += batch.rows
+                loaded_rows += batch.good.num_rows
                 outcome.rows_read += batch.rows
-                outcome.rows_loaded += batch.good.num_rows
                 outcome.rows_quarantined += batch.quarantine.num_rows
                 outcome.mod11_warnings += batch.mod11_warnings
                 if progress:
@@ -254,18 +379,52 @@ def _load(
                     f"file has {read_rows:,} (truncated?)"
                 )
             moved = _quarantine_cross_row(conn, contract, table, manifest)
-            outcome.rows_loaded -= moved
+            after[table.name] = loaded_rows - moved
             outcome.rows_quarantined += moved
             outcome.tables[table.name] = read_rows
+        for child, moved in _quarantine_children(conn, contract, manifest).items():
+            after[child] -= moved
+            outcome.rows_quarantined += moved
+        outcome.rows_loaded = sum(after.values())
+        forced = _guard_shrinking(contract, before, after, force_reason)
         outcome.status = "loaded"
         audit.finish_attempt(
             conn,
-            attempt,
+            load.attempt_id,
             status="loaded",
+            reason=forced,
             rows_read=outcome.rows_read,
             rows_loaded=outcome.rows_loaded,
             rows_quarantined=outcome.rows_quarantined,
         )
+
+
+def _guard_shrinking(
+    contract: SourceContract,
+    before: dict[str, int],
+    after: dict[str, int],
+    force_reason: str | None,
+) -> str | None:
+    """Refuse a snapshot that would empty or sharply shrink a loaded table, unless forced.
+
+    Counts what would be *loaded* (after quarantine), so a header-only file and a file whose
+    rows are all quarantined (swapped columns) are caught alike. Returns the audit reason of
+    a forced load, naming what it shrank.
+    """
+    limit = max_snapshot_drop()
+    shrunk = [
+        f"{contract.source}__{name} {rows:,} → {after[name]:,} rows"
+        for name, rows in before.items()
+        if rows > 0 and (after[name] == 0 or after[name] < rows * (1 - limit))
+    ]
+    if not shrunk:
+        return None
+    if not force_reason or not force_reason.strip():
+        raise MedfollowError(
+            f"the snapshot would shrink {', '.join(shrunk)} (more than {limit:.0%} fewer); "
+            "if that is right, load it again with a --force-reason"
+        )
+    return f"forced: {' '.join(force_reason.split())} ({', '.join(shrunk)})"
 
 
 def _apply_aliases(batch: pa.RecordBatch, table: Table) -> pa.RecordBatch:
@@ -293,10 +452,12 @@ def _prepare_batches(
     pseudonymiser: Pseudonymiser,
     validator: DeliveryValidator,
 ) -> Iterator[_PreparedBatch]:
-    """Type, pseudonymise and validate each batch; pure CPU work, no database.
+    """Type, pseudonymise, clear of CPR numbers and validate each batch; no database.
 
     Runs in a worker thread (see ``prefetch``) so that it overlaps the server's COPY of the
-    previous batch: Arrow, pandas and the socket writes release the GIL.
+    previous batch: Arrow, pandas and the socket writes release the GIL. Nothing downstream
+    of this function (raw, quarantine, Great Expectations, Data Docs) sees a delivered value
+    that was not typed by the contract and scanned for CPR numbers.
     """
     offset = 0
     for delivered in batches:
@@ -306,24 +467,25 @@ def _prepare_batches(
         for col in table.columns:
             values = converted.columns[col.name]
             columns[col.target] = pseudonymiser.column(values) if col.type == "cpr" else values
+        stray = find_stray_cprs(batch, table, columns, pseudonymiser)
         n = batch.num_rows
         row_numbers = pa.array(range(offset + 1, offset + n + 1), pa.int64())
         offset += n
         typed = pa.table(
             {
-                **columns,
+                **stray.columns,
                 "_delivery_id": pa.repeat(manifest.delivery_id, n),
                 "_row_number": row_numbers,
             }
         )
         expectations, _ = validator.validate(table, typed)
-        reasons = pc.coalesce(converted.reasons, expectations)
-        bad = pc.is_valid(reasons)
+        reasons = pc.coalesce(stray.reasons, converted.reasons, expectations)
+        bad = pc.fill_null(pc.is_valid(reasons), False)
         yield _PreparedBatch(
             rows=n,
             good=typed.filter(pc.invert(bad)),
             quarantine=_quarantine_records(
-                table, batch, columns, reasons, bad, row_numbers, manifest.delivery_id
+                table, typed, stray.in_record, reasons, bad, manifest.delivery_id
             ),
             mod11_warnings=converted.mod11_warnings,
         )
@@ -331,27 +493,29 @@ def _prepare_batches(
 
 def _quarantine_records(
     table: Table,
-    batch: pa.RecordBatch,
-    pseudonymised: dict[str, pa.Array],
+    typed: pa.Table,
+    in_record: dict[str, pa.Array],
     reasons: pa.Array,
     bad: pa.Array,
-    row_numbers: pa.Array,
     delivery_id: str,
 ) -> pa.Table:
-    """Refused rows as delivered, except CPRs, which appear only as pseudonyms."""
-    record: dict[str, pa.Array] = {}
-    for col in table.columns:
-        if col.type == "cpr":
-            record[col.target] = pc.filter(pseudonymised[col.target], bad)
-        elif col.name in batch.schema.names:
-            record[col.name] = pc.filter(pc.cast(batch.column(col.name), pa.string()), bad)
-    rows = pa.table(record).to_pylist() if record else []
+    """Refused rows as contract-typed records (the shape of a raw row), never as delivered.
+
+    A value that could not be typed is null here (the reason says which column failed), so a
+    shifted row — a CPR under a date header — cannot carry its values into quarantine; CPRs
+    appear only as pseudonyms (``in_record`` holds them for non-text columns).
+    """
+    names = [c.target for c in table.columns]
+    record = pa.table({n: pc.filter(in_record.get(n, typed.column(n)), bad) for n in names})
+    rows = record.to_pylist()
     return pa.table(
         {
             "_delivery_id": pa.repeat(delivery_id, len(rows)),
-            "_row_number": pc.filter(row_numbers, bad),
+            "_row_number": typed.column("_row_number").filter(bad),
             "reason": pc.filter(reasons, bad),
-            "record": pa.array([json.dumps(r, ensure_ascii=False) for r in rows], pa.string()),
+            "record": pa.array(
+                [json.dumps(r, ensure_ascii=False, default=str) for r in rows], pa.string()
+            ),
         }
     )
 
@@ -392,6 +556,54 @@ def _quarantine_cross_row(
                     "raw.cpr__changes h where h.gammelt_person_key = r.{c})"
                 ).format(c=sql.Identifier(column)),
             )
+    return moved
+
+
+def children_of(contract: SourceContract) -> list[tuple[Table, Table, str]]:
+    """(parent, child, key) for each table that hangs off another by the parent's key.
+
+    A parent is a table keyed by one non-CPR column (LPR3 ``kontakter`` by
+    ``dw_ek_kontakt``); every other table of the source holding that column is its child
+    (``diagnoser``, ``procedurer``). Children follow their parent's fate within a delivery.
+    """
+    found = []
+    for parent in contract.tables:
+        if len(parent.keys) != 1 or parent.column(parent.keys[0]).type == "cpr":
+            continue
+        key = parent.keys[0]
+        for child in contract.tables:
+            if child is not parent and any(c.name == key for c in child.columns):
+                found.append((parent, child, key))
+    return found
+
+
+def _quarantine_children(
+    conn: psycopg.Connection, contract: SourceContract, manifest: Manifest
+) -> dict[str, int]:
+    """Move a delivery's child rows whose parent row this delivery sent to quarantine.
+
+    A contact quarantined (bad values, or a duplicate because it was re-sent) takes its
+    diagnoses and procedures with it: they never load without it, and a re-sent contact's
+    children are not appended a second time. Returns the rows moved per child table.
+    """
+    moved: dict[str, int] = {}
+    delivery = sql.Literal(manifest.delivery_id)
+    for parent, child, key in children_of(contract):
+        moved[child.name] = moved.get(child.name, 0) + _move(
+            conn,
+            raw_name(contract, child),
+            quarantine_name(contract, child),
+            sql.Literal(f"{key}: its {parent.name} row is quarantined"),
+            delivery,
+            sql.SQL(
+                "r.{k}::text in (select q.record ->> {name} from {q} q where q._delivery_id = {d})"
+            ).format(
+                k=sql.Identifier(child.column(key).target),
+                name=sql.Literal(parent.column(key).target),
+                q=quarantine_name(contract, parent),
+                d=delivery,
+            ),
+        )
     return moved
 
 

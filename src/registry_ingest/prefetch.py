@@ -27,20 +27,25 @@ def prefetch(source: Iterator[T], depth: int = 2) -> Iterator[T]:
     items: queue.Queue[T | _Done | BaseException] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: T | _Done | BaseException) -> bool:
+        """Hand ``item`` over unless the consumer has stopped; a blocking put would leave
+        this thread waiting for ever on a consumer that failed and went away."""
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in source:
-                while not stop.is_set():
-                    try:
-                        items.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            items.put(_DONE)
+            put(_DONE)
         except BaseException as exc:
-            items.put(exc)
+            put(exc)
 
     worker = threading.Thread(target=produce, name="medfollow-prefetch", daemon=True)
     worker.start()

@@ -1,64 +1,168 @@
 """Stream a delivered file as Arrow record batches, whatever format it came in.
 
-Danish registry CSVs are ``;``-separated, Latin-1 or UTF-8, with decimal commas; extracts
-also come as Parquet and SAS datasets. Every reader yields record batches of bounded size so
-a ten-million-row extract never exists as Python objects. CSV values are read as strings:
-typing is the contract's job (``convert``), where a bad value becomes a quarantined row
-instead of a crashed file.
+Danish registry CSVs are ``;``-separated, UTF-8, Latin-1 or cp1252, with decimal commas;
+extracts also come as Parquet and SAS datasets. Every reader yields record batches of bounded
+size so a ten-million-row extract never exists as Python objects. CSV values are read as
+strings: typing is the contract's job (``convert``), where a bad value becomes a quarantined
+row instead of a crashed file. A file's bytes decide nothing silently: a CSV is read in its
+declared encoding only if its bytes bear that out, and files are only opened as regular files
+(``open_regular``).
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from medfollow_core.errors import MedfollowError
+from medfollow_core.landing.delivered import open_regular
 
 BATCH_ROWS = 1_000_000
 _CSV_BLOCK_BYTES = 32 << 20
 
 
-def detect_encoding(path: Path, declared: str = "auto") -> str:
-    """UTF-8 if the whole file decodes as UTF-8, else Latin-1; refuse binary content.
+ENCODINGS = {"utf-8": "utf-8", "cp1252": "cp1252", "iso8859-1": "latin-1"}
+"""The encodings a CSV may declare (Python's canonical codec name → the name we use)."""
 
-    Latin-1 decodes any byte sequence, so the only honest test is UTF-8 validity over the
-    whole file (streamed: an incremental decoder, 1 MiB at a time). NUL bytes mean the file
-    is not text at all (UTF-16, a zip, a SAS file with the wrong name): refused.
+_CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+_C1 = re.compile(rb"[\x80-\x9f]")
+_NOT_C1 = bytes(b for b in range(256) if not 0x80 <= b <= 0x9F)
+_MAX_HEADER_BYTES = 1 << 20
+_QUOTED_ROW = re.compile(r"(got \d+)\s*:.*")
+
+
+@dataclass
+class _Bytes:
+    """What one pass over a file tells about its encoding (offsets are absolute)."""
+
+    utf8_error: int | None = None  # first byte that breaks UTF-8
+    multibyte: bool = False  # holds at least one well-formed non-ASCII UTF-8 character
+    c1: tuple[int, int] | None = None  # (offset, byte) of the first byte 0x80-0x9F
+    undefined: tuple[int, int] | None = None  # (offset, byte) of the first one cp1252 lacks
+
+
+def detect_encoding(path: Path, declared: str | None = "auto") -> str:
+    """The encoding to read a CSV with: the declared one if the bytes bear it out, else the
+    one the bytes show; refused (one line: file, byte offset, what to do) otherwise.
+
+    Latin-1 decodes any byte sequence, so detection rests on UTF-8 validity over the whole
+    file, streamed. A file that is UTF-8 except for a stray byte is refused rather than read
+    as Latin-1 (which would turn every æøå in it into mojibake). A single-byte file holding
+    bytes 0x80-0x9F is cp1252 (there they are € – “ ”; in Latin-1 control characters). NUL
+    bytes mean the file is not text at all (UTF-16, a zip, a SAS file with the wrong name).
     """
+    wanted = _canonical(declared or "auto")
+    found = _scan(path)
+    name = path.name
+    if wanted == "utf-8" or (wanted == "auto" and found.multibyte):
+        if found.utf8_error is not None:
+            rest = "declared UTF-8" if wanted == "utf-8" else "the rest of it is UTF-8"
+            raise MedfollowError(
+                f"{name}: not valid UTF-8 at byte offset {found.utf8_error} ({rest}); fix that "
+                "byte or re-export the file as UTF-8"
+            )
+        return "utf-8"
+    if wanted == "auto" and found.utf8_error is None:
+        return "utf-8"  # plain ASCII
+    if found.multibyte:
+        raise MedfollowError(
+            f"{name}: declared {wanted} but its non-ASCII bytes form UTF-8 characters; declare "
+            "utf-8 in the manifest (and fix any byte that is not UTF-8)"
+        )
+    if wanted == "latin-1" and found.c1 is not None:
+        offset, byte = found.c1
+        raise MedfollowError(
+            f"{name}: byte 0x{byte:02X} at offset {offset} is a control character in Latin-1; "
+            "if the file is cp1252 (€ – “ ”), declare cp1252 in the manifest"
+        )
+    if wanted != "latin-1" and found.undefined is not None:
+        offset, byte = found.undefined
+        raise MedfollowError(
+            f"{name}: byte 0x{byte:02X} at offset {offset} is no character in cp1252 (and a "
+            "control in Latin-1); re-export the file as UTF-8"
+        )
+    if wanted == "auto":
+        return "cp1252" if found.c1 is not None else "latin-1"
+    return wanted
+
+
+def _canonical(declared: str) -> str:
+    """``auto`` or a supported encoding's name, whatever spelling the sender used."""
+    if declared == "auto":
+        return declared
+    try:
+        codec = codecs.lookup(declared).name
+    except LookupError:
+        codec = ""
+    if codec not in ENCODINGS:
+        raise MedfollowError(
+            f"encoding {declared[:40]!r} is not supported; deliver UTF-8, cp1252 or Latin-1"
+        )
+    return ENCODINGS[codec]
+
+
+def _scan(path: Path, block_bytes: int = 1 << 20) -> _Bytes:
+    """One streamed pass: UTF-8 validity, non-ASCII characters, C1 and undefined bytes.
+
+    Until the first byte that breaks UTF-8 only the (fast) decoder runs: a file that is not
+    UTF-8 yet held non-ASCII characters before that byte is refused whatever else it holds,
+    and one that held none has no byte 0x80-0x9F there either.
+    """
+    found = _Bytes()
     decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8 = True
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
+    offset = 0
+    with open_regular(path) as fh:
+        while block := fh.read(block_bytes):
             if b"\x00" in block:
                 raise MedfollowError(f"{path.name}: not a text file (NUL bytes; wrong encoding?)")
-            if utf8:
+            if found.utf8_error is None:
+                pending = decoder.getstate()[0]
                 try:
-                    decoder.decode(block)
-                except UnicodeDecodeError:
-                    utf8 = False
-    if utf8:
+                    found.multibyte |= not decoder.decode(block).isascii()
+                except UnicodeDecodeError as exc:
+                    found.utf8_error = offset - len(pending) + exc.start
+                    found.multibyte |= not (pending + block)[: exc.start].isascii()
+            if found.utf8_error is not None:
+                _scan_single_byte(found, block, offset)
+            offset += len(block)
+    if found.utf8_error is None:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            utf8 = False
-    found = "utf-8" if utf8 else "latin-1"
-    if declared not in ("auto", found) and not (declared == "latin-1" and found == "utf-8"):
-        raise MedfollowError(
-            f"{path.name}: declared {declared} but the file is not valid {declared}"
-        )
+            found.utf8_error = offset - len(decoder.getstate()[0])
     return found
 
 
+def _scan_single_byte(found: _Bytes, block: bytes, offset: int) -> None:
+    """The checks that matter once a file is not UTF-8: any UTF-8 characters (a stray byte
+    in a UTF-8 file), and the first C1 and cp1252-undefined bytes."""
+    if not found.multibyte:
+        found.multibyte = not block.decode("utf-8", errors="ignore").isascii()
+    if found.c1 is None and block.translate(None, delete=_NOT_C1):
+        found.c1 = _first(_C1, block, offset)
+    if found.undefined is None and found.c1 is not None:
+        found.undefined = _first(_CP1252_UNDEFINED, block, offset)
+
+
+def _first(pattern: re.Pattern[bytes], block: bytes, offset: int) -> tuple[int, int] | None:
+    """(absolute offset, byte) of ``pattern``'s first match in ``block``, if any."""
+    hit = pattern.search(block)
+    return (offset + hit.start(), block[hit.start()]) if hit else None
+
+
 def read_header(path: Path, encoding: str) -> list[str]:
-    with path.open("r", encoding=encoding, newline="") as fh:
-        first = fh.readline().rstrip("\r\n").lstrip("\ufeff")
-    return [name.strip().strip('"') for name in first.split(";")]
+    with open_regular(path) as fh:
+        first = fh.readline(_MAX_HEADER_BYTES)
+    text = first.decode(encoding).rstrip("\r\n").lstrip("\ufeff")
+    return [name.strip().strip('"') for name in text.split(";")]
 
 
 def csv_batches(
@@ -66,13 +170,14 @@ def csv_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Batches of all-string columns from a Danish CSV (empty field = null)."""
     header = read_header(path, encoding)
-    yield from _rebatch(_checked(_open_csv(path, encoding, header), path), batch_rows)
+    with open_regular(path) as fh:
+        yield from _rebatch(_checked(_open_csv(fh, encoding, header), path), batch_rows)
 
 
-def _open_csv(path: Path, encoding: str, header: list[str]) -> Iterator[pa.RecordBatch]:
+def _open_csv(fh: BinaryIO, encoding: str, header: list[str]) -> Iterator[pa.RecordBatch]:
     """Arrow parses the first block when opening, so errors can surface here already."""
     reader = pacsv.open_csv(
-        path,
+        fh,
         read_options=pacsv.ReadOptions(
             encoding=encoding, block_size=_CSV_BLOCK_BYTES, column_names=header, skip_rows=1
         ),
@@ -88,11 +193,15 @@ def _open_csv(path: Path, encoding: str, header: list[str]) -> Iterator[pa.Recor
 
 
 def parquet_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    with open_regular(path) as fh:
+        yield from _checked(_parquet(fh, path).iter_batches(batch_size=batch_rows), path)
+
+
+def _parquet(fh: BinaryIO, path: Path) -> pq.ParquetFile:
     try:
-        parquet = pq.ParquetFile(path)
+        return pq.ParquetFile(fh)
     except (pa.ArrowInvalid, OSError) as exc:
         raise MedfollowError(f"{path.name}: unreadable Parquet ({_first_line(exc)})") from None
-    yield from _checked(parquet.iter_batches(batch_size=batch_rows), path)
 
 
 def sas_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
@@ -123,7 +232,7 @@ def file_format(path: Path) -> str:
 
 
 def batches(
-    path: Path, encoding: str = "auto", batch_rows: int | None = None
+    path: Path, encoding: str | None = "auto", batch_rows: int | None = None
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``path`` in batches; the extension decides the reader (and SAS flavour)."""
     batch_rows = batch_rows or BATCH_ROWS
@@ -135,24 +244,31 @@ def batches(
     return sas_batches(path, batch_rows)
 
 
-def columns_of(path: Path, encoding: str = "auto") -> list[str]:
-    """The column names a file declares, read without scanning its rows."""
+def fields_of(path: Path, encoding: str | None = "auto") -> list[pa.Field]:
+    """The columns a file declares with their Arrow types, read without scanning its rows
+    (a CSV's are all text; a SAS dataset's text or double)."""
     try:
-        return _columns_of(path, encoding)
+        return _fields_of(path, encoding)
     except MedfollowError:
         raise
     except Exception as exc:
         raise MedfollowError(f"{path.name}: unreadable ({type(exc).__name__})") from None
 
 
-def _columns_of(path: Path, encoding: str) -> list[str]:
+def _fields_of(path: Path, encoding: str | None) -> list[pa.Field]:
     fmt = file_format(path)
     if fmt == "csv":
-        return read_header(path, detect_encoding(path, encoding))
+        header = read_header(path, detect_encoding(path, encoding))
+        return [pa.field(name, pa.string()) for name in header]
     if fmt == "parquet":
-        return pq.read_schema(path).names
+        with open_regular(path) as fh:
+            return list(_parquet(fh, path).schema_arrow)
     _, meta = _sas_reader(path)(str(path), metadataonly=True)
-    return list(meta.column_names)
+    kinds = meta.readstat_variable_types
+    return [
+        pa.field(name, pa.string() if kinds.get(name) == "string" else pa.float64())
+        for name in meta.column_names
+    ]
 
 
 def _sas_reader(path: Path) -> Any:
@@ -185,5 +301,8 @@ def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Record
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of a parser's message, without the row it quotes (Arrow ends a ragged
+    row's message with the row itself: names, numbers, anything)."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return _QUOTED_ROW.sub(r"\1", line)[:200]

@@ -2,9 +2,10 @@
 
 Each table's suite says what its contract says: required columns are not null, coded columns
 hold allowed codes, dates fall between the contract's minimum and the delivery's cut-off, and
-keys are unique. The suite runs on the typed, already pseudonymised batch (so no CPR number
-can reach a validation result or Data Docs) with complete result format; every row an
-expectation flags becomes a quarantine reason. Results are stored in a file-backed GX
+keys are unique. The suite runs on the typed, already pseudonymised batch whose stray CPR numbers
+are masked (``stray_cprs``), with complete result format but without the unexpected values
+themselves (``exclude_unexpected_values``): results and Data Docs hold row numbers and counts,
+never a delivered value. Every row an expectation flags becomes a quarantine reason. Results are stored in a file-backed GX
 context under the state directory and rendered as Data Docs after each delivery.
 
 Parsing failures and CPR validity are decided before this step (``convert``): a value that
@@ -93,6 +94,16 @@ def _bound(col: Column, day: date, *, end_of_day: bool = False) -> Any:
     return start + pd.Timedelta(days=1) - pd.Timedelta(seconds=1) if end_of_day else start
 
 
+def _row_numbers(unexpected_index_list: list[dict[str, Any]]) -> list[int]:
+    """The flagged rows' numbers; with ``exclude_unexpected_values`` GX lists them together
+    (``[{"_row_number": [...]}]``) instead of one dict per row with its value."""
+    found: list[int] = []
+    for hit in unexpected_index_list:
+        rows = hit["_row_number"]
+        found.extend(int(r) for r in (rows if isinstance(rows, list) else [rows]))
+    return found
+
+
 class DeliveryValidator:
     """Runs one delivery's batches through its tables' suites in a file-backed GX context."""
 
@@ -149,6 +160,8 @@ class DeliveryValidator:
                 "result_format": "COMPLETE",
                 "unexpected_index_column_names": ["_row_number"],
                 "return_unexpected_index_query": False,
+                # Row numbers only: results and Data Docs never list a delivered value.
+                "exclude_unexpected_values": True,
             },
         )
         first_row = int(batch.column("_row_number")[0].as_py()) if batch.num_rows else 0
@@ -166,8 +179,8 @@ class DeliveryValidator:
             # Reasons speak the delivery's language: `cpr`, not its pseudonym column.
             column = ", ".join(delivered.get(t, t) for t in targets)
             reason = _reason(config.type, column, config.kwargs)
-            for hit in outcome.result.get("unexpected_index_list") or []:
-                index = int(hit["_row_number"]) - first_row
+            for row in _row_numbers(outcome.result.get("unexpected_index_list") or []):
+                index = row - first_row
                 if reasons[index] is None:
                     reasons[index] = reason
         return pa.array(reasons, pa.string()), bool(result.success)

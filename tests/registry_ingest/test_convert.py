@@ -121,3 +121,96 @@ def test_contract_docs_are_generated_from_the_contracts() -> None:
 
     committed = (config.PROJECT_ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
     assert committed == render_markdown(), "run: medfollow sources --markdown > docs/contracts.md"
+
+
+def test_dates_and_timestamps_must_be_written_in_full() -> None:
+    """Only the first ten characters used to count: ``12-05-20211`` became 2021-05-12."""
+    table = contract_for("outcomes").table("vurderinger")
+    written = ["12-05-2021", "12-05-20211", "2021-05-12 ", "2021-05-12x", "2021-05-12 10:00"]
+    batch = pa.record_batch({"vurderingsdato": written, "tidspunkt": ["90"] * len(written)})
+    converted = convert_batch(batch, table)
+    assert converted.columns["vurderingsdato"].to_pylist() == [
+        date(2021, 5, 12),
+        None,
+        date(2021, 5, 12),  # surrounding blanks are no characters of the date
+        None,
+        None,  # a time of day is no part of a date
+    ]
+    lab = contract_for("lab").table("resultater")
+    stamps = ["01-02-2024 10:30", "01-02-2024 10:301", "01-02-20241 10:30", "2024-02-01T10:30:05"]
+    typed = convert_batch(pa.record_batch({"proevetid": stamps}), lab).columns["proevetid"]
+    assert typed.to_pylist() == [
+        datetime(2024, 2, 1, 10, 30),
+        None,
+        None,
+        datetime(2024, 2, 1, 10, 30, 5),
+    ]
+
+
+def test_non_finite_and_out_of_range_numbers_are_row_errors() -> None:
+    table = contract_for("outcomes").table("vurderinger")
+    values = ["1e999", "-1e999", "35,5", "-0,1", "1000,1", "1e3"]
+    batch = pa.record_batch(
+        {
+            "vurderingsdato": ["2024-01-01"] * len(values),
+            "tidspunkt": ["90"] * len(values),
+            "faktor_ix_aktivitet": values,
+        }
+    )
+    assert convert_batch(batch, table).reasons.to_pylist() == [
+        "faktor_ix_aktivitet: not a finite number",
+        "faktor_ix_aktivitet: not a finite number",
+        None,
+        "faktor_ix_aktivitet: below the minimum 0",
+        "faktor_ix_aktivitet: above the maximum 1000",
+        None,
+    ]
+
+
+def test_blank_text_is_missing_after_stripping() -> None:
+    table = contract_for("lab").table("resultater")
+    batch = pa.record_batch({"npu_kode": ["  NPU01566 ", "   ", "\t", None]})
+    typed = convert_batch(batch, table).columns["npu_kode"]
+    assert typed.to_pylist() == ["NPU01566", None, None, None]
+
+
+def test_typed_extract_values_never_raise() -> None:
+    """Parquet and SAS columns arrive typed; values no contract type can hold are row errors
+    (an overflowing integer, an infinite or fractional float for an int, a time of day in a
+    date column), never an Arrow exception half-way through a load."""
+    table = contract_for("outcomes").table("vurderinger")
+    batch = pa.record_batch(
+        {
+            "vurderingsdato": pa.array(
+                [0, 86_400 * 10**9 + 1, 2 * 86_400 * 10**9], pa.timestamp("ns")
+            ),
+            "tidspunkt": pa.array([90.0, float("inf"), 90.5]),
+            "crs_grad": pa.array([1, 2**64 - 1, 2], pa.uint64()),
+            "faktor_ix_aktivitet": pa.array([float("nan"), 1.0, float("inf")]),
+        }
+    )
+    converted = convert_batch(batch, table)
+    assert converted.columns["vurderingsdato"].to_pylist() == [
+        date(1970, 1, 1),
+        None,
+        date(1970, 1, 3),
+    ]
+    assert converted.columns["crs_grad"].to_pylist() == [1, None, 2]
+    assert converted.reasons.to_pylist() == [
+        "faktor_ix_aktivitet: not a finite number",
+        "vurderingsdato: invalid date",
+        "tidspunkt: not a number",
+    ]
+
+
+def test_a_contract_range_must_be_one_the_checks_apply() -> None:
+    from medfollow_core.landing.contracts import _column
+
+    assert _column({"name": "dosis", "type": "float", "min": 0}).min == "0"
+    for bad in (
+        {"name": "x", "type": "float", "max": "a lot"},
+        {"name": "x", "type": "text", "min": 0},
+        {"name": "x", "type": "date", "max": "2030-01-01"},
+    ):
+        with pytest.raises(ValueError):
+            _column(bad)

@@ -11,13 +11,15 @@ from medfollow_core.cpr import CPR_SHAPED, validate_cpr_column
 
 
 def columns_holding_cprs(url: str) -> tuple[int, list[str]]:
-    """(text columns scanned, the ones holding a valid CPR number) over the whole database."""
+    """(columns scanned, the ones holding a valid CPR number) over the whole database.
+
+    Text, JSON and whole-number columns: a CPR typed as a number is as much a leak."""
     leaks: list[str] = []
     with psycopg.connect(url) as conn:
         columns = conn.execute(
             """select table_schema, table_name, column_name from information_schema.columns
                 where table_schema not in ('pg_catalog', 'information_schema')
-                  and data_type in ('text', 'character varying', 'jsonb')"""
+                  and data_type in ('text', 'character varying', 'jsonb', 'bigint', 'numeric', 'double precision')"""
         ).fetchall()
         for schema, table, column in columns:
             values = conn.execute(f'select "{column}"::text from "{schema}"."{table}"').fetchall()

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import secrets
+import string
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +32,15 @@ from medfollow_core.errors import MedfollowError
 
 TOKEN_PREFIX = "mfv_"
 DEFAULT_BUDGETS = {Tier.ANONYMOUS: 1_000, Tier.REGISTERED: 10_000, Tier.CONTROLLED: 0}
+# RFC 6750 b64token characters; ours are TOKEN_PREFIX + 43 URL-safe base64 characters
+TOKEN_CHARS = string.ascii_letters + string.digits + "-._~+/="
+MAX_TOKEN_CHARS = 256
+
+
+def well_formed(token: str) -> bool:
+    """Whether `token` could be a bearer token at all (checked in linear time, before it is
+    hashed or looked up): non-empty, not over MAX_TOKEN_CHARS, only b64token characters."""
+    return 0 < len(token) <= MAX_TOKEN_CHARS and not token.strip(TOKEN_CHARS)
 
 
 @lru_cache(maxsize=4096)
@@ -196,6 +206,7 @@ class Budgets:
     """
 
     BLOCK_FRACTION = 1_000
+    MAX_OPEN_FILES = 256  # counter files kept open; anonymous callers can bring any number
 
     def __init__(self, access_dir: Path) -> None:
         self.folder = Path(access_dir) / "budgets"
@@ -212,6 +223,8 @@ class Budgets:
     def _fd(self, key: tuple[str, str]) -> int:
         fd = self._files.get(key)
         if fd is None:
+            if len(self._files) >= self.MAX_OPEN_FILES:  # the longest-open one goes
+                os.close(self._files.pop(next(iter(self._files))))
             folder = self.folder / key[0]
             folder.mkdir(parents=True, exist_ok=True)
             name = hashlib.sha256(key[1].encode("utf-8")).hexdigest()[:32]

@@ -7,23 +7,30 @@ Endpoints: `/info`, `/service-info`, `/map`, `/entry_types` (Beacon framework),
 Who is asking decides what is shown (privacy.py): no token means anonymous; a token in
 `Authorization: Bearer <token>` (or `X-API-Token`) means its registered or controlled
 tier. Every data query is charged to a daily budget and written to the audit log
-(service.py).
+(service.py), and so is every request turned away before a route runs: FastAPI's
+validation errors, bodies over the limit (limits.py), unknown paths and methods. Their
+error bodies say what was wrong without repeating what was sent.
 """
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.routing import Route
 
 from genomics_variants.api import beacon
 from genomics_variants.api.access import Principal
 from genomics_variants.api.jsonbody import JSONBody
+from genomics_variants.api.limits import MAX_BODY_BYTES, BodyLimit
 from genomics_variants.api.privacy import Policy, Tier
-from genomics_variants.api.service import Answer, Service, lookup
+from genomics_variants.api.service import Answer, Service, ServiceError, lookup
 from genomics_variants.api.service import region as answer_region
 from genomics_variants.assembly import ASSEMBLY
 from genomics_variants.contributions.store import Store
@@ -32,6 +39,9 @@ from genomics_variants.frequencies.release import current_release
 
 # What /info tells anyone about a release (per-stratum sample counts can be small: not shown).
 PUBLIC_RELEASE_FIELDS = ("release_id", "date", "assembly", "sample_count", "variant_count", "qc")
+DATA_ENDPOINTS = ("g_variants", "variants", "region")
+# where FastAPI found a validation error (the first item of its `loc`), in words
+VALIDATION_PLACES = {"query": "query parameters", "body": "request body", "path": "path"}
 
 
 class RequestQuery(BaseModel):
@@ -82,7 +92,8 @@ def create_app(
                 beacon.parse_request(params, granularity, skip, limit), service.normalised
             )
             index = service.index()
-            rows = beacon.match(index, query, principal.tier, service.policy, service.max_span)
+            visible = service.visible(principal.tier)
+            rows = beacon.match(index, query, visible, service.max_span)
             return beacon.response(index, query, rows, principal.tier, service.policy), len(rows)
 
         return answer
@@ -147,6 +158,8 @@ def create_app(
         return service.serve(
             request, "region", {"region": region}, lambda p: answer_region(service, p, region)
         )
+
+    install_refusals(app, service)
 
     @app.get("/info", summary="Beacon information")
     async def info() -> JSONBody:
@@ -232,3 +245,41 @@ def create_app(
         )
 
     return app
+
+
+def endpoint_of(request: Request) -> str:
+    """The audit log's name for the endpoint a request was aimed at ("other" if none)."""
+    head = request.url.path.strip("/").split("/", 1)[0]
+    return head if head in DATA_ENDPOINTS else "other"
+
+
+def install_refusals(app: FastAPI, service: Service) -> None:
+    """Route every request turned away before its handler through `Service.refuse`
+    (charged, audited, answered without echoing the input): bodies over MAX_BODY_BYTES
+    (413), FastAPI's validation errors (422, whose default body quotes the input) and
+    Starlette's HTTP errors (unknown path, wrong method, unreadable body)."""
+
+    def refuse(request: Request, error: ServiceError) -> Response:
+        sent = {"path": request.url.path, "query_string": request.url.query}
+        return service.refuse(request, endpoint_of(request), sent, error)
+
+    def too_large(request: Request) -> Response:
+        return refuse(request, ServiceError(413, f"request body over {MAX_BODY_BYTES:,} bytes"))
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        places = sorted(
+            {VALIDATION_PLACES.get(str(next(iter(e["loc"]), "")), "request") for e in errors}
+        )
+        message = f"invalid {' and '.join(places) or 'request'}: see /docs for the schema"
+        return refuse(request, ServiceError(422, message))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        headers = exc.headers if isinstance(exc, HTTPException) else None
+        message = f"{HTTPStatus(status).phrase.lower()}: see /docs for the endpoints"
+        return refuse(request, ServiceError(status, message, headers))
+
+    app.add_middleware(BodyLimit, refuse=too_large)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(HTTPException, http_error)

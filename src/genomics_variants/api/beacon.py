@@ -5,6 +5,10 @@ Requests name a `referenceName` (`17` or `chr17`), a 0-based `start`, and either
 `end` (0-based, exclusive) for a range query; `assemblyId` must be GRCh38 when given.
 Granularity is the lower of what was asked for and what the tier allows (privacy.py):
 anonymous boolean, registered count, controlled record.
+
+Parameters are checked against limits.py (length, whole numbers inside the chromosome,
+bases) before use; refusals and the echoed request summary never repeat raw input, only
+the recognised parameters as read.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from genomics_variants.api.privacy import Policy, Tier, as_count, disclose, observed
-from genomics_variants.assembly import ASSEMBLY, ASSEMBLY_ALIASES, canonical_contig
+from genomics_variants.api.limits import bounded_text, whole_number
+from genomics_variants.api.privacy import Policy, Tier, disclose
+from genomics_variants.assembly import ASSEMBLY, ASSEMBLY_ALIASES, CONTIG_LENGTHS, canonical_contig
 from genomics_variants.frequencies.query import FrequencyIndex, VariantQuery
 from medfollow_core.errors import MedfollowError
 
@@ -27,6 +32,8 @@ GRANULARITIES = ("boolean", "count", "record")
 TIER_GRANULARITY = {Tier.ANONYMOUS: "boolean", Tier.REGISTERED: "count", Tier.CONTROLLED: "record"}
 SCHEMA = {"entityType": "genomicVariant", "schema": "ga4gh-beacon-variant-v2.0.0"}
 ORGANISATION = {"id": "dk.medfollow", "name": "medfollow (national genome follow-up platform)"}
+BASES = "ACGTN"
+MAX_SKIP = 1_000_000  # more than any range query can match (max_span positions)
 
 
 @dataclass(frozen=True)
@@ -45,19 +52,29 @@ class BeaconQuery:
     received: dict[str, Any]
 
 
-def _one(value: Any) -> Any:
+def _one(name: str, value: Any) -> Any:
+    """The first of several values (a list, or text with commas); text is refused when it
+    is over the length limit, whatever part of it would be used."""
     if isinstance(value, list | tuple):
-        return value[0] if value else None
-    if isinstance(value, str) and "," in value:
-        return value.split(",")[0]
+        value = value[0] if value else None
+    if isinstance(value, str):
+        return bounded_text(name, value).split(",", 1)[0]
     return value
 
 
-def _int(name: str, value: Any) -> int:
-    try:
-        return int(_one(value))
-    except (TypeError, ValueError):
-        raise MedfollowError(f"{name} must be an integer") from None
+def _text(name: str, value: Any) -> str:
+    """One parameter as bounded text."""
+    return bounded_text(name, str(_one(name, value))).strip()
+
+
+def _bases(name: str, value: Any) -> str | None:
+    """referenceBases / alternateBases upper-cased, refused unless made of A, C, G, T, N."""
+    if not value:
+        return None
+    bases = _text(name, value).upper()
+    if not bases or bases.strip(BASES):
+        raise MedfollowError(f"{name} must be bases ({', '.join(BASES)})")
+    return bases
 
 
 def parse_request(
@@ -65,40 +82,43 @@ def parse_request(
 ) -> BeaconQuery:
     """Validate Beacon request parameters (GET query or POST requestParameters)."""
     assembly = params.get("assemblyId")
-    if assembly and str(assembly).lower() not in ASSEMBLY_ALIASES:
-        raise MedfollowError(f"assemblyId {assembly} is not served here; this beacon is {ASSEMBLY}")
+    if assembly and _text("assemblyId", assembly).lower() not in ASSEMBLY_ALIASES:
+        raise MedfollowError(f"assemblyId is not served here; this beacon is {ASSEMBLY}")
     name = params.get("referenceName")
     if not name:
         raise MedfollowError("referenceName is required (e.g. 17 or chr17)")
-    chrom = canonical_contig(str(name))
+    chrom = canonical_contig(_text("referenceName", name))
     if chrom is None:
-        raise MedfollowError(f"unknown referenceName {name}")
+        raise MedfollowError("unknown referenceName: give 1-22, X, Y or MT (chr prefix optional)")
     if params.get("start") is None:
         raise MedfollowError("start (0-based) is required")
-    start = _int("start", params["start"])
-    if start < 0:
-        raise MedfollowError("start is 0-based and cannot be negative")
-    ref = params.get("referenceBases")
-    alt = params.get("alternateBases")
+    length = CONTIG_LENGTHS[chrom]
+    start = whole_number("start", _one("start", params["start"]), length - 1)
+    ref = _bases("referenceBases", params.get("referenceBases"))
+    alt = _bases("alternateBases", params.get("alternateBases"))
+    received: dict[str, Any] = {"referenceName": chrom, "start": start}
     if params.get("end") is not None and alt is None:
-        end = _int("end", params["end"])
+        end = whole_number("end", _one("end", params["end"]), length)
         if end <= start:
             raise MedfollowError("end must be greater than start")
         first, last = start + 1, end
+        received["end"] = end
     else:
         first = last = start + 1
     wanted = (granularity or "boolean").lower()
     if wanted not in GRANULARITIES:
         raise MedfollowError(f"requestedGranularity must be one of {', '.join(GRANULARITIES)}")
-    received = {k: v for k, v in params.items() if v is not None}
+    if assembly:
+        received["assemblyId"] = ASSEMBLY
+    received |= {k: v for k, v in (("referenceBases", ref), ("alternateBases", alt)) if v}
     return BeaconQuery(
         chrom,
         first,
         last,
-        str(ref).upper() if ref else None,
-        str(alt).upper() if alt else None,
+        ref,
+        alt,
         wanted,
-        max(0, skip),
+        min(max(0, skip), MAX_SKIP),
         max(1, min(limit, 100)),
         received,
     )
@@ -125,21 +145,21 @@ def _bases_match(wanted: str | None, actual: str) -> bool:
 
 
 def match(
-    index: FrequencyIndex, query: BeaconQuery, tier: Tier, policy: Policy, max_span: int
+    index: FrequencyIndex, query: BeaconQuery, visible: np.ndarray, max_span: int
 ) -> list[int]:
-    """Rows of variants matching the query that this tier may know exist."""
+    """Rows of variants matching the query among those `visible` marks as ones the tier may
+    know exist. The mask is applied first, in one vectorised step, so a hidden allele adds
+    no per-variant work over an absent one."""
     if query.last - query.first + 1 > max_span:
         raise MedfollowError(
             f"range spans {query.last - query.first + 1:,} bp; the limit is {max_span:,} bp"
         )
-    rows = index.between(query.chrom, query.first, query.last)
+    rows = np.asarray(index.between(query.chrom, query.first, query.last))
     ref, alt = index.columns["ref"], index.columns["alt"]
     return [
         row
-        for row in np.asarray(rows).tolist()
-        if _bases_match(query.ref, ref[row])
-        and _bases_match(query.alt, alt[row])
-        and observed(as_count(index.value("ac", row)), tier, policy)
+        for row in rows[visible[rows]].tolist()
+        if _bases_match(query.ref, ref[row]) and _bases_match(query.alt, alt[row])
     ]
 
 

@@ -45,10 +45,15 @@ class Policy:
     small_count: int = 5
 
 
+def observed_floor(tier: Tier, policy: Policy) -> int:
+    """The smallest QC-passing AC reported as observed at this tier (the one rule that both
+    `observed` and the per-release visibility masks of the API apply)."""
+    return max(policy.anonymous_min_ac if tier is Tier.ANONYMOUS else 1, 1)
+
+
 def observed(ac: int | None, tier: Tier, policy: Policy) -> bool:
     """Whether a variant with this QC-passing AC is reported as observed at this tier."""
-    floor = policy.anonymous_min_ac if tier is Tier.ANONYMOUS else 1
-    return ac is not None and ac >= max(floor, 1)
+    return ac is not None and ac >= observed_floor(tier, policy)
 
 
 SECONDARY = "suppressed"

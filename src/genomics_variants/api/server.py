@@ -2,13 +2,20 @@
 
 Workers are separate processes (each with its own copy of the release index); budgets and
 the audit log live in files shared by all of them, so limits hold across workers.
+
+A client's address - which anonymous budgets and the audit log are keyed by - is the
+socket's peer. uvicorn would otherwise believe `X-Forwarded-For` from any local peer, so
+every local client could name its own address and start a fresh budget; the header is read
+only from the reverse proxies listed as trusted.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -31,7 +38,28 @@ def app_from_environment() -> FastAPI:
     return app
 
 
-def serve(store: Path, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+def uvicorn_options(trusted_proxies: Sequence[str] = ()) -> dict[str, Any]:
+    """How uvicorn runs the app: client addresses from the socket, or from
+    `X-Forwarded-For` only when the peer is one of `trusted_proxies` (addresses or
+    networks, as uvicorn's --forwarded-allow-ips takes them)."""
+    return {
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": "warning",
+        "access_log": False,
+        "proxy_headers": bool(trusted_proxies),
+        "forwarded_allow_ips": list(trusted_proxies),
+    }
+
+
+def serve(
+    store: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    trusted_proxies: Sequence[str] = (),
+) -> None:
     """Serve until interrupted."""
     os.environ[STORE_ENV] = str(Path(store).resolve())
     uvicorn.run(
@@ -40,8 +68,5 @@ def serve(store: Path, *, host: str = "127.0.0.1", port: int = 8000, workers: in
         host=host,
         port=port,
         workers=workers,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
+        **uvicorn_options(trusted_proxies),
     )

@@ -89,10 +89,18 @@ def ingest(
     path: Annotated[
         Path, typer.Argument(help="Delivery folder holding manifest.json and the data files")
     ],
+    force_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--force-reason",
+            help="Load a snapshot that empties or sharply shrinks a register (refused "
+            "otherwise); the reason is recorded in the audit",
+        ),
+    ] = None,
 ) -> None:
     """Load one delivery through the same path the Airflow DAG uses.
 
-    Exits non-zero with a one-line reason when the delivery is refused.
+    Exits non-zero with a one-line reason when the delivery is refused or the load failed.
     """
     from medfollow_core.pseudonymise import load_key
     from medfollow_core.warehouse.bootstrap import bootstrap
@@ -103,8 +111,10 @@ def ingest(
     url = database_url()
     bootstrap(url)
     with progress_callback(f"ingest {source}") as progress:
-        outcome = ingest_delivery(path, url=url, key=key, source=source, progress=progress)
-    if outcome.status == "refused":
+        outcome = ingest_delivery(
+            path, url=url, key=key, source=source, progress=progress, force_reason=force_reason
+        )
+    if outcome.status in ("refused", "failed"):
         raise MedfollowError(outcome.summary())
     console.print(outcome.summary())
     if outcome.mod11_warnings:

@@ -10,6 +10,7 @@ delivery version is a one-line ``aliases`` entry, not code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
@@ -41,8 +42,8 @@ class Column:
     required: bool = False
     aliases: tuple[str, ...] = ()
     allowed: tuple[str, ...] = ()
-    min: str | None = None
-    max: str | None = None
+    min: str | None = None  # numbers: the least possible value; dates: the earliest
+    max: str | None = None  # numbers only: the greatest possible value
     identifying: bool = False
     description: str = ""
 
@@ -108,7 +109,25 @@ def _column(doc: dict[str, Any]) -> Column:  # one parsed YAML mapping
     for key in ("min", "max"):
         if values.get(key) is not None:
             values[key] = str(values[key])
-    return Column(**values)
+    column = Column(**values)
+    _check_range(column)
+    return column
+
+
+def _check_range(col: Column) -> None:
+    """A range must be one the row checks apply: numbers take ``min`` and ``max`` (what is
+    physically possible), dates and timestamps a ``min`` (the cut-off is their maximum)."""
+    if col.type in ("int", "float"):
+        for bound in (col.min, col.max):
+            if bound is not None:
+                float(bound)  # ValueError names the bad bound
+        return
+    if col.type in ("date", "timestamp") and col.max is None:
+        if col.min is not None:
+            date.fromisoformat(col.min)
+        return
+    if col.min is not None or col.max is not None:
+        raise ValueError(f"column {col.name}: no min/max range for a {col.type} column")
 
 
 def _parse(doc: dict[str, Any]) -> SourceContract:  # one parsed YAML document

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 
 from medfollow_core import config
-from medfollow_core.landing.manifest import MANIFEST_NAME, Manifest
+from medfollow_core.landing.manifest import MANIFEST_NAME, Manifest, ManifestError
 
 
 def landing_dir() -> Path:
@@ -49,5 +49,5 @@ def _delivery_id(folder: Path) -> str:
     """The id the audit table knows a delivery by: its manifest's, else the folder name."""
     try:
         return Manifest.read(folder).delivery_id
-    except (OSError, ValueError, KeyError, TypeError):
+    except ManifestError:
         return folder.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,17 @@ def test_audit_lines_reach_the_file_by_the_next_loop_turn(tmp_path: Path) -> Non
 
     assert asyncio.run(queries()) == [0, 2]
     audit.close()
+
+
+def test_budgets_of_many_callers_keep_few_files_open(tmp_path: Path) -> None:
+    """Anonymous budgets are per address, and a caller can bring thousands of addresses:
+    the counters must not each hold a file descriptor until the day ends."""
+    budgets = Budgets(tmp_path)
+    open_before = len(os.listdir("/proc/self/fd"))
+    callers = [
+        Principal(f"anonymous:10.0.{i // 250}.{i % 250}", Tier.ANONYMOUS, 2) for i in range(600)
+    ]
+    assert all(budgets.charge(who) for who in callers)
+    assert len(os.listdir("/proc/self/fd")) - open_before <= Budgets.MAX_OPEN_FILES
+    assert [budgets.charge(callers[0]), budgets.charge(callers[0])] == [True, False]
+    budgets.close()

@@ -9,37 +9,11 @@ import pysam
 import pytest
 from fastapi.testclient import TestClient
 
-from genomics_variants.api.access import TokenStore
-from genomics_variants.api.app import create_app
 from genomics_variants.api.privacy import Policy, Tier, disclose
 from genomics_variants.api.service import Service
-from genomics_variants.contributions.ingest import ingest_files
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import MAX_REGION_SPAN, MAX_REGION_VARIANTS, FrequencyIndex
-from genomics_variants.frequencies.release import current_release, write_release
-from medfollow_core.pseudonymise import load_key
-
-
-@pytest.fixture(scope="module")
-def api(
-    delivery: Path, reference: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, object]:
-    store = Store(tmp_path_factory.mktemp("api") / "store")
-    state = ingest_files(store, [delivery], reference, key=load_key(), workers=2).state
-    index = FrequencyIndex(write_release(store, state))
-    ac = index.columns["ac"]
-    common = index.columns["variant_id"][int(ac.argmax())]
-    rare = index.columns["variant_id"][int(((ac > 0) & (ac < 5)).argmax())]
-    tokens = TokenStore(store.access_dir)
-    return {
-        "client": TestClient(create_app(store.root)),
-        "store": store,
-        "common": common,
-        "rare": rare,
-        "registered": tokens.add("lab", Tier.REGISTERED, budget=1000),
-        "controlled": tokens.add("research", Tier.CONTROLLED),
-        "thrifty": tokens.add("thrifty", Tier.REGISTERED, budget=2),
-    }
+from genomics_variants.frequencies.release import current_release
 
 
 def _beacon_params(variant: str, name_style: str = "chr") -> dict[str, str]:

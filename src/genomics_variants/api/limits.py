@@ -1,0 +1,129 @@
+"""Bounds on what a request may carry, checked before any work is done for it.
+
+The API is public, so its input is treated as hostile: a body is read only up to
+MAX_BODY_BYTES (413 beyond), one parameter may hold MAX_TEXT_CHARS (400 beyond: the longest
+legitimate one, a variant id with an indel of a few hundred bases, is far shorter), numbers
+are whole and inside the chromosome, and what the audit log keeps of a query is bounded too.
+Refusal messages name the parameter and the limit, never the value sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from genomics_variants.api.jsonbody import encode_lenient
+from medfollow_core.errors import MedfollowError
+
+MAX_BODY_BYTES = 16_384  # a Beacon POST query is a few hundred bytes
+MAX_TEXT_CHARS = 1_024  # one parameter: a variant id, a region, a run of bases
+AUDIT_QUERY_CHARS = 2 * MAX_TEXT_CHARS  # a logged query longer than this (as JSON) is cut
+AUDIT_PREFIX_CHARS = 64  # what is kept of a cut query, beside its SHA-256 and length
+BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+Refuse = Callable[[Request], Response]
+
+
+def bounded_text(name: str, value: str) -> str:
+    """`value` unchanged when it fits in one parameter; else a 400 naming only `name`."""
+    if len(value) > MAX_TEXT_CHARS:
+        raise MedfollowError(f"{name} is longer than {MAX_TEXT_CHARS:,} characters")
+    return value
+
+
+def whole_number(name: str, value: object, high: int) -> int:
+    """`value` as an integer in [0, high]: an int, or a string of at most as many ASCII
+    digits as `high` has. Booleans, floats (infinity and NaN included), signs and
+    5,000-digit strings are refused before any conversion, so none of them can reach the
+    index as an overflowing number (a 500 before)."""
+    number = -1
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) <= len(str(high)):
+            number = int(text)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    if not 0 <= number <= high:
+        raise MedfollowError(f"{name} must be a whole number from 0 to {high:,}")
+    return number
+
+
+def loggable(query: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What the audit log keeps of a query: the query itself when it is small (every
+    accepted one), else its first characters, SHA-256 and length, so an oversized input is
+    recognisable in the log without being written there whole."""
+    if len(query) <= 8 and all(
+        type(v) is str and len(v) <= MAX_TEXT_CHARS and len(k) <= 64 for k, v in query.items()
+    ):
+        return query  # the common case, decided without encoding
+    text = encode_lenient(query).decode()
+    if len(text) <= AUDIT_QUERY_CHARS:
+        return query
+    return {
+        "truncated": text[:AUDIT_PREFIX_CHARS],
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "chars": len(text),
+    }
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The Content-Length a request declares (None if absent or unreadable; a number too
+    long to be under the limit counts as MAX_BODY_BYTES + 1 without being converted)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit():
+            return int(value) if len(value) <= 9 else MAX_BODY_BYTES + 1
+    return None
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over MAX_BODY_BYTES is refused (413) without being
+    read past the limit, whether its size is declared or it arrives chunked; a smaller one
+    is read here and handed on unchanged. Methods without a body pass straight through, so
+    the look-up routes pay one dictionary access for this."""
+
+    def __init__(self, app: ASGIApp, refuse: Refuse) -> None:
+        self.app = app
+        self.refuse = refuse
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in BODYLESS_METHODS:
+            await self.app(scope, receive, send)
+            return
+        declared = declared_length(scope)
+        body = None if declared is not None and declared > MAX_BODY_BYTES else await _read(receive)
+        if body is None:
+            await self.refuse(Request(scope))(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+
+async def _read(receive: Receive) -> bytes | None:
+    """The whole body, or None as soon as it passes MAX_BODY_BYTES."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:
+    """A receive channel that gives the already-read body first, then the client's own."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
