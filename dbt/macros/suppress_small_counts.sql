@@ -1,4 +1,10 @@
-{#- Statistical disclosure control for a long table of counts that add up to published
+{#- Superseded for everything that leaves the platform: the exports are protected by the
+    release step (src/medicinraadet_release/protection.py: exact cell suppression over all
+    linked tables, complements, survival and earlier releases, with an audit). This
+    heuristic protects each total on its own and only checks the sum of its hidden parts,
+    which the audit shows can pin hidden cells; it remains only for int_medicinraadet_cells.
+
+    Statistical disclosure control for a long table of counts that add up to published
     totals. `relation` has one row per cell; the cells sharing the `partition_by` columns
     are the parts of one total, and the row whose `part_column` equals `total_part` is that
     total (itself published, or suppressed when small).

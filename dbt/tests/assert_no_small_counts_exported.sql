@@ -1,5 +1,6 @@
 {%- set t = var('disclosure_threshold') -%}
--- Every count leaving the platform is 0, at least {{ t }}, "<{{ t }}" or "x".
+-- Every count in exports is blank (dbt leaves them so: the release step fills them after its
+-- audit), 0, at least {{ t }}, "<{{ t }}", "≤{{ t - 1 }}" or "x".
 {%- set count_columns = {
     'medicinraadet_followup_summary': [
         'patients_treated', 'deaths', 'response_evaluable', 'responders', 'complete_responders',
@@ -15,7 +16,8 @@ select
     {{ column }} as shown
 from {{ ref(model) }}
 where not (
-    {{ column }} in ('<{{ t }}', 'x')
+    {{ column }} is null
+    or {{ column }} in ('<{{ t }}', '≤{{ t - 1 }}', 'x')
     or ({{ column }} ~ '^[0-9]+$' and ({{ column }}::integer = 0 or {{ column }}::integer >= {{ t }}))
 )
 {%- if not loop.last %}

@@ -19,8 +19,10 @@ log = logging.getLogger(__name__)
 
 
 class MedicinraadetReleaseOperator(BaseOperator):
-    """Writes the immutable release for the newest cut-off; skipped when there is nothing new
-    (the cut-off was released already, or a source the marts read has not delivered)."""
+    """Writes the immutable release for the newest cut-off, awaiting review (built by
+    "airflow:<dag id>"; a person approves it with `medfollow release approve`); skipped
+    when there is nothing new (the cut-off was released already, or a source the marts
+    read has not delivered). A release the disclosure audit refuses fails the task."""
 
     def __init__(self, *, sources: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -30,7 +32,12 @@ class MedicinraadetReleaseOperator(BaseOperator):
         from medicinraadet_release import ReleaseSkipped, publish_release, release_root
 
         try:
-            folder = publish_release(WarehouseHook().dsn(), release_root(), self.sources)
+            folder = publish_release(
+                WarehouseHook().dsn(),
+                release_root(),
+                self.sources,
+                built_by=f"airflow:{self.dag_id}",
+            )
         except ReleaseSkipped as skipped:
             raise AirflowSkipException(str(skipped)) from None
         except MedfollowError as exc:

@@ -97,14 +97,44 @@ def definitions(threshold: int) -> list[tuple[str, str]]:
         ),
         (small, f"Mellem 1 og {threshold - 1} patienter (diskretionering: små tal vises ikke)."),
         (
+            f"≤{threshold - 1}",
+            f"Mellem 0 og {threshold - 1} patienter. Bruges i stedet for {small} eller 0, hvor "
+            "de ellers ville afsløre hinanden (fx flere små år under en lille total).",
+        ),
+        (
             "x",
-            f"Skjult for at beskytte en celle med {small}, så den ikke kan regnes ud fra "
-            f"totalen (sekundær diskretionering). Værdien er mindst {threshold}.",
+            f"Skjult for at beskytte et lille antal (sekundær diskretionering). Værdien er "
+            f"mindst {threshold}. De skjulte celler er valgt, så intet antal på 1-{threshold - 1} "
+            "kan regnes ud af det offentliggjorte: hverken fra totalen, som forskel mellem to tal "
+            "(fx behandlede minus døde eller responsevaluerbare minus respons), ud fra "
+            "overlevelsen eller ved at sammenligne med den forrige udlevering.",
         ),
         (
             "Tom celle",
-            f"Andele vises kun, når tæller og nævner begge vises; overlevelse kun med "
-            f"mindst {threshold} patienter og 0 eller mindst {threshold} dødsfald bag estimatet.",
+            f"Andele vises kun, når tæller og nævner begge vises. Overlevelse efter 1 og 2 år "
+            f"vises kun, når antallet af døde og antallet af øvrige patienter på tidspunktet "
+            f"hver er 0 eller mindst {threshold}, og mindst {threshold} stadig følges; for alle "
+            "år tilsammen desuden kun, når overlevelseskurven går gennem samme værdi. "
+            "Overlevelse kan også være udeladt for at beskytte et lille antal andetsteds. "
+            "En tom celle siger ikke, hvilken af grundene der gælder.",
+        ),
+        (
+            "Kun total",
+            "Når tallene for de enkelte behandlingsår ikke kan vises uden at afsløre hinanden, "
+            "vises kun totalen for produktet og indikationen.",
+        ),
+        (
+            "Overlevelseskurve",
+            f"Kurven falder kun i trin med mindst {threshold} dødsfald; mindre fald lægges "
+            f"sammen med det næste. Kurven vises, så længe mindst {threshold} følges. Antal i "
+            f"risiko vises kun, hvor det har ændret sig med 0 eller mindst {threshold} siden det "
+            "sidst viste tal; ellers er feltet tomt.",
+        ),
+        (
+            "Kontrol før udlevering",
+            "Hver udlevering kontrolleres automatisk, samlet og sammen med den forrige "
+            "udlevering, og godkendes derefter af en anden person end den, der dannede den "
+            "(se manifest.json).",
         ),
         (
             "Behandlet i udlandet",

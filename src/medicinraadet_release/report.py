@@ -81,10 +81,11 @@ def render_report(
         f'<p class="meta">Skæringsdato {cutoff:%d-%m-%Y} · kodeversion {escape(code_version)}'
         f" · dbt-kørsel {escape(dbt_invocation_id)}</p>",
         "<p>Tabellerne er aggregerede og diskretionerede: antal mellem 1 og "
-        f"{threshold - 1} vises som &lt;{threshold}, og celler der ellers kunne regnes ud fra "
-        "totalen, vises som x. Overlevelseskurver vises for grupper med mindst "
-        f"{threshold} patienter; punkter med 1-{threshold - 1} dødsfald bag estimatet "
-        "udelades.</p>",
+        f"{threshold - 1} vises som &lt;{threshold} (eller ≤{threshold - 1}, 0 til {threshold - 1}), "
+        "og tal der ellers kunne afsløre et lille "
+        f"antal, vises som x (mindst {threshold}). Overlevelseskurverne falder kun i trin med "
+        f"mindst {threshold} dødsfald og vises, så længe mindst {threshold} følges. "
+        "Definitionerne sidst i rapporten forklarer tegn og tomme celler.</p>",
         "<h2>Oversigt</h2>",
         _overview_table(groups, totals),
         "<h2>Respons</h2>",
@@ -124,7 +125,7 @@ def render_report(
             title = f"{total['product_name']}, {indication}"
             parts.append(_image(_km_figure(points, title), f"Overlevelseskurve, {title}"))
         else:
-            parts.append(f"<p>Ingen overlevelseskurve: færre end {threshold} patienter.</p>")
+            parts.append(f"<p>Ingen overlevelseskurve: færre end {threshold} patienter følges.</p>")
         parts.append(_table(_SUMMARY_COLUMNS, rows))
     parts.append("<h2>Definitioner</h2><dl>")
     parts.extend(
@@ -230,7 +231,7 @@ def _km_figure(points: list[dict[str, Any]], title: str) -> Figure:
         transform=table.get_yaxis_transform(),
     )
     for day in ticks:
-        table.text(day, 0.5, str(at_risk[day]), ha="center", va="center", fontsize=9)
+        table.text(day, 0.5, _text(at_risk[day]), ha="center", va="center", fontsize=9)
     return figure
 
 

@@ -81,10 +81,10 @@ def read_export_tables(conn: psycopg.Connection) -> list[ExportTable]:
 def _read(conn: psycopg.Connection, name: str) -> ExportTable:
     cursor = conn.execute(f'select * from {EXPORT_SCHEMA}."{name}"')
     columns = tuple(d.name for d in cursor.description or ())
-    rows = sorted(cursor.fetchall(), key=_sort_key)
+    rows = sorted(cursor.fetchall(), key=sort_key)
     return ExportTable(name=name, columns=columns, rows=tuple(tuple(r) for r in rows))
 
 
-def _sort_key(row: Sequence[Any]) -> tuple[tuple[bool, Any], ...]:
+def sort_key(row: Sequence[Any]) -> tuple[tuple[bool, Any], ...]:
     """Nulls first, then values in their own type's order (numbers numerically)."""
     return tuple((value is not None, value) for value in row)

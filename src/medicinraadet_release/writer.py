@@ -1,22 +1,30 @@
 """Write a Medicinrådet release folder: CSV per export table, the XLSX workbook, the HTML
-report and manifest.json (checksums, cut-off, code version, dbt invocation).
+report and manifest.json (checksums, cut-off, code version, dbt invocation, the disclosure
+audit and the review).
 
-The folder is assembled under a temporary name beside its final place and renamed when
-complete, so a release is either all there or absent; an existing release is never
-overwritten, and its files are made read-only.
+The tables are protected from the unprotected counts in `staging` (`exports`), audited
+together with the previous release (`audit`), stored into `exports`, and only then
+written; a release the audit refuses is not written, and the error names the cell. The
+written files are audited once more against the tables. The folder is assembled under a
+temporary name beside its final place and renamed when complete, so a release is either
+all there or absent; an existing release is never overwritten, and its files are made
+read-only. A new release is "awaiting review" until a second person approves it
+(`review`).
 """
 
 from __future__ import annotations
 
 import csv
+import getpass
 import hashlib
 import io
-import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from importlib import metadata
@@ -26,18 +34,49 @@ from typing import Any
 from medfollow_core import config
 from medfollow_core.errors import MedfollowError
 from medfollow_core.warehouse.connection import connect
+from medicinraadet_release.audit import (
+    SUMMARY,
+    Finding,
+    PreviousRanges,
+    artefact_findings,
+    audit_release,
+    reader_ranges,
+)
+from medicinraadet_release.exports import (
+    SuppressionShare,
+    protect_tables,
+    read_labels,
+    store_exports,
+)
+from medicinraadet_release.inputs import read_truth
+from medicinraadet_release.policy import MEDICINRAADET, DisclosurePolicy
 from medicinraadet_release.report import render_report
-from medicinraadet_release.tables import ExportTable, read_build_info, read_export_tables
+from medicinraadet_release.review import review_entry, write_manifest
+from medicinraadet_release.tables import BuildInfo, ExportTable, read_build_info
 from medicinraadet_release.workbook import write_workbook
 
 RELEASE_DIR_ENV = "MEDFOLLOW_RELEASE_DIR"
 WORKBOOK_NAME = "medicinraadet_followup.xlsx"
 REPORT_NAME = "medicinraadet_followup.html"
-MANIFEST_NAME = "manifest.json"
+FOLDER_PATTERN = re.compile(r"medicinraadet-(\d{4}-\d{2}-\d{2})")
+SHOWN_FINDINGS = 3
 
 
 class ReleaseSkipped(MedfollowError):
     """Nothing to release now (already released, or the month's deliveries incomplete)."""
+
+
+class DisclosureRefused(MedfollowError):
+    """The output checker found a disclosure: the release is not written."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        shown = "; ".join(str(f) for f in findings[:SHOWN_FINDINGS])
+        more = len(findings) - SHOWN_FINDINGS
+        super().__init__(
+            f"release refused by the disclosure audit ({len(findings)} finding(s)): {shown}"
+            + (f"; and {more} more" if more > 0 else "")
+        )
+        self.findings = list(findings)
 
 
 def release_root() -> Path:
@@ -50,15 +89,34 @@ def release_folder_name(cutoff: date) -> str:
     return f"medicinraadet-{cutoff.isoformat()}"
 
 
-def write_release(url: str, cutoff: date, out_dir: Path) -> Path:
-    """Write the release of `cutoff` into out_dir/medicinraadet-<cutoff>; returns its path.
+@dataclass(frozen=True)
+class AuditedRelease:
+    """The protected tables of one cut-off that passed the audit, and what the manifest
+    says about them."""
 
-    Refuses when the export tables in the warehouse were built for another cut-off, or when
-    that release already exists.
-    """
-    target = Path(out_dir) / release_folder_name(cutoff)
-    if target.exists():
-        raise MedfollowError(f"release {target} already exists; releases are never overwritten")
+    cutoff: date
+    tables: list[ExportTable]
+    share: SuppressionShare
+    previous_name: str | None
+    build: BuildInfo
+    policy: DisclosurePolicy
+
+
+def protect_exports(
+    url: str,
+    cutoff: date,
+    out_dir: Path,
+    policy: DisclosurePolicy = MEDICINRAADET,
+    *,
+    against_itself: bool = False,
+) -> AuditedRelease:
+    """Protect the cut-off's counts, audit them with the previous release in out_dir (with
+    `against_itself`, the release of this very cut-off), and store them into `exports`
+    (what researchers and Medicinrådet read). Raises DisclosureRefused, leaving `exports`
+    as it was, when the audit finds a disclosure."""
+    previous_name, previous = previous_release(
+        Path(out_dir), cutoff, policy.threshold, inclusive=against_itself
+    )
     with connect(url) as conn:
         build = read_build_info(conn)
         if build.cutoff_date != cutoff:
@@ -67,42 +125,94 @@ def write_release(url: str, cutoff: date, out_dir: Path) -> Path:
                 f"rebuild the marts with --vars '{{cutoff_date: {cutoff}}}' or release "
                 f"{build.cutoff_date}"
             )
-        tables = read_export_tables(conn)
+        truth = read_truth(conn)
+        columns, labels = read_labels(conn)
+        tables, share = protect_tables(
+            truth, labels, columns, cutoff=cutoff, threshold=policy.threshold, previous=previous
+        )
+        findings = audit_release(tables, truth, policy.threshold, previous)
+        if findings:
+            raise DisclosureRefused(findings)
+        store_exports(conn, tables)
+    return AuditedRelease(cutoff, tables, share, previous_name, build, policy)
+
+
+def write_release(
+    url: str,
+    cutoff: date,
+    out_dir: Path,
+    *,
+    built_by: str | None = None,
+    policy: DisclosurePolicy = MEDICINRAADET,
+) -> Path:
+    """Protect, audit and write the release of `cutoff` into out_dir/medicinraadet-<cutoff>
+    ("awaiting review", built by `built_by`, default the current user); returns its path.
+
+    Refuses when the export tables in the warehouse were built for another cut-off, when
+    that release already exists, or when the audit finds a disclosure.
+    """
+    target = Path(out_dir) / release_folder_name(cutoff)
+    if target.exists():
+        raise MedfollowError(f"release {target} already exists; releases are never overwritten")
+    review = review_entry(built_by or getpass.getuser())
+    return _write_files(protect_exports(url, cutoff, out_dir, policy), target, review)
+
+
+def _write_files(audited: AuditedRelease, target: Path, review: dict[str, Any]) -> Path:
+    """The release folder of audited tables, assembled beside its place and renamed."""
+    tables, cutoff, policy, build = audited.tables, audited.cutoff, audited.policy, audited.build
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        files = {f"{t.name}.csv": _csv_bytes(t) for t in tables}
-        write_workbook(
-            staging / WORKBOOK_NAME, tables, cutoff=cutoff, threshold=build.disclosure_threshold
-        )
+        csv_files = {f"{t.name}.csv": csv_bytes(t) for t in tables}
+        files = dict(csv_files)
+        write_workbook(staging / WORKBOOK_NAME, tables, cutoff=cutoff, threshold=policy.threshold)
         version = code_version()
         report = render_report(
             tables,
             cutoff=cutoff,
-            threshold=build.disclosure_threshold,
+            threshold=policy.threshold,
             code_version=version,
             dbt_invocation_id=build.dbt_invocation_id,
         )
         files[REPORT_NAME] = report.encode("utf-8")
         for name, content in files.items():
             (staging / name).write_bytes(content)
+        written = artefact_findings(staging, tables, csv_files, WORKBOOK_NAME, REPORT_NAME)
+        if written:
+            raise DisclosureRefused(written)
         manifest = {
             "release": "medicinraadet",
             "cutoff_date": cutoff.isoformat(),
             "code_version": version,
             "dbt_invocation_id": build.dbt_invocation_id,
             "dbt_version": build.dbt_version,
-            "disclosure_threshold": build.disclosure_threshold,
+            "disclosure_threshold": policy.threshold,
+            "disclosure_audit": {
+                "recipient": policy.recipient,
+                "result": "passed",
+                "findings": [],
+                "previous_release": audited.previous_name,
+                "checks": [
+                    "counts",
+                    "interval audit (linear programming over linked cells and complements)",
+                    "changes since the previous release",
+                    "rates",
+                    "survival at 1 and 2 years",
+                    "Kaplan-Meier drops and numbers at risk",
+                    "files against the audited tables",
+                ],
+                "count_cells": audited.share.as_dict(),
+            },
+            "review": review,
             "files": [
                 _file_entry(staging / name, tables) for name in sorted([*files, WORKBOOK_NAME])
             ],
         }
-        (staging / MANIFEST_NAME).write_text(
-            json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
         for path in staging.iterdir():
             path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        write_manifest(staging, manifest)
         try:
             staging.rename(target)
         except OSError:
@@ -115,11 +225,40 @@ def write_release(url: str, cutoff: date, out_dir: Path) -> Path:
     return target
 
 
-def publish_release(url: str, out_dir: Path, required_sources: Sequence[str]) -> Path:
+def previous_release(
+    out_dir: Path, cutoff: date, threshold: int, *, inclusive: bool = False
+) -> tuple[str | None, PreviousRanges]:
+    """The latest release in out_dir before `cutoff` (or at it, `inclusive`) and what its
+    readers know of each count."""
+    earlier = sorted(
+        (date.fromisoformat(m.group(1)), p)
+        for p in (out_dir.iterdir() if out_dir.is_dir() else [])
+        if (m := FOLDER_PATTERN.fullmatch(p.name))
+        and (
+            date.fromisoformat(m.group(1)) < cutoff
+            or (inclusive and m.group(1) == cutoff.isoformat())
+        )
+    )
+    if not earlier:
+        return None, {}
+    folder = earlier[-1][1]
+    with (folder / f"{SUMMARY}.csv").open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        columns = tuple(next(reader))
+        rows = tuple(tuple(v if v != "" else None for v in row) for row in reader)
+    return folder.name, reader_ranges(ExportTable(SUMMARY, columns, rows), threshold)
+
+
+def publish_release(
+    url: str, out_dir: Path, required_sources: Sequence[str], *, built_by: str
+) -> Path:
     """The scheduled release: the cut-off the marts were built for, written once.
 
-    Raises ReleaseSkipped when that release exists already, or when a source the marts read
-    has no loaded delivery for the cut-off yet (a partial month is not released).
+    Raises ReleaseSkipped when a source the marts read has no loaded delivery for the
+    cut-off yet (a partial month is not released, and `exports` keep no counts: what they
+    show is always a written release's), or when that release exists already: then the
+    exports are protected and stored again (a dbt build leaves them without counts), audited
+    against that release itself, so whatever a rebuild changed is disclosure-controlled too.
     """
     with connect(url) as conn:
         cutoff = read_build_info(conn).cutoff_date
@@ -131,14 +270,17 @@ def publish_release(url: str, out_dir: Path, required_sources: Sequence[str]) ->
                 (cutoff,),
             )
         }
+    review = review_entry(built_by)
     missing = sorted(set(required_sources) - loaded)
     if missing:
         raise ReleaseSkipped(
             f"no release for cut-off {cutoff}: no loaded delivery yet from {', '.join(missing)}"
         )
-    if (Path(out_dir) / release_folder_name(cutoff)).exists():
+    target = Path(out_dir) / release_folder_name(cutoff)
+    if target.exists():
+        protect_exports(url, cutoff, out_dir, against_itself=True)
         raise ReleaseSkipped(f"the release for cut-off {cutoff} exists already")
-    return write_release(url, cutoff, out_dir)
+    return _write_files(protect_exports(url, cutoff, out_dir), target, review)
 
 
 def code_version() -> str:
@@ -157,7 +299,8 @@ def code_version() -> str:
     return described or f"medfollow {metadata.version('medfollow')}"
 
 
-def _csv_bytes(table: ExportTable) -> bytes:
+def csv_bytes(table: ExportTable) -> bytes:
+    """A table as the release's CSV file (UTF-8, comma, ISO dates, blank for missing)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(table.columns)
@@ -189,8 +332,11 @@ def _file_entry(path: Path, tables: Sequence[ExportTable]) -> dict[str, Any]:
 
 
 __all__ = [
+    "DisclosureRefused",
     "ReleaseSkipped",
     "code_version",
+    "previous_release",
+    "protect_exports",
     "publish_release",
     "release_folder_name",
     "release_root",
