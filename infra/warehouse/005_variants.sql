@@ -33,10 +33,26 @@ create table if not exists variants.frequencies (
     faf95_max double precision,
     primary key (release_id, variant_id, stratum)
 );
+-- Samples of unknown coverage carrying the ALT (stratum `all` only; in no other count).
+alter table variants.frequencies add column if not exists seen_unknown_coverage integer;
 create index if not exists frequencies_locus on variants.frequencies (release_id, chrom, pos);
+-- Allele number at every callable site of a release (genomics_variants.frequencies.coverage):
+-- intervals (1-based, inclusive) over which a stratum's QC-passing AN is constant, so a
+-- variant without a row is absent (AN > 0 here) or not covered (no interval).
+create table if not exists variants.coverage (
+    release_id text not null references variants.releases (release_id) on delete cascade,
+    chrom text not null,
+    start_pos bigint not null,
+    end_pos bigint not null,
+    stratum text not null,
+    an integer not null,
+    primary key (release_id, chrom, start_pos, stratum)
+);
 create or replace view variants.current_frequencies as
     select f.* from variants.frequencies f
     join variants.releases r using (release_id) where r.is_current;
 comment on table variants.frequencies is
     'Allele counts and frequencies per release, variant and stratum (all, XX, XY, region); '
-    'unsuffixed counts use QC-passing (adj) genotypes, *_raw all genotypes.';
+    'unsuffixed counts use QC-passing (adj) genotypes, *_raw all genotypes; '
+    'seen_unknown_coverage (stratum all): samples of unknown coverage carrying the ALT, in no '
+    'AC, AN or AF (definitions: genomics_variants.frequencies.strata).';

@@ -127,5 +127,9 @@ class SyncOptOutsOperator(BaseOperator):
         except MedfollowError as exc:
             raise AirflowFailException(str(exc)) from None
         if published.release is None:
-            raise AirflowSkipException("no stored genome has an opt-out in force")
+            raise AirflowSkipException(
+                "no stored genome has an opt-out in force"
+                if not removed.genomes
+                else f"{removed.genomes} genome(s) removed before they were ever released"
+            )
         return {"genomes_removed": removed.genomes, "release_id": published.release.release_id}

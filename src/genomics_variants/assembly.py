@@ -9,6 +9,7 @@ against another assembly (GRCh37 chr1 is 249,250,621 bp, for instance) and is re
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 import numpy as np
 
@@ -52,6 +53,13 @@ PARS: dict[str, tuple[tuple[int, int], ...]] = {
     "chrY": ((10_001, 2_781_479), (56_887_903, 57_217_415)),
 }
 
+# Contigs whose variants are not counted. chrM: a nuclear-genome caller writes diploid
+# genotypes there that say nothing of heteroplasmy, and gnomAD counts mitochondrial variants
+# with a dedicated caller (haploid AN, homoplasmic and heteroplasmic counts from each call's
+# heteroplasmy level), which the deliveries do not carry; counting chrM as a diploid autosome
+# would publish numbers that mean something else than gnomAD's (see frequencies/strata.py).
+UNCOUNTED_CONTIGS = frozenset({"chrM"})
+
 _CHROM = re.compile(r"^(?:chr)?([0-9]{1,2}|X|Y|M|MT)$", re.IGNORECASE)
 
 
@@ -79,6 +87,18 @@ def sex_nonpar(chrom: str, pos: np.ndarray) -> np.ndarray:
     for lo, hi in PARS[chrom]:
         inside |= (pos >= lo) & (pos <= hi)
     return ~inside
+
+
+def par_pieces(chrom: str, start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end] (1-based, inclusive) cut at the PAR boundaries of chrX/chrY, so that each
+    piece lies wholly inside or wholly outside a PAR: an interval's ploidy is decided at its
+    start, so a gVCF block running past chrX:2,781,479 must not count XY persons as diploid
+    beyond it."""
+    cuts = sorted(
+        {edge for lo, hi in PARS.get(chrom, ()) for edge in (lo, hi + 1) if start < edge <= end}
+    )
+    bounds = [start, *cuts, end + 1]
+    return [(a, b - 1) for a, b in pairwise(bounds)]
 
 
 def assembly_problem(contigs: dict[str, int | None], what: str) -> str | None:

@@ -1,8 +1,11 @@
 """The operations users run, end to end: ingest, remove, sync opt-outs, publish, look up.
 
 Each changing operation updates the contribution store (contributions/) and then publishes
-a new release (frequencies/): Parquet always, the warehouse's `variants.frequencies` too
-when a warehouse DSN is given.
+a new release (frequencies/) if the release discipline allows one (frequencies/discipline.py:
+at least `min_change` genomes added or removed, default 20; a removal always publishes):
+Parquet always, the warehouse's `variants.frequencies` too when a warehouse DSN is given.
+After a removal nothing older keeps the person: older releases (Parquet and warehouse) are
+deleted and every recorded export is rewritten from the new release.
 """
 
 from __future__ import annotations
@@ -12,15 +15,20 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from genomics_variants.contributions.ingest import IngestResult, ingest_files
-from genomics_variants.contributions.remove import RemovalResult, remove_persons
+from genomics_variants.contributions.remove import RemovalResult, remove_persons, without_genomes
 from genomics_variants.contributions.store import State, Store
 from genomics_variants.contributions.warehouse import optouts_in_force
 from genomics_variants.frequencies import postgres
+from genomics_variants.frequencies.discipline import MIN_CHANGE, plan_release
+from genomics_variants.frequencies.export import refresh_exports
 from genomics_variants.frequencies.release import (
     Release,
     current_release,
     frequency_table,
+    released_genomes,
     write_release,
 )
 from genomics_variants.vcf.qc import QCConfig
@@ -31,16 +39,24 @@ from medfollow_core.types import Progress
 
 @dataclass(frozen=True)
 class Published:
-    """The release an operation produced (None when nothing changed) and warehouse rows."""
+    """The release an operation produced (None when none was due), warehouse rows, and why
+    no release was made (`held`) or how many genomes a removal release withheld."""
 
     release: Release | None
     warehouse_rows: int | None
+    held: str | None = None
+    withheld: int = 0
 
 
 def publish(
-    store: Store, state: State | None = None, *, warehouse_url: str | None = None
+    store: Store,
+    state: State | None = None,
+    *,
+    warehouse_url: str | None = None,
+    min_change: int = MIN_CHANGE,
 ) -> Published:
-    """Write a release of the store's state in force (and load it into the warehouse).
+    """Write a release of the store's state in force (and load it into the warehouse) when
+    the release discipline allows one; after a removal, purge what is older.
 
     Holding the store's write lock, so a release always shows the latest state even when
     two operations finish at once (`state`, if given and still in force, saves reading it).
@@ -48,10 +64,42 @@ def publish(
     with store.writer():
         if state is None or store.current_generation() != state.generation:
             state = store.load()
-        table = frequency_table(state)
-        release = write_release(store, state, table)
-        rows = postgres.publish(warehouse_url, release, table) if warehouse_url else None
-    return Published(release, rows)
+        previous = current_release(store)
+        stored = state.samples.column("genome_id").to_pylist()
+        plan = plan_release(released_genomes(previous), stored, min_change)
+        if plan is None:
+            rows = _sync_warehouse(warehouse_url, previous) if warehouse_url else None
+            return Published(None, rows, held=_held(previous, min_change))
+        view = without_genomes(store, state, set(stored) - plan.genomes)
+        table = frequency_table(view)
+        keep = not plan.purge
+        release = write_release(store, view, table, withheld=plan.withheld, keep_previous=keep)
+        rows = (
+            postgres.publish(warehouse_url, release, table, keep_previous=keep)
+            if warehouse_url
+            else None
+        )
+        if plan.purge:
+            refresh_exports(release)
+    return Published(release, rows, withheld=len(plan.withheld))
+
+
+def _sync_warehouse(url: str, release: Release | None) -> int | None:
+    """Make a warehouse that does not serve the store's current release (a new or restored
+    warehouse, or one missed by a removal) serve it and nothing else, when no new release is
+    due; rows loaded, None if nothing to do."""
+    if release is None or postgres.current_release_id(url) == release.release_id:
+        return None
+    return postgres.publish(url, release, pq.read_table(release.frequencies), keep_previous=False)
+
+
+def _held(previous: Release | None, min_change: int) -> str:
+    """Why no release was made, for the user who expected one."""
+    since = f"since {previous.release_id}" if previous else "for a first release"
+    return (
+        f"fewer than {min_change} genomes added or removed {since}: the release waits for "
+        "more (releases never move one genome at a time)"
+    )
 
 
 def ingest(
@@ -67,8 +115,9 @@ def ingest(
     on: date | None = None,
     exclude_persons: Iterable[str] = (),
     progress: Progress | None = None,
+    min_change: int = MIN_CHANGE,
 ) -> tuple[IngestResult, Published]:
-    """Add genomes and publish a release (nothing is published if no genome was added)."""
+    """Add genomes and publish a release if enough genomes changed (see publish)."""
     store = Store(store_dir)
     config = QCConfig.named(qc) if isinstance(qc, str) else qc
     result = ingest_files(
@@ -86,28 +135,33 @@ def ingest(
     )
     if not result.added:
         return result, Published(None, None)
-    return result, publish(store, result.state, warehouse_url=warehouse_url)
+    return result, publish(store, result.state, warehouse_url=warehouse_url, min_change=min_change)
 
 
 def remove(
-    store_dir: Path, person_keys: Iterable[str], *, warehouse_url: str | None = None
+    store_dir: Path,
+    person_keys: Iterable[str],
+    *,
+    warehouse_url: str | None = None,
+    min_change: int = MIN_CHANGE,
 ) -> tuple[RemovalResult, Published]:
-    """Remove persons by person_key and publish a release without them."""
+    """Remove persons by person_key and publish a release without them (always: a removal
+    takes effect at once; see frequencies/discipline.py for how it is masked)."""
     store = Store(store_dir)
     result = remove_persons(store, person_keys)
     if not result.genomes:
         return result, Published(None, None)
-    return result, publish(store, result.state, warehouse_url=warehouse_url)
+    return result, publish(store, result.state, warehouse_url=warehouse_url, min_change=min_change)
 
 
 def sync_optouts(
-    store_dir: Path, warehouse_url: str, *, on: date | None = None
+    store_dir: Path, warehouse_url: str, *, on: date | None = None, min_change: int = MIN_CHANGE
 ) -> tuple[RemovalResult, Published]:
     """Remove every stored person with an opt-out in force on `on` (default today)."""
     optouts = optouts_in_force(warehouse_url, on or date.today())
     if optouts is None:
         raise MedfollowError("the opt-out register (raw.optout__registreringer) is not loaded")
-    return remove(store_dir, optouts, warehouse_url=warehouse_url)
+    return remove(store_dir, optouts, warehouse_url=warehouse_url, min_change=min_change)
 
 
 def release_of(store_dir: Path) -> Release:

@@ -2,8 +2,9 @@
 
 Reference pipeline: `bcftools norm -m -any -f ref.fa | bcftools +fill-tags -t AC,AN,AF,AC_Hom`
 (nhomalt = AC_Hom / 2), compared variant by variant with the raw (pre-QC) columns of our
-release, on the synthetic joint VCF and on a handcrafted VCF with multi-allelic sites,
-indels that need left-alignment and trimming, missing genotypes and haploid chrX calls.
+release, on the synthetic joint VCF and on handcrafted VCFs with multi-allelic sites,
+indels that need left-alignment and trimming, missing and half-missing genotypes and
+haploid chrX calls.
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from pathlib import Path
 import pytest
 
 from genomics_variants.pipeline import ingest
-from support.variants import Handcrafted, bcftools_counts, release_rows
+from support.variants import (
+    CHR17_OFFSET,
+    CHRX_OFFSET,
+    PAR_OFFSET,
+    SAMPLES,
+    Handcrafted,
+    bcftools_counts,
+    release_rows,
+    vcf_text,
+    write_vcf,
+)
 
 
 def _compare(
@@ -66,6 +77,7 @@ def test_handcrafted_vcf_matches_bcftools(
         handcrafted.reference,
         manifest=handcrafted.manifest,
         workers=1,
+        min_change=1,
     )
     assert published.release is not None
     ours = release_rows(published.release.frequencies)
@@ -103,8 +115,42 @@ def test_bcf_input_gives_the_same_counts(
     bcf = tmp_path / "handcrafted.bcf"
     subprocess.run([bcftools, "view", "-Ob", "-o", str(bcf), str(handcrafted.vcf)], check=True)
     subprocess.run([bcftools, "index", "-c", str(bcf)], check=True)
-    args = {"manifest": handcrafted.manifest, "workers": 2}
+    args = {"manifest": handcrafted.manifest, "workers": 2, "min_change": 1}
     _, from_vcf = ingest(tmp_path / "vcf", [handcrafted.vcf], handcrafted.reference, **args)
     _, from_bcf = ingest(tmp_path / "bcf", [bcf], handcrafted.reference, **args)
     assert from_vcf.release is not None and from_bcf.release is not None
     assert release_rows(from_vcf.release.frequencies) == release_rows(from_bcf.release.frequencies)
+
+
+# Edge cases bcftools and we must count alike (s1..s4: XX, XY, XX, XY, as the handcrafted
+# manifest): half-missing genotypes, multi-allelic indels that need normalising, haploid
+# chrX calls (also half-missing ones), a diploid XY call inside PAR1.
+EDGE_RECORDS = (
+    ("chr17", CHR17_OFFSET, 1, "A", "C", "./1 1/. ./. 0/1"),
+    ("chr17", CHR17_OFFSET, 3, "GTTTTTTG", "GTTTTTG,GTTTTTTTG", "./1 1/2 0/2 ./2"),
+    ("chr17", CHR17_OFFSET, 11, "CAG", "C,CAGCAG", "1/2 ./2 2/2 1/."),
+    ("chr17", CHR17_OFFSET, 27, "GAT", "G,GATAT", "0/. ./. 2/. 1/1"),
+    ("chr17", CHR17_OFFSET, 36, "AAA", "A,AAAA", "0/. 1/2 ./1 2/2"),
+    ("chrX", PAR_OFFSET, 4, "A", "G", "./1 0/1 1/1 ./0"),
+    ("chrX", CHRX_OFFSET, 3, "G", "A,T", "1/. 2 ./2 ."),
+    ("chrX", CHRX_OFFSET, 5, "TTTTTT", "TTTTT,TTTTTTT", "1/2 1 0/. 2"),
+    ("chrX", CHRX_OFFSET, 17, "G", "GG", "0/1 . 1/. 1"),
+)
+
+
+def test_edge_cases_match_bcftools(bcftools: str, handcrafted: Handcrafted, tmp_path: Path) -> None:
+    vcf = write_vcf(tmp_path / "edges.vcf.gz", vcf_text(EDGE_RECORDS, SAMPLES))
+    _, published = ingest(
+        tmp_path / "store",
+        [vcf],
+        handcrafted.reference,
+        manifest=handcrafted.manifest,
+        workers=1,
+        min_change=1,
+    )
+    assert published.release is not None
+    ours = release_rows(published.release.frequencies)
+    theirs = bcftools_counts(bcftools, vcf, handcrafted.reference)
+    assert _compare(ours, theirs, "") == len(ours) >= 14
+    assert _compare(ours, theirs, "_raw") == len(ours)
+    assert ours["chr17-43000001-A-C"]["an"] == 4  # "./1", "1/.", "0/1": the called alleles

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -49,6 +50,11 @@ def test_commands(
     )
     assert "frequencies" not in anonymous
     assert variant in _run("lookup", f"{chrom}:{int(pos) - 5}-{int(pos) + 5}", "--store", store)
+    # a variant nobody carries: absent where genomes of known coverage are callable...
+    covered = pq.read_table(next(Path(store).glob("releases/r*/coverage.parquet"))).to_pylist()[0]
+    absent = _run("lookup", f"{covered['chrom']}-{covered['start']}-N-A", "--store", store)
+    assert f"absent: AN {covered['an']}" in absent
+    assert "not covered" in _run("lookup", "chr1-1000-A-C", "--store", store)  # ...else unknown
     _run("export", "--format", "vcf", "--out", str(tmp_path / "sites.vcf.gz"), "--store", store)
     assert (tmp_path / "sites.vcf.gz.tbi").exists()
 
@@ -59,9 +65,12 @@ def test_commands(
     removed = _run(
         "remove", person_key(manifest_rows[0]["cpr"]), "--store", store, "--no-warehouse"
     )
-    assert "removed 1 genome" in removed and "release r00002: 39 genomes" in removed
+    # a removal publishes at once, masked by 19 withheld genomes (release discipline)
+    assert "removed 1 genome" in removed and "release r00002: 20 genomes" in removed
+    assert "19 other genome(s) withheld" in removed
     assert "equals a full recomputation" in _run("verify", "--store", store)
-    assert "r00002" in _run("releases", "--store", store)
+    listed = _run("releases", "--store", store)
+    assert "r00002" in listed and "r00001" not in listed  # the older release is deleted
 
 
 def test_expected_failures_are_one_line_errors(tmp_path: Path) -> None:

@@ -10,8 +10,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from genomics_variants.contributions.store import Store
 from genomics_variants.contributions.warehouse import optouts_in_force, regions_of
-from genomics_variants.pipeline import ingest, sync_optouts
+from genomics_variants.frequencies.query import FrequencyIndex
+from genomics_variants.pipeline import ingest, publish, sync_optouts
 
 pytestmark = pytest.mark.integration
 TODAY = date(2026, 6, 1)
@@ -104,12 +106,17 @@ def test_ingest_sync_and_publish(
     removal, again = sync_optouts(tmp_path / "store", url, on=TODAY)
     assert (removal.found, removal.genomes) == (1, 1)
     assert again.release is not None and again.release.release_id != first
+    assert again.withheld == 19
 
     with psycopg.connect(url) as conn:
         releases = conn.execute(
             "select release_id, is_current, sample_count from variants.releases order by release_id"
         ).fetchall()
-        assert releases == [(first, False, 37), (again.release.release_id, True, 36)]
+        # the removal deleted the older release; 19 genomes withheld mask the one removed
+        assert releases == [(again.release.release_id, True, 37 - 1 - 19)]
+        assert first not in {
+            r[0] for r in conn.execute("select release_id from variants.frequencies")
+        }
         current = conn.execute(
             "select stratum, ac, an from variants.current_frequencies where variant_id = "
             "(select variant_id from variants.current_frequencies where stratum = 'all' "
@@ -142,6 +149,29 @@ def test_ingest_sync_and_publish(
             ).fetchall()
         )
         assert "Index" in plan
+        # AN at every callable site: a position covered by the gVCFs' reference blocks
+        index = FrequencyIndex(again.release)
+        chrom, start = conn.execute(
+            "select chrom, start_pos from variants.coverage where stratum = 'all' limit 1"
+        ).fetchone()  # type: ignore[misc]
+        an = conn.execute(
+            "select an from variants.coverage c join variants.releases r using (release_id) "
+            "where r.is_current and stratum = 'all' and chrom = %s and %s between start_pos "
+            "and end_pos",
+            (chrom, start),
+        ).fetchone()
+        assert an is not None and an[0] == index.callable_an(chrom, start)["all"] > 0
+
+    # a warehouse that lost the release (new, restored) gets it back though none is due
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("delete from variants.releases")
+    synced = publish(Store(tmp_path / "store"), warehouse_url=url)
+    assert synced.release is None and synced.held and synced.warehouse_rows
+    with psycopg.connect(url) as conn:
+        assert conn.execute(
+            "select release_id from variants.releases where is_current"
+        ).fetchall() == [(again.release.release_id,)]
+    assert publish(Store(tmp_path / "store"), warehouse_url=url).warehouse_rows is None
 
 
 def test_optouts_follow_cpr_number_changes(warehouse: dict[str, object]) -> None:

@@ -6,9 +6,14 @@ Definitions (all sums over the samples currently stored):
   whatever its samples' genotypes; the aggregate has one row per variant listed by at least
   one stored batch (`listed_by` counts them).
 * A sample contributes at a listed variant through its batch: its genotype code there if
-  its batch lists the variant; otherwise, for a gVCF sample, the code of the reference
-  block covering the variant's position (a passing block counts as a hom-ref call); else
-  nothing. A plain VCF, joint or single-sample, never implies hom-ref where it has no record.
+  its batch lists the variant; otherwise, for a sample with blocks, the code of the block
+  covering the variant's position (a passing block counts as a hom-ref call); else
+  nothing. Blocks are a gVCF's reference blocks, or the callable regions (BED) delivered
+  with a plain single-sample VCF (batch kind `vcf+bed`: passing hom-ref wherever callable).
+  A VCF never implies hom-ref where it has no record.
+* A plain single-sample VCF without callable regions (batch kind `vcf`) is of unknown
+  coverage: its sample adds to `seen_unknown` at its own records and to nothing else
+  (measures.py), so AN and AF are computed only over samples whose callability is known.
 
 So the aggregate is a pure function of the stored samples, and adding or removing samples
 only touches their own rows plus, for gVCF samples, the rows their blocks cover: work
@@ -29,6 +34,8 @@ from genomics_variants.sites import Sites
 from genomics_variants.vcf.calls import Blocks
 
 WIDTH = N_CELLS * N_MEASURES
+BLOCK_KINDS = frozenset({"gvcf", "vcf+bed"})  # batches whose sample has blocks
+UNKNOWN_COVERAGE_KIND = "vcf"  # a plain single-sample VCF without callable regions
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,9 @@ class Contribution:
     """What a batch (or a subset of its samples) adds.
 
     sites: the variants the batch lists; codes: (sites, samples) genotype codes;
-    cells: each sample's cell; blocks: the reference blocks of a gVCF batch's one sample;
-    sums: measure_sums(codes, cells) when already computed (by the reader processes).
+    cells: each sample's cell; blocks: the blocks of a gVCF or `vcf+bed` batch's one sample;
+    sums: measure_sums(codes, cells) when already computed (by the reader processes);
+    covered: False for a batch of unknown coverage (`vcf`).
     """
 
     sites: Sites
@@ -45,9 +53,12 @@ class Contribution:
     cells: np.ndarray
     blocks: Blocks | None = None
     sums: np.ndarray | None = None
+    covered: bool = True
 
     def measures(self) -> np.ndarray:
-        return self.sums if self.sums is not None else measure_sums(self.codes, self.cells)
+        if self.sums is not None:
+            return self.sums
+        return measure_sums(self.codes, self.cells, covered=self.covered)
 
 
 @dataclass(frozen=True)

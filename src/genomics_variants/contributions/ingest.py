@@ -9,6 +9,12 @@ Which genomes are counted:
   one run the first file wins, with gVCFs read before joint VCFs before plain VCFs, so the
   richer file of a genome delivered twice is the one kept.
 
+How a genome is counted depends on what its file says about callability (aggregate.py):
+a gVCF's reference blocks, or the callable-regions BED the manifest names for a plain
+single-sample VCF (batch kind `vcf+bed`), make its sample count towards AN wherever it is
+callable; a plain VCF without one is of unknown coverage (kind `vcf`) and only adds to the
+`seen_unknown` count.
+
 The cost is proportional to the files added: the new batches are read and summed, and only
 the aggregate rows they list (plus, for gVCFs, the rows their blocks cover) change.
 """
@@ -26,7 +32,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from genomics_variants.contributions.aggregate import Contribution, add
+from genomics_variants.contributions.aggregate import (
+    BLOCK_KINDS,
+    UNKNOWN_COVERAGE_KIND,
+    Contribution,
+    add,
+)
 from genomics_variants.contributions.cells import UNKNOWN_REGION, cell_of
 from genomics_variants.contributions.manifest import (
     MANIFEST_NAME,
@@ -39,7 +50,9 @@ from genomics_variants.contributions.measures import measure_sums
 from genomics_variants.contributions.store import State, Store
 from genomics_variants.contributions.warehouse import optouts_in_force, regions_of
 from genomics_variants.sites import Sites, locate
-from genomics_variants.vcf.calls import FileCalls, FileSpec, ReadStats
+from genomics_variants.vcf.callable import callable_blocks
+from genomics_variants.vcf.calls import Blocks, FileCalls, FileSpec, ReadStats
+from genomics_variants.vcf.genotypes import carried
 from genomics_variants.vcf.header import HeaderInfo, read_header
 from genomics_variants.vcf.qc import QCConfig
 from genomics_variants.vcf.read import read_calls
@@ -106,12 +119,29 @@ def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
 
 @dataclass
 class _Plan:
-    """One file: its header, the manifest rows of the genomes to read, and why others are not."""
+    """One file: its header, the manifest rows of the genomes to read, why others are not,
+    its batch kind and, for a plain VCF with callable regions, their blocks."""
 
     path: Path
     header: HeaderInfo
     kept: np.ndarray
     report: dict[str, int]
+    kind: str
+    blocks: Blocks | None
+
+
+def _callability(
+    header: HeaderInfo, manifest: Manifest, kept: np.ndarray
+) -> tuple[str, Blocks | None]:
+    """The batch kind of a file and the blocks its callable-regions BED gives, if any (only a
+    plain VCF needs one: a gVCF has blocks, a joint VCF calls every sample at each record)."""
+    if header.kind != UNKNOWN_COVERAGE_KIND or not len(kept):
+        return header.kind, None
+    row = int(kept[0])
+    bed = str(manifest.callable_bed[row])
+    if not bed:
+        return header.kind, None
+    return "vcf+bed", callable_blocks(Path(bed), manifest.karyotype[row] == "XY")
 
 
 def _plan(paths: list[Path], manifest: Manifest, state: State, optouts: set[str]) -> list[_Plan]:
@@ -151,13 +181,15 @@ def _plan(paths: list[Path], manifest: Manifest, state: State, optouts: set[str]
             "already_stored": int(stored.sum()),
             "duplicate": int(duplicate.sum()),
         }
-        plans.append(_Plan(path, header, kept, report))
+        plans.append(_Plan(path, header, kept, report, *_callability(header, manifest, kept)))
     return plans
 
 
 def _resident_gvcfs(store: Store, state: State) -> list[Contribution]:
-    """The stored gVCF samples, as needed to cover newly listed variants with their blocks."""
-    batches = state.batches.filter(pc.equal(state.batches.column("kind"), "gvcf"))
+    """The stored samples with blocks, as needed to cover newly listed variants."""
+    batches = state.batches.filter(
+        pc.is_in(state.batches.column("kind"), value_set=pa.array(sorted(BLOCK_KINDS)))
+    )
     cell_by_batch = dict(
         zip(
             state.samples.column("batch_id").to_pylist(),
@@ -203,7 +235,7 @@ def _specs(
                 plan.header,
                 genome_id.tolist(),
                 sex == "XY",
-                partial(measure_sums, cells=cells),
+                partial(measure_sums, cells=cells, covered=plan.kind != UNKNOWN_COVERAGE_KIND),
             )
         )
         samples.append(
@@ -240,19 +272,24 @@ def _stage(
     with ThreadPoolExecutor(max_workers=workers) as writer:
         for number, (plan, fc, rows) in enumerate(zip(plans, calls, samples, strict=True), start=1):
             batch_id = f"{generation:06d}-{number:04d}"
+            blocks = fc.blocks if fc.blocks is not None else plan.blocks
+            keep = np.flatnonzero(carried(fc.codes))  # see genotypes.carried
+            sites, codes = fc.sites.take(keep), fc.codes[keep]
+            sums = None if fc.sums is None else fc.sums[keep]
             writes.append(
                 writer.submit(
                     store.write_batch,
                     batch_id,
                     generation,
-                    fc.sites,
+                    sites,
                     fc.samples,
-                    fc.codes,
-                    fc.blocks,
+                    codes,
+                    blocks,
                 )
             )
             cells = rows.column("cell").to_numpy()
-            contributions.append(Contribution(fc.sites, fc.codes, cells, fc.blocks, fc.sums))
+            covered = plan.kind != UNKNOWN_COVERAGE_KIND
+            contributions.append(Contribution(sites, codes, cells, blocks, sums, covered))
             n = rows.num_rows
             sample_tables.append(
                 rows.append_column("batch_id", pa.array([batch_id] * n, pa.string()))
@@ -263,9 +300,9 @@ def _stage(
             batch_rows.append(
                 {
                     "batch_id": batch_id,
-                    "kind": plan.header.kind,
+                    "kind": plan.kind,
                     "file_name": plan.path.name,
-                    "n_sites": len(fc.sites),
+                    "n_sites": len(sites),
                     "qc": qc.describe(),
                     "added_at": now,
                 }
@@ -342,7 +379,7 @@ def ingest_files(
     reports = [
         FileReport(
             name=plan.path.name,
-            kind=plan.header.kind,
+            kind=plan.kind,
             samples=len(plan.header.samples),
             added=len(plan.kept),
             stats=read[plan.path].stats if plan.path in read else None,
@@ -351,4 +388,17 @@ def ingest_files(
         )
         for plan in plans
     ]
+    uncounted = sum(r.stats.uncounted for r in reports if r.stats is not None)
+    if uncounted:
+        notes.append(
+            f"{uncounted} record(s) on chrM not counted: mitochondrial frequencies need "
+            "heteroplasmy levels (see genomics_variants.frequencies.strata)"
+        )
+    unknown = sum(r.added for r in reports if r.kind == UNKNOWN_COVERAGE_KIND)
+    if unknown:
+        notes.append(
+            f"{unknown} genome(s) from plain VCFs without callable regions: of unknown coverage, "
+            "counted only as 'also seen in N samples of unknown coverage', never in AC/AN/AF "
+            "(name a callable_bed in the sample manifest to count them)"
+        )
     return IngestResult(state, reports, notes)

@@ -2,7 +2,8 @@
 
 `sample_manifest.tsv` (tab-separated, header row) has at least `genome_id`, `cpr` and
 `karyotype`; `vcf_file` (relative to the manifest) is used when a delivery folder is
-ingested; other columns (such as the biobank `sample_id`) are not kept. The CPR column is normalised exactly as the registry ingest does and replaced by
+ingested; `callable_bed` (relative to the manifest, may be empty) names the callable regions
+delivered with a genome's plain single-sample VCF (vcf/callable.py); other columns (such as the biobank `sample_id`) are not kept. The CPR column is normalised exactly as the registry ingest does and replaced by
 its HMAC pseudonym at once: nothing downstream ever holds the number.
 """
 
@@ -29,11 +30,13 @@ KARYOTYPES = ("XX", "XY")
 
 @dataclass(frozen=True)
 class Manifest:
-    """Genomes as parallel arrays: genome_id, person_key (pseudonym), karyotype (XX/XY)."""
+    """Genomes as parallel arrays: genome_id, person_key (pseudonym), karyotype (XX/XY) and
+    callable_bed (path of the genome's callable-regions BED, "" when none was delivered)."""
 
     genome_id: np.ndarray
     person_key: np.ndarray
     karyotype: np.ndarray
+    callable_bed: np.ndarray
 
     def rows(self, genome_ids: Sequence[str]) -> np.ndarray:
         """Row of each genome id, -1 where the manifest lacks it."""
@@ -83,7 +86,12 @@ def read_manifest(path: Path, key: bytes) -> Manifest:
         raise MedfollowError(
             f"sample manifest {path.name} row {first[repeated[0]] + 2}: genome_id is empty or repeated"
         )
-    return Manifest(genome_id, person_key, karyotype)
+    beds = np.full(len(genome_id), "", dtype=object)
+    if "callable_bed" in table.column_names:
+        named = table.column("callable_bed").to_numpy(zero_copy_only=False).astype(str)
+        given = np.char.str_len(np.char.strip(named)) > 0
+        beds[given] = [str(path.parent / name.strip()) for name in named[given]]
+    return Manifest(genome_id, person_key, karyotype, beds.astype(str))
 
 
 def listed_files(manifest: Path) -> list[str]:

@@ -10,6 +10,10 @@ Measures, per variant and cell (sums over samples):
     nhap         haploid calls of the ALT (bcftools AC_Hemi; hemizygous where karyotype-
                  corrected, i.e. XY outside the PARs)
     *_adj        the same over calls that passed genotype QC (qc.py)
+    seen_unknown samples of unknown coverage carrying the ALT: a plain single-sample VCF
+                 delivered without callable regions says nothing about where its sample
+                 was covered, so its calls add to this count only, never to the ones above
+                 (no AN, hence no AF, is ever computed over such samples)
 
 All measures are linear in samples, so adding or removing a sample is adding or subtracting
 its row of the look-up table below: counts stay exact under any sequence of changes.
@@ -23,7 +27,7 @@ from genomics_variants.contributions.cells import N_CELLS
 from genomics_variants.vcf.genotypes import ADJ, COPIES_SHIFT, N_CODES, PLOIDY_SHIFT, PRESENT
 
 RAW = ("called", "an", "ac", "nhomalt", "nhap")
-MEASURES: tuple[str, ...] = ("n", *RAW, *(f"{m}_adj" for m in RAW))
+MEASURES: tuple[str, ...] = ("n", *RAW, *(f"{m}_adj" for m in RAW), "seen_unknown")
 N_MEASURES = len(MEASURES)
 M = {name: i for i, name in enumerate(MEASURES)}
 
@@ -44,18 +48,33 @@ def _lookup_table() -> np.ndarray:
         ],
         axis=1,
     ).astype(np.int32)
-    return np.concatenate([present[:, None], raw, raw * adj[:, None]], axis=1).astype(np.int32)
+    unknown = np.zeros((N_CODES, 1), dtype=np.int32)
+    known = np.concatenate([present[:, None], raw, raw * adj[:, None], unknown], axis=1)
+    return known.astype(np.int32)
 
 
-LUT = _lookup_table()  # (codes, measures)
+def _unknown_coverage_table() -> np.ndarray:
+    """The look-up table of a sample of unknown coverage: `seen_unknown` only."""
+    table = np.zeros((N_CODES, len(MEASURES)), dtype=np.int32)
+    code = np.arange(N_CODES)
+    table[:, MEASURES.index("seen_unknown")] = (code >> COPIES_SHIFT) & 3 > 0
+    return table
 
 
-def measure_sums(codes: np.ndarray, cells: np.ndarray, rows_per_pass: int = 32) -> np.ndarray:
-    """(variants, cells, measures) sums for (variants, samples) codes of samples in `cells`.
+LUT = _lookup_table()  # (codes, measures), samples whose callability is known
+UNKNOWN_LUT = _unknown_coverage_table()  # (codes, measures), samples of unknown coverage
+
+
+def measure_sums(
+    codes: np.ndarray, cells: np.ndarray, rows_per_pass: int = 32, *, covered: bool = True
+) -> np.ndarray:
+    """(variants, cells, measures) sums for (variants, samples) codes of samples in `cells`;
+    `covered` False for samples of unknown coverage (they add to `seen_unknown` only).
 
     One bincount per small block of variants over keys (variant, cell, code) gives every
     cell's code histogram; the look-up table turns histograms into measures.
     """
+    lut = LUT if covered else UNKNOWN_LUT
     n_variants, n_samples = codes.shape
     out = np.zeros((n_variants, N_CELLS, N_MEASURES), dtype=np.int32)
     if not n_variants or not n_samples:
@@ -69,5 +88,5 @@ def measure_sums(codes: np.ndarray, cells: np.ndarray, rows_per_pass: int = 32) 
         rows = len(block)
         keys = offsets[:rows] + block
         hist = np.bincount(keys.ravel(), minlength=rows * per_row)
-        out[lo : lo + rows] = hist.reshape(rows, N_CELLS, N_CODES) @ LUT
+        out[lo : lo + rows] = hist.reshape(rows, N_CELLS, N_CODES) @ lut
     return out

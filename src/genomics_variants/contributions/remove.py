@@ -1,13 +1,17 @@
 """Remove persons (opt-out) exactly, and recompute the aggregate from scratch to check it.
 
 Removing a person subtracts the codes stored for their genome, deletes those codes from
-the store (a joint batch's calls file is rewritten without them; a single-sample batch
-goes entirely) and drops variants no remaining batch lists. Nothing of theirs is kept.
+the store and drops variants no remaining batch lists. A single-sample batch goes
+entirely. A joint batch is rewritten, under a new batch id, without the person's calls and
+without the variants that no remaining genome of it carries (the person's private sites:
+ingest keeps only carried variants, so the store equals one that never held the person).
+Nothing of theirs is kept; older releases, exports and warehouse rows go at the next
+publish (pipeline.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +19,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from genomics_variants.contributions.aggregate import Aggregate, Contribution, add, subtract
+from genomics_variants.contributions.aggregate import (
+    BLOCK_KINDS,
+    UNKNOWN_COVERAGE_KIND,
+    Aggregate,
+    Contribution,
+    add,
+    subtract,
+)
 from genomics_variants.contributions.store import State, Store
 from genomics_variants.sites import Sites, locate
+from genomics_variants.vcf.genotypes import carried
 from medfollow_core.types import Progress
 
 
@@ -47,18 +59,68 @@ def _contribution(
     ids, codes = store.batch_calls(batch_id, str(batch["calls_file"]), len(sites), genome_ids)
     stored = np.asarray(state.samples.column("genome_id").to_pylist(), dtype=str)
     cells = state.samples.column("cell").to_numpy()[locate(stored, np.asarray(ids, dtype=str))]
-    blocks = store.batch_blocks(batch_id) if batch["kind"] == "gvcf" else None
-    return Contribution(sites, codes, cells.astype(np.int64), blocks)
+    blocks = store.batch_blocks(batch_id) if batch["kind"] in BLOCK_KINDS else None
+    covered = batch["kind"] != UNKNOWN_COVERAGE_KIND
+    return Contribution(sites, codes, cells.astype(np.int64), blocks, covered=covered)
 
 
-def _without(store: Store, state: State, batch_id: str, genomes: list[str], generation: int) -> str:
-    """Rewrite a batch's calls file without some genomes; returns the new file's name."""
+@dataclass(frozen=True)
+class _Rewrite:
+    """A joint batch rewritten without some genomes: what the aggregate loses besides their
+    calls (`dropped`: the others' calls at variants no longer carried) and the new batch."""
+
+    dropped: Contribution
+    batch_id: str
+    calls_file: str
+    n_sites: int
+
+
+def _without(
+    store: Store, state: State, batch_id: str, genomes: list[str], new_id: str, generation: int
+) -> _Rewrite:
+    """Write batch `new_id`: `batch_id` without some genomes and the variants left uncarried."""
     batch = _batch(state, batch_id)
-    ids, codes = store.batch_calls(batch_id, str(batch["calls_file"]), int(batch["n_sites"]))
-    keep = np.flatnonzero(~np.isin(np.asarray(ids, dtype=str), genomes))
-    return store.write_calls(
-        batch_id, generation, np.asarray(ids, dtype=str)[keep].tolist(), codes[:, keep]
+    sites = store.batch_sites(batch_id)
+    ids, codes = store.batch_calls(batch_id, str(batch["calls_file"]), len(sites))
+    names = np.asarray(ids, dtype=str)
+    kept = np.flatnonzero(~np.isin(names, genomes))
+    codes = codes[:, kept]
+    carriers = carried(codes)
+    stored = np.asarray(state.samples.column("genome_id").to_pylist(), dtype=str)
+    cells = state.samples.column("cell").to_numpy()[locate(stored, names[kept])].astype(np.int64)
+    dropped = Contribution(sites.take(np.flatnonzero(~carriers)), codes[~carriers], cells)
+    remaining = sites.take(np.flatnonzero(carriers))
+    calls_file = store.write_batch(
+        new_id, generation, remaining, names[kept].tolist(), codes[carriers], None
     )
+    return _Rewrite(dropped, new_id, calls_file, len(remaining))
+
+
+def _renamed(samples: pa.Table, rewrites: dict[str, _Rewrite]) -> pa.Table:
+    """The samples table with each rewritten batch's genomes moved to its new batch id."""
+    batch_ids = [
+        rewrites[b].batch_id if b in rewrites else b for b in samples.column("batch_id").to_pylist()
+    ]
+    return samples.set_column(
+        samples.schema.get_field_index("batch_id"), "batch_id", pa.array(batch_ids, pa.string())
+    )
+
+
+def _batches_after(state: State, left: set[str], rewrites: dict[str, _Rewrite]) -> pa.Table:
+    """The batches table: emptied batches gone, rewritten ones under their new id."""
+    rows = []
+    for row in state.batches.to_pylist():
+        if row["batch_id"] not in left:
+            continue
+        rewrite = rewrites.get(row["batch_id"])
+        if rewrite is not None:
+            row |= {
+                "batch_id": rewrite.batch_id,
+                "calls_file": rewrite.calls_file,
+                "n_sites": rewrite.n_sites,
+            }
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=state.batches.schema)
 
 
 def remove_persons(
@@ -83,34 +145,23 @@ def remove_persons(
             by_batch.setdefault(batch_id, []).append(genome_id)
         removed: list[Contribution] = []
         emptied: list[Sites] = []
-        rewritten: dict[str, str] = {}
+        rewrites: dict[str, _Rewrite] = {}
         for done, (batch_id, genomes) in enumerate(by_batch.items(), start=1):
             removed.append(_contribution(store, state, batch_id, genomes))
             if batch_id in left:
-                rewritten[batch_id] = _without(store, state, batch_id, genomes, generation)
+                new_id = f"{generation:06d}-{len(rewrites) + 1:04d}"
+                rewrite = _without(store, state, batch_id, genomes, new_id, generation)
+                rewrites[batch_id] = rewrite
+                removed.append(rewrite.dropped)
+                emptied.append(rewrite.dropped.sites)
             else:
                 emptied.append(removed[-1].sites)
             report("removing genomes", done, len(by_batch))
-        batches = state.batches.filter(
-            pc.is_in(
-                state.batches.column("batch_id"), value_set=pa.array(sorted(left), pa.string())
-            )
-        )
-        calls_files = [
-            rewritten.get(b, f)
-            for b, f in zip(
-                batches.column("batch_id").to_pylist(),
-                batches.column("calls_file").to_pylist(),
-                strict=True,
-            )
-        ]
-        batches = batches.set_column(
-            batches.schema.get_field_index("calls_file"),
-            "calls_file",
-            pa.array(calls_files, pa.string()),
-        )
         new_state = State(
-            generation, remaining, batches, subtract(state.aggregate, removed, emptied)
+            generation,
+            _renamed(remaining, rewrites),
+            _batches_after(state, left, rewrites),
+            subtract(state.aggregate, removed, emptied),
         )
         store.commit(new_state)
     return RemovalResult(
@@ -118,8 +169,33 @@ def remove_persons(
         len(wanted),
         len(set(gone.column("person_key").to_pylist())),
         gone.num_rows,
-        len(emptied),
+        len(set(by_batch) - left),
     )
+
+
+def without_genomes(store: Store, state: State, genome_ids: Collection[str]) -> State:
+    """The state as if these stored genomes were absent, without changing the store: what a
+    release that leaves them out (not yet released, or withheld) counts."""
+    hit = pc.is_in(
+        state.samples.column("genome_id"), value_set=pa.array(sorted(genome_ids), pa.string())
+    )
+    gone = state.samples.filter(hit)
+    if gone.num_rows == 0:
+        return state
+    remaining = state.samples.filter(pc.invert(hit))
+    left = set(remaining.column("batch_id").to_pylist())
+    by_batch: dict[str, list[str]] = {}
+    for genome_id, batch_id in zip(
+        gone.column("genome_id").to_pylist(), gone.column("batch_id").to_pylist(), strict=True
+    ):
+        by_batch.setdefault(batch_id, []).append(genome_id)
+    removed = {b: _contribution(store, state, b, g) for b, g in by_batch.items()}
+    emptied = [c.sites for b, c in removed.items() if b not in left]
+    batches = state.batches.filter(
+        pc.is_in(state.batches.column("batch_id"), value_set=pa.array(sorted(left), pa.string()))
+    )
+    aggregate = subtract(state.aggregate, list(removed.values()), emptied)
+    return State(state.generation, remaining, batches, aggregate)
 
 
 def recompute(store: Store) -> Aggregate:

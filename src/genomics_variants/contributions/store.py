@@ -5,7 +5,8 @@ Layout under the store directory:
     contributions/batch=<batch_id>/sites.parquet      variants the batch's file lists
     contributions/batch=<batch_id>/calls.<gen>.parquet  one row per sample: genome_id and
                                                       its codes at those sites (binary)
-    contributions/batch=<batch_id>/blocks.parquet     gVCF reference blocks (gVCF batches)
+    contributions/batch=<batch_id>/blocks.parquet     gVCF reference blocks, or callable
+                                                      regions of a plain VCF (vcf+bed)
     state/<gen>/samples.parquet                       stored genomes (no CPR: person_key)
     state/<gen>/batches.parquet                       stored batches and their calls file
     state/<gen>/aggregate.arrow                       counts per variant and cell (Arrow IPC:
@@ -45,7 +46,7 @@ from genomics_variants.vcf.calls import Blocks
 from medfollow_core.errors import MedfollowError
 
 AGGREGATE_FILE = "aggregate.arrow"
-FORMAT_VERSION = 2  # 2: the working aggregate is Arrow IPC, not Parquet
+FORMAT_VERSION = 3  # 2: the working aggregate is Arrow IPC; 3: measure seen_unknown added
 CALLS_ROW_GROUP = 128
 
 SAMPLES_SCHEMA = pa.schema(

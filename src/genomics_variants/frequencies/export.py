@@ -2,12 +2,19 @@
 
 The VCF carries INFO AC, AN, AF, nhomalt, nhemi, faf95 (QC-passing genotypes), the same
 with `_raw` (all genotypes), and per stratum `<KEY>_<stratum>` (e.g. AC_XX, AF_hovedstaden),
-plus grpmax; FILTER is AC0 where no QC-passing genotype carries the allele. ID is the
+plus grpmax and seen_unknown_coverage; FILTER is AC0 where no QC-passing genotype carries
+the allele. ID is the
 variant id. bcftools and tabix read it as any gnomAD-style sites VCF.
+
+Every export is recorded in the store (`releases/exports.json`: path and format) so that an
+opt-out removal can rewrite each one still on disk from the release without the person
+(`refresh_exports`): no export keeps a removed person's counts.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -20,10 +27,11 @@ from pysam.libcbgzf import BGZFile
 
 from genomics_variants.assembly import ASSEMBLY, CONTIG_LENGTHS
 from genomics_variants.frequencies.release import Release
-from genomics_variants.frequencies.strata import STRATA, column
+from genomics_variants.frequencies.strata import STRATA, UNKNOWN_COVERAGE_FIELD, column
 from medfollow_core.errors import MedfollowError
 
 FORMATS = ("vcf", "parquet", "tsv")
+EXPORTS_FILE = "exports.json"
 CHUNK = 50_000
 
 # (INFO key, release field, VCF type, description)
@@ -44,6 +52,13 @@ GRPMAX_FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("grpmax", "grpmax", "String", "Region with the highest AF among regions with AC > 0"),
     ("AF_grpmax", "grpmax_af", "Float", "AF in the grpmax region"),
     ("faf95_max", "faf95_max", "Float", "Highest regional faf95"),
+    (
+        "seen_unknown_coverage",
+        UNKNOWN_COVERAGE_FIELD,
+        "Integer",
+        "Also seen in N samples of unknown coverage (plain VCFs without callable regions; "
+        "in no AC, AN or AF)",
+    ),
 )
 
 
@@ -112,8 +127,59 @@ def _vcf_lines(table: pa.Table) -> bytes:
     return ("\n".join(line.tolist()) + "\n").encode() if len(ac) else b""
 
 
+def _registry(release: Release) -> Path:
+    """The store's record of exports (beside its releases: it outlives each of them)."""
+    return release.folder.parent / EXPORTS_FILE
+
+
+def _recorded(registry: Path) -> list[dict[str, str]]:
+    """The recorded exports: [{path, format}]."""
+    if not registry.exists():
+        return []
+    entries: list[dict[str, str]] = json.loads(registry.read_text(encoding="utf-8"))
+    return entries
+
+
+def _save(registry: Path, entries: list[dict[str, str]]) -> None:
+    """Replace the record in one rename, so a crash never leaves it half written."""
+    staged = registry.with_name(f".{registry.name}.tmp")
+    staged.write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
+    os.replace(staged, registry)
+
+
+def _record(release: Release, fmt: str, out: Path) -> None:
+    """Remember an export (one entry per path; the latest format wins)."""
+    registry = _registry(release)
+    path = str(out.resolve())
+    entries = [e for e in _recorded(registry) if e["path"] != path]
+    _save(registry, [*entries, {"path": path, "format": fmt}])
+
+
+def refresh_exports(release: Release) -> int:
+    """Rewrite every recorded export still on disk from `release` (after a removal); exports
+    deleted since are forgotten. Returns the number rewritten."""
+    registry = _registry(release)
+    rewritten = 0
+    for entry in _recorded(registry):
+        path = Path(entry["path"])
+        if path.exists():
+            export_release(release, entry["format"], path)
+            rewritten += 1
+    if registry.exists():
+        _save(registry, [e for e in _recorded(registry) if Path(e["path"]).exists()])
+    return rewritten
+
+
 def export_release(release: Release, fmt: str, out: Path) -> Path:
-    """Write the release to `out` in `fmt` (vcf, parquet or tsv); returns the path."""
+    """Write the release to `out` in `fmt` (vcf, parquet or tsv) and record it in the store;
+    returns the path."""
+    path = _write(release, fmt, out)
+    _record(release, fmt, path)
+    return path
+
+
+def _write(release: Release, fmt: str, out: Path) -> Path:
+    """Write the release to `out` in `fmt`; returns the path."""
     if fmt not in FORMATS:
         raise MedfollowError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     out = Path(out)

@@ -6,6 +6,11 @@ AF solving P(X >= AC | lambda = AN x AF) = 0.05. Because P(X >= k | lambda) is t
 regularised lower incomplete gamma function P(k, lambda), the root is exact:
 lambda = P^-1(AC, 0.05), faf95 = lambda / AN. A variant whose faf95 exceeds the maximum
 credible population AF of a disorder can be filtered as too common to cause it.
+
+A singleton (AC <= 1) gets faf95 = 0, as Hail's `faf_expr` and gnomAD give it: one allele is
+no evidence of any frequency, and the Poisson bound 0.0513 / AN would exceed the maximum
+credible AF of rare dominant disorders at regional AN, filtering out a novel pathogenic
+variant.
 """
 
 from __future__ import annotations
@@ -17,10 +22,10 @@ TAIL = 0.05
 
 
 def filtering_af(ac: np.ndarray, an: np.ndarray, tail: float = TAIL) -> np.ndarray:
-    """faf for arrays of allele counts and numbers; 0 where AC or AN is 0."""
+    """faf for arrays of allele counts and numbers; 0 where AC <= 1 or AN is 0."""
     ac = np.asarray(ac, dtype=np.float64)
     an = np.asarray(an, dtype=np.float64)
     out = np.zeros(np.broadcast(ac, an).shape, dtype=np.float64)
-    ok = (ac > 0) & (an > 0)
+    ok = (ac > 1) & (an > 0)
     out[ok] = gammaincinv(ac[ok], tail) / an[ok]
     return out

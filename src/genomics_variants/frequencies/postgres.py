@@ -1,21 +1,25 @@
-"""Publish a release to the warehouse: `variants.releases` and `variants.frequencies`.
+"""Publish a release to the warehouse: `variants.releases`, `variants.frequencies` and
+`variants.coverage` (AN at every callable site, one row per interval and stratum with AN > 0).
 
 `variants.frequencies` holds one row per (release, variant, stratum) with the stratum's
-counts (strata with no called allele are left out), indexed for look-up by variant id and by
+counts (strata with no called allele are left out, except `all` for a variant seen only in
+samples of unknown coverage: it carries `seen_unknown_coverage`), indexed for look-up by variant id and by
 locus. `variants.releases` says which release is current; `variants.current_frequencies`
 is the view most readers want. A release is loaded and made current in one transaction,
 so readers see the previous release until the new one is complete; the previous release
-is kept, older ones are deleted.
+is kept, older ones are deleted. After an opt-out removal every other release is deleted in
+the same transaction (`keep_previous=False`): each held the removed person's counts.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from psycopg import sql
 
 from genomics_variants.frequencies.release import Release
-from genomics_variants.frequencies.strata import STRATA, column
+from genomics_variants.frequencies.strata import STRATA, UNKNOWN_COVERAGE_FIELD, column
 from medfollow_core.warehouse.connection import connect
 from medfollow_core.warehouse.copy import copy_table
 
@@ -36,10 +40,12 @@ LONG_FIELDS = (
 
 
 def long_table(release_id: str, table: pa.Table) -> pa.Table:
-    """One row per variant and stratum with any called allele (raw AN > 0)."""
+    """One row per variant and stratum with any called allele (raw AN > 0), and the `all`
+    row of every variant (it carries the grpmax fields and seen_unknown_coverage)."""
     parts = []
     for stratum in STRATA:
-        keep = np.flatnonzero(table.column(column("an_raw", stratum)).to_numpy() > 0)
+        called = table.column(column("an_raw", stratum)).to_numpy() > 0
+        keep = np.flatnonzero(called | (stratum == "all"))
         if not len(keep):
             continue
         picked = table.take(pa.array(keep))
@@ -50,15 +56,45 @@ def long_table(release_id: str, table: pa.Table) -> pa.Table:
         }
         for field in LONG_FIELDS:
             columns[field] = picked.column(column(field, stratum))
-        for field in ("grpmax", "grpmax_af", "faf95_max"):
+        for field in ("grpmax", "grpmax_af", "faf95_max", UNKNOWN_COVERAGE_FIELD):
             values = picked.column(field)
             columns[field] = values if stratum == "all" else pa.nulls(len(keep), values.type)
         parts.append(pa.table(columns))
     return pa.concat_tables(parts) if parts else pa.table({})
 
 
-def publish(url: str, release: Release, table: pa.Table) -> int:
-    """Load `release` into the warehouse and make it current; returns rows loaded."""
+def coverage_rows(release_id: str, coverage: pa.Table) -> pa.Table:
+    """One row per callable interval and stratum with AN > 0 (coverage.py)."""
+    parts = []
+    for stratum in STRATA:
+        an = coverage.column(column("an", stratum))
+        keep = np.flatnonzero(an.to_numpy() > 0)
+        picked = coverage.take(pa.array(keep))
+        parts.append(
+            pa.table(
+                {
+                    "release_id": pa.array([release_id] * len(keep), pa.string()),
+                    "chrom": picked.column("chrom"),
+                    "start_pos": picked.column("start"),
+                    "end_pos": picked.column("end"),
+                    "stratum": pa.array([stratum] * len(keep), pa.string()),
+                    "an": picked.column(column("an", stratum)),
+                }
+            )
+        )
+    return pa.concat_tables(parts)
+
+
+def current_release_id(url: str) -> str | None:
+    """The release the warehouse serves as current, if any."""
+    with connect(url) as conn:
+        row = conn.execute("select release_id from variants.releases where is_current").fetchone()
+    return None if row is None else str(row[0])
+
+
+def publish(url: str, release: Release, table: pa.Table, *, keep_previous: bool = True) -> int:
+    """Load `release` into the warehouse and make it current, deleting all other releases
+    unless `keep_previous` (then the previous stays); returns rows loaded."""
     rows = long_table(release.release_id, table)
     with connect(url) as conn:
         conn.execute("select pg_advisory_xact_lock(hashtext('medfollow.variants.publish'))")
@@ -78,11 +114,15 @@ def publish(url: str, release: Release, table: pa.Table) -> int:
         )
         if rows.num_rows:
             copy_table(conn, sql.Identifier("variants", "frequencies"), rows)
+        conn.execute("delete from variants.coverage where release_id = %s", (release.release_id,))
+        coverage = coverage_rows(release.release_id, pq.read_table(release.coverage))
+        if coverage.num_rows:
+            copy_table(conn, sql.Identifier("variants", "coverage"), coverage)
         previous = conn.execute(
             "select release_id from variants.releases where is_current and release_id <> %s",
             (release.release_id,),
         ).fetchall()
-        keep = [release.release_id, *(r[0] for r in previous)]
+        keep = [release.release_id, *(r[0] for r in previous if keep_previous)]
         conn.execute(
             "update variants.releases set is_current = (release_id = %s)", (release.release_id,)
         )

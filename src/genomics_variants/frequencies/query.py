@@ -107,11 +107,27 @@ class RegionAnswer:
     limit: int
 
 
+def _coverage_by_contig(release: Release) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per contig, the callable intervals' (start, end, (intervals, strata) AN), in order."""
+    if not release.coverage.exists():
+        return {}
+    table = pq.read_table(release.coverage)
+    chrom = table.column("chrom").to_numpy(zero_copy_only=False)
+    start, end = table.column("start").to_numpy(), table.column("end").to_numpy()
+    an = np.stack([table.column(column("an", s)).to_numpy() for s in STRATA], axis=1)
+    out = {}
+    for contig in np.unique(chrom).tolist():
+        rows = np.flatnonzero(chrom == contig)
+        out[contig] = (start[rows], end[rows], an[rows])
+    return out
+
+
 class FrequencyIndex:
     """A release loaded for fast look-ups."""
 
     def __init__(self, release: Release) -> None:
         self.release = release
+        self._coverage: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         table = pq.read_table(release.frequencies)
         self.columns = {
             name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
@@ -178,6 +194,21 @@ class FrequencyIndex:
             )
         rows = self.between(query.chrom, query.start, query.end)
         return RegionAnswer(rows[:max_variants], len(rows), len(rows) > max_variants, max_variants)
+
+    def callable_an(self, chrom: str, pos: int) -> dict[str, int]:
+        """QC-passing AN per stratum at a position from the release's callable intervals
+        (coverage.py): all zeros where no stored genome of known coverage covers it, so a
+        variant without a row is "absent" where this is > 0 and "not covered" where it is 0.
+        Releases made before coverage was published answer zeros."""
+        if self._coverage is None:
+            self._coverage = _coverage_by_contig(self.release)
+        found = self._coverage.get(chrom)
+        if found is not None:
+            start, end, an = found
+            i = int(np.searchsorted(start, pos, side="right")) - 1
+            if i >= 0 and end[i] >= pos:
+                return dict(zip(STRATA, an[i].tolist(), strict=True))
+        return {stratum: 0 for stratum in STRATA}
 
     def value(self, name: str, row: int) -> object:
         """One field of one row as a plain Python value (None for null)."""

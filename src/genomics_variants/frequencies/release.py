@@ -1,8 +1,10 @@
 """Releases: the published frequency table, versioned and switched atomically.
 
 A release is `releases/<release_id>/frequencies.parquet` (one row per variant with AC > 0
-among raw genotypes, in genome order; `variant_id`, `chrom`, `pos`, `ref`, `alt` and the
-fields of strata.py) and `release.json`:
+among raw genotypes or seen in a sample of unknown coverage, in genome order; `variant_id`,
+`chrom`, `pos`, `ref`, `alt` and the fields of strata.py), `coverage.parquet` (AN at every callable site, coverage.py),
+`genomes.parquet` (internal, never served: the genome ids it counts and those it withheld,
+for the release discipline of discipline.py) and `release.json`:
 
     release_id          r00001, r00002, ... (increasing)
     created_at, date    when it was made (UTC)
@@ -10,14 +12,16 @@ fields of strata.py) and `release.json`:
     sample_count        genomes counted
     samples_by_stratum  genomes per stratum (internal: small counts, not served)
     variant_count       rows of frequencies.parquet
+    callable_intervals  rows of coverage.parquet
     store_generation    the contribution-store generation it was computed from
     qc                  genotype QC of the batches counted
     strata              the strata, in column order
 
 It is written in full under a temporary name, renamed into place, and only then does
 `releases/CURRENT` (one atomic rename) point at it; readers that opened the previous
-release keep reading it, and the previous release stays on disk until the next one is
-complete.
+release keep reading it. The previous release stays on disk until the next one is
+complete, except after an opt-out removal: then every older release is deleted, since each
+holds the removed person's genotypes (`keep_previous=False`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,10 +43,13 @@ import pyarrow.parquet as pq
 from genomics_variants.assembly import ASSEMBLY
 from genomics_variants.contributions.cells import REGIONS, SEXES
 from genomics_variants.contributions.store import State, Store
+from genomics_variants.frequencies.coverage import COVERAGE_FILE, coverage_table
+from genomics_variants.frequencies.discipline import Released
 from genomics_variants.frequencies.strata import (
     FIELDS,
     RAW_FIELDS,
     STRATA,
+    UNKNOWN_COVERAGE_FIELD,
     column,
     grpmax_fields,
     stratum_fields,
@@ -52,6 +60,7 @@ KEEP_RELEASES = 2
 RELEASE_ID = re.compile(r"r[0-9]{5,}")
 FREQUENCIES_FILE = "frequencies.parquet"
 RELEASE_FILE = "release.json"
+GENOMES_FILE = "genomes.parquet"
 
 
 @dataclass(frozen=True)
@@ -67,15 +76,21 @@ class Release:
         return self.folder / FREQUENCIES_FILE
 
     @property
+    def coverage(self) -> Path:
+        return self.folder / COVERAGE_FILE
+
+    @property
     def sample_count(self) -> int:
         return int(self.meta["sample_count"])
 
 
 def frequency_table(state: State) -> pa.Table:
-    """The release table of a store state (variants with raw AC > 0 only)."""
+    """The release table of a store state (variants observed: raw AC > 0, or seen in a
+    sample of unknown coverage)."""
     agg = state.aggregate
     by_stratum = {s: stratum_fields(agg.sites, agg.counts, s) for s in STRATA}
-    keep = np.flatnonzero(by_stratum["all"]["ac_raw"] > 0)
+    everyone = by_stratum["all"]
+    keep = np.flatnonzero((everyone["ac_raw"] > 0) | (everyone[UNKNOWN_COVERAGE_FIELD] > 0))
     sites = agg.sites.take(keep)
     columns: dict[str, pa.Array] = {
         "variant_id": pa.array(sites.ids, pa.string()),
@@ -91,6 +106,7 @@ def frequency_table(state: State) -> pa.Table:
                 )
             else:
                 columns[column(name, stratum)] = pa.array(values, pa.int32())
+    columns[UNKNOWN_COVERAGE_FIELD] = pa.array(everyone[UNKNOWN_COVERAGE_FIELD][keep], pa.int32())
     grp = grpmax_fields(by_stratum, len(agg))
     for name, values in grp.items():
         picked = values[keep]
@@ -144,9 +160,43 @@ def list_releases(store: Store) -> list[Release]:
     return [load_release(store, i) for i in ids]
 
 
-def write_release(store: Store, state: State, table: pa.Table | None = None) -> Release:
-    """Publish the state as a new release and switch to it (see module docstring)."""
+def released_genomes(release: Release | None) -> Released:
+    """The genomes a release counts and withheld (none before the first release)."""
+    if release is None or not (release.folder / GENOMES_FILE).exists():
+        return Released(frozenset(), frozenset())
+    table = pq.read_table(release.folder / GENOMES_FILE)
+    ids = table.column("genome_id").to_pylist()
+    withheld = table.column("withheld").to_pylist()
+    return Released(
+        frozenset(g for g, w in zip(ids, withheld, strict=True) if not w),
+        frozenset(g for g, w in zip(ids, withheld, strict=True) if w),
+    )
+
+
+def _genomes_table(state: State, withheld: Collection[str]) -> pa.Table:
+    """Who a release counts and withholds: the next release is planned against it."""
+    counted = state.samples.column("genome_id").to_pylist()
+    held = sorted(withheld)
+    return pa.table(
+        {
+            "genome_id": pa.array(counted + held, pa.string()),
+            "withheld": pa.array([False] * len(counted) + [True] * len(held), pa.bool_()),
+        }
+    )
+
+
+def write_release(
+    store: Store,
+    state: State,
+    table: pa.Table | None = None,
+    *,
+    withheld: Collection[str] = (),
+    keep_previous: bool = True,
+) -> Release:
+    """Publish the state (the genomes it counts) as a new release and switch to it (see
+    module docstring); `withheld` names stored genomes it leaves out on purpose."""
     table = frequency_table(state) if table is None else table
+    coverage = coverage_table(store, state)
     store.releases_dir.mkdir(parents=True, exist_ok=True)
     existing = list_releases(store)
     number = int(existing[-1].release_id.removeprefix("r")) + 1 if existing else 1
@@ -161,6 +211,7 @@ def write_release(store: Store, state: State, table: pa.Table | None = None) -> 
         "sample_count": state.sample_count,
         "samples_by_stratum": _sample_counts(state),
         "variant_count": table.num_rows,
+        "callable_intervals": coverage.num_rows,
         "store_generation": state.generation,
         "qc": qc,
         "strata": list(STRATA),
@@ -171,12 +222,15 @@ def write_release(store: Store, state: State, table: pa.Table | None = None) -> 
     tmp = folder.with_name(f".{release_id}.partial")
     tmp.mkdir()
     pq.write_table(table, tmp / FREQUENCIES_FILE, compression="zstd", row_group_size=65_536)
+    pq.write_table(coverage, tmp / COVERAGE_FILE, compression="zstd", row_group_size=65_536)
+    pq.write_table(_genomes_table(state, withheld), tmp / GENOMES_FILE)
     (tmp / RELEASE_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     tmp.rename(folder)
     pointer = store.releases_dir / "CURRENT"
     staged = pointer.with_name(".CURRENT.tmp")
     staged.write_text(release_id + "\n", encoding="utf-8")
     os.replace(staged, pointer)
-    for old in existing[: max(0, len(existing) + 1 - KEEP_RELEASES)]:
+    kept = KEEP_RELEASES if keep_previous else 1
+    for old in existing[: max(0, len(existing) + 1 - kept)]:
         shutil.rmtree(old.folder, ignore_errors=True)
     return Release(release_id, folder, meta)

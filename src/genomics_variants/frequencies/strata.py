@@ -1,4 +1,5 @@
-"""Published strata and the per-variant fields of a release, computed from cells.
+"""Published strata and the per-variant fields of a release, computed from cells: the
+reference for what every published number means.
 
 Strata: `all`, sex (`XX`, `XY`) and region of residence (`nordjylland` ... `sjaelland`,
 `unknown`). Fields per stratum (columns `<field>` for `all`, `<field>_<stratum>` otherwise):
@@ -16,6 +17,28 @@ The unsuffixed fields use QC-passing (adj) genotypes. Raw ac/an/af/nhomalt equal
 grpmax fields (on `all` only): the region (not `unknown`) with the highest adj AF among those
 with ac > 0 (`grpmax`, `grpmax_ac`, `grpmax_an`, `grpmax_af`), and the highest regional
 faf95 (`faf95_max`, `faf95_max_region`).
+`seen_unknown_coverage` (on `all` only): "also seen in N samples of unknown coverage", the
+samples carrying the ALT whose file gives no callability (a plain single-sample VCF
+delivered without a callable-regions BED). They are in no other field.
+
+Conventions (gnomAD's, written down once; the code that applies each is named):
+
+* AN counts a sample at a site only where its callability there is known: a joint call, a
+  gVCF reference block, or the callable-regions BED of a plain VCF; never by assuming
+  hom-ref where a file has no record (contributions/aggregate.py, vcf/callable.py).
+* A sample of unknown coverage adds to `seen_unknown_coverage` only: AF is never computed
+  over such samples (contributions/measures.py).
+* faf95 = 0 for AC <= 1, as Hail's `faf_expr` (faf.py).
+* Ploidy follows the karyotype outside the PARs (GRCh38 chrX PAR1 10,001-2,781,479, PAR2
+  155,701,383-156,030,895; chrY likewise): XY persons are haploid on chrX and chrY, XX
+  persons contribute nothing anywhere on chrY. gVCF blocks and BED intervals are cut at the PAR
+  boundaries first, so no block carries a ploidy across one (assembly.par_pieces,
+  vcf/genotypes.py).
+* Half-missing genotypes ("./1") count their called allele, as `bcftools +fill-tags`: a
+  haploid call (AN 1, AC 1 if ALT, in nhap, never in nhomalt) (vcf/genotypes.py).
+* chrM is not counted: nuclear-genome callers give diploid genotypes without heteroplasmy
+  levels, and gnomAD's mitochondrial counts (haploid AN, homoplasmic and heteroplasmic
+  counts) need those; its records are skipped and reported (assembly.UNCOUNTED_CONTIGS).
 """
 
 from __future__ import annotations
@@ -41,6 +64,7 @@ FIELDS = ("ac", "an", "af", "nhomalt", "nhemi", "faf95", "call_rate")
 RAW_FIELDS = ("ac_raw", "an_raw", "af_raw", "nhomalt_raw", "nhemi_raw", "call_rate_raw")
 COUNT_FIELDS = ("ac", "an", "nhomalt", "nhemi", "ac_raw", "an_raw", "nhomalt_raw", "nhemi_raw")
 GRPMAX_FIELDS = ("grpmax", "grpmax_ac", "grpmax_an", "grpmax_af", "faf95_max", "faf95_max_region")
+UNKNOWN_COVERAGE_FIELD = "seen_unknown_coverage"
 
 
 def stratum_cells(stratum: str) -> np.ndarray:
@@ -82,6 +106,7 @@ def stratum_fields(sites: Sites, counts: np.ndarray, stratum: str) -> dict[str, 
         out[f"nhemi{suffix}"] = np.where(nonpar, hemi, 0)
         out[f"call_rate{suffix}"] = _ratio(summed[:, M[f"called{tag}"]], summed[:, M["n"]])
     out["faf95"] = filtering_af(out["ac"], out["an"])
+    out[UNKNOWN_COVERAGE_FIELD] = summed[:, M["seen_unknown"]]
     return out
 
 

@@ -15,7 +15,9 @@ import numpy as np
 
 from genomics_variants.vcf.calls import Blocks, Summarise
 from genomics_variants.vcf.genotypes import (
+    MISSING,
     VECTOR_END,
+    absent_samples,
     allele_codes,
     base_codes,
     correct_ploidy,
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from cyvcf2 import Variant
 
 BLOCK_RECORDS = 256
+MAX_ROWS_PER_RECORD = 5  # a gVCF block cut at both PARs of chrX (assembly.par_pieces)
 
 
 @dataclass
@@ -69,12 +72,14 @@ class RecordBlock:
 
     @property
     def full(self) -> bool:
-        return len(self.pos) >= BLOCK_RECORDS
+        """No room left for the rows of one more record."""
+        return len(self.pos) > BLOCK_RECORDS - MAX_ROWS_PER_RECORD
 
-    def add(self, record: Variant, dp_field: str) -> int:
-        """Copy one record's genotypes and QC fields in; returns its row."""
+    def add(self, record: Variant, dp_field: str, pos: int | None = None) -> int:
+        """Copy one record's genotypes and QC fields in (at `pos`, default its POS: a piece
+        of a gVCF block starts elsewhere); returns its row."""
         row = len(self.pos)
-        self.pos.append(record.POS)
+        self.pos.append(record.POS if pos is None else pos)
         array = record.genotype.array()
         self.first[row] = array[:, 0]
         self.second[row] = array[:, 1] if array.shape[1] >= 3 else VECTOR_END
@@ -113,7 +118,10 @@ def flush(
         return
     pos = np.array(block.pos, dtype=np.int64)
     first, second = block.first[:rows], block.second[:rows]
-    normalise_missing(first, second)
+    half = normalise_missing(first, second)
+    absent = absent_samples(block.chrom, xy)
+    first[:, absent] = MISSING
+    second[:, absent] = MISSING
     correct_ploidy(first, second, block.chrom, pos, xy)
     adj = adj_mask(
         qc,
@@ -122,8 +130,10 @@ def flush(
         gq=None if block.gq is None else block.gq[:rows],
         dp=None if block.dp is None else block.dp[:rows],
         ad=None if block.ad is None else block.ad[:rows],
+        half=half,
     )
     base = base_codes(first, second, adj)
+    base[:, absent] = 0
     if block.split_rows:
         split = np.array(block.split_rows, dtype=np.intp)
         codes = allele_codes(first, second, base, split, np.array(block.split_alleles))

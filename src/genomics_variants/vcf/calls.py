@@ -45,7 +45,8 @@ class ReadStats:
     alleles: ALT alleles turned into variants; multiallelic: records split into several;
     realigned: alleles whose position or spelling changed on normalisation;
     skipped: symbolic, `*` or missing ALT alleles (not variants);
-    duplicates: variants written by more than one record, merged.
+    duplicates: variants written by more than one record, merged;
+    uncounted: records on contigs that are not counted (chrM, assembly.UNCOUNTED_CONTIGS).
     """
 
     records: int = 0
@@ -55,6 +56,7 @@ class ReadStats:
     realigned: int = 0
     skipped: int = 0
     duplicates: int = 0
+    uncounted: int = 0
 
     def add(self, other: ReadStats) -> None:
         for name in vars(self):

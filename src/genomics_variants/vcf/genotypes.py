@@ -13,11 +13,15 @@ records of one variant in a file are merged.
 
 Calls are held as two int16 arrays (records x samples), the allele slots cyvcf2 gives:
 `first` and `second`, with -1 for a missing allele and -2 ("vector end") as the second slot
-of a haploid call. A call with any missing allele ("./1") is a missing call, normalised to
-(-1, -1). Ploidy follows the karyotype, as gnomAD adjusts it: outside the PARs an XY
-person's chrX and chrY calls are haploid (a diploid homozygous call becomes haploid, a
-diploid heterozygous call is set missing), and an XX person's chrY calls are set missing.
-Everything is element-wise numpy over records x samples.
+of a haploid call. A half-missing call ("./1", "1/.") is a haploid call of its called
+allele, as `bcftools +fill-tags` counts it (AN 1, AC 1 if ALT, in AC_Hemi, never in AC_Hom);
+a call with no called allele is (-1, -1). Ploidy follows the karyotype, as gnomAD adjusts
+it: outside the PARs an XY person's chrX and chrY calls are haploid (a diploid homozygous
+call becomes haploid, a diploid heterozygous call is set missing), and an XX person has no
+chrY calls at all, PARs included (`absent_samples`: code 0, not even a missing call), as
+gnomAD's `adjusted_sex_ploidy_expr` sets them missing. The conventions are
+listed once in frequencies/strata.py. Everything is element-wise numpy over records x
+samples.
 """
 
 from __future__ import annotations
@@ -36,25 +40,27 @@ MISSING = -1
 VECTOR_END = -2  # cyvcf2/htslib: the second allele slot of a haploid call
 
 
-def normalise_missing(first: np.ndarray, second: np.ndarray) -> None:
-    """Make every call with a missing allele (-1, -1), in place."""
-    missing = first < 0
-    missing |= second == MISSING
-    np.putmask(first, missing, MISSING)
-    np.putmask(second, missing, MISSING)
+def normalise_missing(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Half-missing calls become haploid calls of their called allele and calls without a
+    called allele (-1, -1), in place: bcftools counts the called allele of "./1". Returns
+    the mask of half-missing calls (QC still treats them as diploid calls, see qc.py)."""
+    called_second = (first < 0) & (second >= 0)
+    half = called_second | ((first >= 0) & (second == MISSING))
+    np.putmask(first, called_second, second)
+    np.putmask(second, half, VECTOR_END)
+    np.putmask(second, first < 0, MISSING)
+    return half
 
 
 def correct_ploidy(
     first: np.ndarray, second: np.ndarray, chrom: str, pos: np.ndarray, xy: np.ndarray
 ) -> None:
-    """Apply karyotype ploidy to a block of calls (see module docstring), in place."""
+    """Make XY persons' calls haploid outside the PARs (see module docstring), in place."""
     if chrom not in ("chrX", "chrY"):
         return
     rows = np.flatnonzero(sex_nonpar(chrom, pos))
-    if not len(rows):
-        return
     xy_cols = np.flatnonzero(xy)
-    if len(xy_cols):
+    if len(rows) and len(xy_cols):
         cells = np.ix_(rows, xy_cols)
         a, b = first[cells], second[cells]
         diploid = b >= 0
@@ -63,10 +69,12 @@ def correct_ploidy(
         b = np.where(hom, np.int16(VECTOR_END), b)
         first[cells] = np.where(het, np.int16(MISSING), a)
         second[cells] = np.where(het, np.int16(MISSING), b)
-    xx_cols = np.flatnonzero(~xy)
-    if chrom == "chrY" and len(xx_cols):
-        first[np.ix_(rows, xx_cols)] = MISSING
-        second[np.ix_(rows, xx_cols)] = MISSING
+
+
+def absent_samples(chrom: str, xy: np.ndarray) -> np.ndarray:
+    """Columns of the samples that have no calls on `chrom` for their karyotype: XX persons
+    on chrY (counted nowhere there, not even as uncalled)."""
+    return np.flatnonzero(~xy) if chrom == "chrY" else np.zeros(0, dtype=np.intp)
 
 
 def ploidy_of(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -103,3 +111,10 @@ def allele_codes(
     copies = (a == k).view(np.uint8) + (b == k).view(np.uint8)
     code |= copies << np.uint8(COPIES_SHIFT)
     return code
+
+
+def carried(codes: np.ndarray) -> np.ndarray:
+    """Per variant of (variants, samples) codes: does any sample carry the ALT (any call, QC
+    or not)? A batch keeps only such variants: a variant its file lists only because of a
+    genome that is not kept is information about that genome."""
+    return np.asarray((codes >= np.uint8(1 << COPIES_SHIFT)).any(axis=1))  # copies: top bits

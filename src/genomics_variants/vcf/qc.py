@@ -5,6 +5,10 @@ call, every ALT allele in it carries at least 20% of the reads (AD[allele] / DP 
 for a het between two ALT alleles both must). The check runs on the call as written in the
 file, before multi-allelic splitting, so all alleles of a record share one verdict.
 
+A half-missing call ("./1", counted as a haploid call of its called allele, genotypes.py)
+is held to the diploid depth threshold: it comes from a diploid genotype with one allele
+the caller could not call, not from a haploid region.
+
 A criterion whose FORMAT field the file does not declare is skipped (and reported), so a
 VCF without GQ/DP/AD, or QC switched off, gives adj == raw.
 """
@@ -64,11 +68,12 @@ def adj_mask(
     gq: np.ndarray | None,
     dp: np.ndarray | None,
     ad: np.ndarray | None,
+    half: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which calls pass, for a block of calls (records x samples; see genotypes.py).
 
     `gq` and `dp` are (records, samples) and `ad` (records, samples, >= alleles); None when
-    the file lacks the field. Missing values (negative) fail their criterion. The allele
+    the file lacks the field; `half` marks half-missing calls (diploid depth threshold). Missing values (negative) fail their criterion. The allele
     balance is looked at only for heterozygous calls, a minority.
     """
     ok = first >= 0
@@ -78,6 +83,8 @@ def adj_mask(
         ok &= gq >= config.min_gq
     if dp is not None:
         haploid = second == VECTOR_END
+        if half is not None:
+            haploid &= ~half
         if haploid.any():
             ok &= np.where(haploid, dp >= config.min_dp_haploid, dp >= config.min_dp)
         else:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from cyvcf2 import VCF
 
+from genomics_variants.assembly import UNCOUNTED_CONTIGS, par_pieces
 from genomics_variants.reference import Reference
 from genomics_variants.sites import Sites
 from genomics_variants.vcf.block import Decoded, RecordBlock, flush
@@ -94,6 +95,9 @@ def _read_records(
     stats = part.stats
     for record in records:
         chrom, pos = record.CHROM, record.POS
+        if chrom in UNCOUNTED_CONTIGS:
+            stats.uncounted += 1
+            continue
         if chrom != block.chrom or block.full:
             flush(block, job.xy, job.qc, job.summarise, part.decoded)
             block.reset(chrom)
@@ -111,12 +115,13 @@ def _read_records(
                 f"reference {job.reference.name} ({found[:20]}); was it called "
                 "against another reference?"
             )
-        row = block.add(record, block_dp if is_block else "DP")
         if is_block:
             stats.blocks += 1
-            block.block_rows.append(row)
-            block.block_ends.append(max(record.end, pos))
+            for start, end in par_pieces(chrom, pos, max(record.end, pos)):
+                block.block_rows.append(block.add(record, block_dp, start))
+                block.block_ends.append(end)
             continue
+        row = block.add(record, "DP")
         stats.skipped += len(alts) - len(kept)
         stats.multiallelic += len(kept) > 1
         for k in kept:

@@ -1,7 +1,8 @@
 """``medfollow variants``: the national variant-frequency database.
 
-Genomes go in (`ingest`), persons come out (`remove`, `sync-optouts`), and every change
-publishes a new release that `lookup`, `export` and the API (`serve`) read. All commands
+Genomes go in (`ingest`), persons come out (`remove`, `sync-optouts`), and changes publish
+a new release (once enough genomes changed; a removal always) that `lookup`, `export` and
+the API (`serve`) read. All commands
 take `--store DIR` (default: the `variants` folder of the state directory).
 """
 
@@ -54,6 +55,23 @@ WarehouseFlag = Annotated[
 ]
 
 
+MinChangeOption = Annotated[
+    int | None,
+    typer.Option(
+        "--min-change",
+        min=1,
+        help="Genomes that must be added or removed before a new release (against "
+        "differencing; a removal always publishes) [default: 20]",
+    ),
+]
+
+
+def _min_change(value: int | None) -> int:
+    from genomics_variants.frequencies.discipline import MIN_CHANGE
+
+    return MIN_CHANGE if value is None else value
+
+
 def _store(store: Path | None) -> Path:
     if store is not None:
         return store
@@ -88,7 +106,7 @@ def _date(text: str | None) -> date | None:
 def _released(published: Any) -> None:
     release = published.release
     if release is None:
-        console.print("nothing changed: no new release")
+        console.print(f"no new release: {published.held or 'nothing changed'}")
         return
     line = (
         f"release {release.release_id}: {release.sample_count:,} genomes, "
@@ -97,6 +115,11 @@ def _released(published: Any) -> None:
     if published.warehouse_rows is not None:
         line += f"; {published.warehouse_rows:,} rows in variants.frequencies"
     console.print(line)
+    if published.withheld:
+        console.print(
+            f"note: {published.withheld} other genome(s) withheld until the next release, so "
+            "this release does not reveal the removed genome(s) by comparison"
+        )
 
 
 @app.command()
@@ -124,12 +147,16 @@ def ingest(
     on: Annotated[
         str | None, typer.Option(help="Date opt-outs are checked on (default today)")
     ] = None,
+    min_change: MinChangeOption = None,
 ) -> None:
     """Add genomes: normalise, QC, count, and publish a new release.
 
     Every genome must be in the sample manifest; persons with an opt-out in force, and
-    genomes or persons already stored, are skipped. A plain single-sample VCF counts only
-    where it has a record (it never implies hom-ref); a gVCF's reference blocks count.
+    genomes or persons already stored, are skipped. AN counts a genome only where its
+    callability is known: a joint call, a gVCF's reference blocks, or the callable-regions
+    BED the manifest names (`callable_bed`) for a plain single-sample VCF, which otherwise
+    never implies hom-ref and only adds to "seen in N samples of unknown coverage". The
+    release waits until --min-change genomes changed.
     """
     from genomics_variants.pipeline import ingest as run_ingest
 
@@ -145,6 +172,7 @@ def ingest(
             workers=workers,
             on=_date(on),
             progress=progress,
+            min_change=_min_change(min_change),
         )
     rows = [
         (
@@ -191,8 +219,14 @@ def remove(
         bool,
         typer.Option("--warehouse/--no-warehouse", help="Also publish to variants.frequencies"),
     ] = True,
+    min_change: MinChangeOption = None,
 ) -> None:
-    """Remove persons' genomes exactly (e.g. an opt-out) and publish a release without them."""
+    """Remove persons' genomes exactly (e.g. an opt-out) and publish a release without them.
+
+    Older releases (files and warehouse) are deleted and recorded exports rewritten; if
+    fewer than --min-change genomes changed, other genomes are withheld until the next
+    release so that comparing releases does not reveal the removed genomes.
+    """
     from genomics_variants.pipeline import remove as run_remove
 
     for number, key in enumerate(person_keys, start=1):
@@ -202,7 +236,10 @@ def remove(
             )
 
     result, published = run_remove(
-        _store(store), person_keys, warehouse_url=_warehouse(dsn, warehouse)
+        _store(store),
+        person_keys,
+        warehouse_url=_warehouse(dsn, warehouse),
+        min_change=_min_change(min_change),
     )
     console.print(
         f"{result.found} of {result.requested} person(s) were stored; "
@@ -218,11 +255,14 @@ def sync_optouts(
     on: Annotated[
         str | None, typer.Option(help="Date opt-outs are in force on (default today)")
     ] = None,
+    min_change: MinChangeOption = None,
 ) -> None:
     """Remove every stored person with an opt-out (vaev or genetik) in force."""
     from genomics_variants.pipeline import sync_optouts as run_sync
 
-    result, published = run_sync(_store(store), _warehouse_url(dsn), on=_date(on))
+    result, published = run_sync(
+        _store(store), _warehouse_url(dsn), on=_date(on), min_change=_min_change(min_change)
+    )
     console.print(
         f"{result.requested} opt-out(s) in force; {result.found} stored person(s) removed "
         f"({result.genomes} genome(s))"
@@ -259,6 +299,15 @@ def _print_frequencies(title: str, first: str, rows: list[list[Any]]) -> None:
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     console.print(table)
+
+
+def _coverage_note(an: Any) -> str:
+    """Absent where genomes of known coverage cover the position, else not covered."""
+    if an is None:
+        return ""
+    if an:
+        return f" (absent: AN {an:,} at this position from genomes of known coverage)"
+    return " (not covered: no genome of known coverage is callable at this position)"
 
 
 @app.command()
@@ -315,11 +364,14 @@ def lookup(
             if row is None
             else disclose(index.record(row), shown_tier, policy)
         )
+        if row is None and shown_tier is not Tier.ANONYMOUS:
+            result["callable_an"] = index.callable_an(parsed.chrom, parsed.pos)["all"]
         if fmt == "json":
             console.print_json(json.dumps(result))
         elif not result.get("exists"):
             console.print(
                 f"{parsed.variant_id}: not observed in release {index.release.release_id}"
+                + _coverage_note(result.get("callable_an"))
             )
         else:
             _print_frequencies(
@@ -358,7 +410,11 @@ def export(
     ] = "vcf",
     store: StoreOption = None,
 ) -> None:
-    """Export the current release."""
+    """Export the current release.
+
+    The export is recorded in the store: an opt-out removal rewrites it from the release
+    without the person, so no export keeps a removed person's counts.
+    """
     from genomics_variants.frequencies.export import export_release
     from genomics_variants.pipeline import release_of
 
@@ -415,12 +471,23 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(min=1, help="Server processes (budgets are shared)")] = 1,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="Address or network of a reverse proxy whose X-Forwarded-For is believed "
+            "(repeatable); without one, client addresses are the socket's",
+            show_default=False,
+        ),
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """Serve the Beacon v2 / frequency API over the current release (OpenAPI at /docs)."""
     from genomics_variants.api.server import serve as run_server
 
-    run_server(_store(store), host=host, port=port, workers=workers)
+    run_server(
+        _store(store), host=host, port=port, workers=workers, trusted_proxies=trusted_proxy or ()
+    )
 
 
 @token_app.command("add")

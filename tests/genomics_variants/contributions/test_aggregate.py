@@ -120,24 +120,69 @@ def test_removed_person_leaves_no_trace(
     assert len(list((store.root / "contributions").iterdir())) == 1  # only the joint batch
 
 
-def test_single_sample_vcf_never_implies_hom_ref(
+def _seen_unknown(store: Store) -> dict[str, int]:
+    agg = store.load().aggregate
+    summed = agg.counts.sum(axis=1)[:, M["seen_unknown"]]
+    return dict(zip(agg.sites.ids.tolist(), summed.tolist(), strict=True))
+
+
+def test_plain_vcf_without_callable_regions_is_of_unknown_coverage(
     files: dict, reference: Path, tmp_path: Path
 ) -> None:  # type: ignore[type-arg]
+    """A plain VCF's genome adds to no AN or AC (not even at its own records): its alleles
+    count only as 'seen in samples of unknown coverage'."""
     store = Store(tmp_path / "store")
     ingest_files(store, [files["joint"]], reference, key=load_key(), workers=2)
     before = _totals(store)
     result = ingest_files(store, [files["plain"][0]], reference, key=load_key(), workers=1)
+    assert result.files[0].kind == "vcf" and any("unknown coverage" in n for n in result.notes)
     batch = result.state.batches.column("batch_id").to_pylist()[-1]
     own = set(store.batch_sites(batch).ids.tolist())  # the variants the genome's records list
-    after = _totals(store)
+    after, seen = _totals(store), _seen_unknown(store)
     assert own - set(before) and own & set(before)
-    for variant, (an, _an_adj, ac) in after.items():
-        old_an, _old_adj, old_ac = before.get(variant, (0, 0, 0))
-        if variant in own:
-            assert an - old_an in (1, 2) and ac - old_ac >= 1, variant
-        else:  # no record there: the genome adds nothing, not a hom-ref call
-            assert (an, ac) == (old_an, old_ac), variant
+    for variant, counts in after.items():
+        assert counts == before.get(variant, (0, 0, 0)), variant
+        assert seen[variant] == (variant in own), variant
     assert len(after) - len(own - set(before)) == len(before)
+
+
+def test_callable_regions_make_a_plain_vcf_count_toward_an(
+    files: dict, reference: Path, delivery: Path, tmp_path: Path
+) -> None:  # type: ignore[type-arg]
+    """With a callable-regions BED named in the manifest, the genome is a passing hom-ref
+    call wherever callable and its own calls count, as a gVCF's would."""
+    plain = files["plain"][0]
+    genome = plain.name.removesuffix(".vcf.gz")
+    store = Store(tmp_path / "store")
+    ingest_files(store, [files["joint"]], reference, key=load_key(), workers=2)
+    before = _totals(store)
+    listed = sorted(before, key=lambda v: int(v.split("-")[1]))
+    chr17 = [int(v.split("-")[1]) for v in listed if v.startswith("chr17-")]
+    lo, hi = chr17[len(chr17) // 4], chr17[len(chr17) // 2]  # callable: a part of the window
+    bed = tmp_path / f"{genome}.callable.bed"
+    bed.write_text(f"track name=callable\nchr17\t{lo - 1}\t{hi}\n", encoding="utf-8")
+    lines = (delivery / "sample_manifest.tsv").read_text(encoding="utf-8").splitlines()
+    manifest = tmp_path / "sample_manifest.tsv"
+    rows = [lines[0] + "\tcallable_bed"]
+    rows += [f"{line}\t{bed.name if line.startswith(genome) else ''}" for line in lines[1:]]
+    manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = ingest_files(store, [plain], reference, key=load_key(), manifest=manifest, workers=1)
+    assert result.files[0].kind == "vcf+bed"
+    batch = result.state.batches.column("batch_id").to_pylist()[-1]
+    own = set(store.batch_sites(batch).ids.tolist())
+    after = _totals(store)
+    assert max(_seen_unknown(store).values()) == 0
+    covered = 0
+    for variant, (an, an_adj, _ac) in before.items():
+        if variant in own:
+            continue
+        pos = int(variant.split("-")[1])
+        inside = variant.startswith("chr17-") and lo <= pos <= hi
+        assert after[variant][:2] == ((an + 2, an_adj + 2) if inside else (an, an_adj)), variant
+        covered += inside
+    assert covered > 20
+    assert all(after[v][0] - before.get(v, (0, 0, 0))[0] in (1, 2) for v in own)
+    assert _same(store.load().aggregate, recompute(store))
 
 
 def _records(path: Path) -> list[str]:

@@ -11,8 +11,11 @@ from scipy.stats import poisson
 from genomics_variants.frequencies.faf import filtering_af
 
 
-def test_singleton_has_a_closed_form() -> None:
-    assert math.isclose(filtering_af(np.array([1]), np.array([1000]))[0], -math.log(0.95) / 1000)
+def test_singleton_is_zero_as_hail_faf_expr() -> None:
+    """Hail/gnomAD give faf95 = 0 for AC <= 1 (the Poisson bound would be -ln(0.95) / AN)."""
+    faf = filtering_af(np.array([1, 1, 2]), np.array([1000, 20, 1000]))
+    assert faf[0] == 0 and faf[1] == 0
+    assert math.isclose(faf[2], 0.3553615 / 1000, rel_tol=1e-6)
 
 
 def test_matches_a_root_finder_on_the_poisson_tail() -> None:

@@ -10,6 +10,7 @@ from genomics_variants.vcf.genotypes import (
     PLOIDY_SHIFT,
     PRESENT,
     VECTOR_END,
+    absent_samples,
     allele_codes,
     base_codes,
     correct_ploidy,
@@ -32,10 +33,14 @@ def _decode(code: int) -> tuple[int, int, int, int]:
 
 def test_ploidy_from_cyvcf2_slots() -> None:
     first, second = _calls(
-        [(0, 1), (1, 1), (-1, -1), (1, VECTOR_END), (-1, VECTOR_END), (0, -1), (2, 1)]
+        [(0, 1), (1, 1), (-1, -1), (1, VECTOR_END), (-1, VECTOR_END), (0, -1), (2, 1), (-1, 2)]
     )
-    assert ploidy_of(first, second).tolist() == [[2, 2, 0, 1, 0, 0, 2]]  # "./1" is a missing call
-    assert het_of(first, second).tolist() == [[True, False, False, False, False, False, True]]
+    # half-missing "0/." and "./2" are haploid calls of the called allele (bcftools +fill-tags)
+    assert ploidy_of(first, second).tolist() == [[2, 2, 0, 1, 0, 1, 2, 1]]
+    assert first.tolist() == [[0, 1, -1, 1, -1, 0, 2, 2]]
+    assert het_of(first, second).tolist() == [
+        [True, False, False, False, False, False, True, False]
+    ]
 
 
 def test_xy_outside_par_becomes_haploid_het_missing() -> None:
@@ -51,10 +56,13 @@ def test_xy_outside_par_becomes_haploid_het_missing() -> None:
         assert ploidy_of(first, second).tolist() == [[2, 2, 2, 1, 2]]
 
 
-def test_xx_calls_on_chry_are_missing() -> None:
-    first, second = _calls([(0, 1), (1, VECTOR_END)])
-    correct_ploidy(first, second, "chrY", np.array([10_000_000]), np.array([False, True]))
-    assert ploidy_of(first, second).tolist() == [[0, 1]]
+def test_xx_persons_have_no_calls_on_chry() -> None:
+    xy = np.array([False, True, False])
+    assert absent_samples("chrY", xy).tolist() == [0, 2]  # PARs included
+    assert absent_samples("chrX", xy).tolist() == []
+    first, second = _calls([(0, 1), (1, VECTOR_END), (1, 1)])
+    correct_ploidy(first, second, "chrY", np.array([10_000_000]), xy)
+    assert ploidy_of(first, second).tolist() == [[2, 1, 2]]  # XX calls are left to the caller
 
 
 def test_split_counts_other_alts_as_reference() -> None:

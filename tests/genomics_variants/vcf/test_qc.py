@@ -13,7 +13,7 @@ from medfollow_core.errors import MedfollowError
 def _adj(calls, gq, dp, ad, config=None, fields=("GQ", "DP", "AD")) -> list[bool]:
     alleles = np.array([calls], dtype=np.int16)
     first, second = alleles[..., 0].copy(), alleles[..., 1].copy()
-    normalise_missing(first, second)
+    half = normalise_missing(first, second)
     width = max(len(a) for a in ad)
     ad_array = np.full((1, len(ad), width), -1, dtype=np.int32)
     for i, values in enumerate(ad):
@@ -25,6 +25,7 @@ def _adj(calls, gq, dp, ad, config=None, fields=("GQ", "DP", "AD")) -> list[bool
         gq=np.array([gq], dtype=np.int32) if "GQ" in fields else None,
         dp=np.array([dp], dtype=np.int32) if "DP" in fields else None,
         ad=ad_array if "AD" in fields else None,
+        half=half,
     )[0].tolist()
 
 
@@ -55,6 +56,17 @@ def test_thresholds() -> None:
         True,
         False,
         False,
+    ]
+
+
+def test_half_missing_calls_keep_the_diploid_depth_threshold() -> None:
+    """A half-missing call counts as a haploid ALT call but needs DP >= 10, not the haploid 5."""
+    calls = [(-1, 1), (1, -1), (-1, 1), (1, VECTOR_END)]
+    assert _adj(calls, [30] * 4, [6, 6, 10, 6], [[0, 6], [0, 6], [0, 10], [0, 6]]) == [
+        False,
+        False,
+        True,
+        True,
     ]
 
 
