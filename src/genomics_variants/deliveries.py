@@ -18,20 +18,23 @@ from genomics_variants.pipeline import Published, publish
 from genomics_variants.vcf.qc import QCConfig
 from medfollow_core.errors import MedfollowError
 from medfollow_core.landing import audit
+from medfollow_core.landing.delivered import delivered_file, shown
 from medfollow_core.landing.manifest import MANIFEST_NAME, Manifest, sha256_of
 
 SOURCE = "genomes"
 
 
 def verified_manifest(delivery_dir: Path) -> Manifest:
-    """The delivery's manifest, after checking every listed file's checksum."""
+    """The delivery's manifest, after checking every listed file's checksum. A genome
+    delivery is a closed folder like any other: names are checked by `delivered_file`
+    (no absolute paths, ``..``, symlinks or special files) before a byte is read."""
     if not (delivery_dir / MANIFEST_NAME).exists():
         raise MedfollowError(f"{delivery_dir.name}: no {MANIFEST_NAME}")
     manifest = Manifest.read(delivery_dir)
     for entry in manifest.files:
-        path = delivery_dir / entry.name
-        if not path.exists() or sha256_of(path) != entry.sha256:
-            raise MedfollowError(f"{delivery_dir.name}/{entry.name}: missing or checksum mismatch")
+        path = delivered_file(delivery_dir, entry.name)
+        if sha256_of(path) != entry.sha256:
+            raise MedfollowError(f"{delivery_dir.name}/{shown(entry.name)}: checksum mismatch")
     return manifest
 
 

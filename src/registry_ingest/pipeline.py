@@ -346,6 +346,7 @@ def _load(
     manifest, contract = load.manifest, load.contract
     pseudonymiser = Pseudonymiser(load.key)
     files = _delivered_files(load.delivery_dir, manifest, contract)
+    entries = table_entries(manifest, contract)
     total = sum(rows for _, rows, _ in files.values())
     with psycopg.connect(load.url) as conn:  # one transaction: all of it or none of it
         conn.execute("set local lock_timeout = '60s'")
@@ -359,7 +360,9 @@ def _load(
         for table in contract.tables:
             read_rows = loaded_rows = 0
             path, expected, _ = files[table.name]
-            batches = read.batches(path, contract.encoding)
+            # the encoding _check_files verified: the sender's declaration, else the contract's
+            encoding = manifest.encoding_of(entries[table.name]) or contract.encoding
+            batches = read.batches(path, encoding)
             prepared = prefetch(
                 _prepare_batches(batches, table, manifest, pseudonymiser, validator)
             )

@@ -29,7 +29,7 @@ MAX_REGION_SPAN = 100_000
 MAX_REGION_VARIANTS = 1_000
 
 _VARIANT = re.compile(
-    r"^\s*(?:chr)?([0-9]{1,2}|X|Y|M|MT)\s*[-:_]\s*([0-9][0-9,]*)\s*[-:_\s]\s*([ACGTN]+)\s*[->:/_]\s*([ACGTN]+)\s*$",
+    r"^\s*(?:chr)?([0-9]{1,2}|X|Y|M|MT)\s*[-:_]\s*([0-9][0-9,]*)(?:\s*[-:_]\s*|\s+)([ACGTN]+)\s*[->:/_]\s*([ACGTN]+)\s*$",
     re.IGNORECASE,
 )
 _REGION = re.compile(
