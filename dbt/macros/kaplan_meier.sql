@@ -11,26 +11,53 @@
       S = 0, as lifelines reports them. z is var('km_z'), the exact normal quantile.
 
     PostgreSQL raises on exp() underflow, so bounds below ~1e-289 are returned as 0.
-    relation: a table or view with one row per subject; group_columns: list of names. -#}
-{% macro kaplan_meier(relation, group_columns, time_column, event_column) %}
+    relation: a table or view with one row per subject, or with entry_column one row per
+    period at risk (counting-process data: a subject may leave and re-enter, e.g. a stay
+    abroad); group_columns: list of names. With entries, n_at_risk(t) = rows with
+    entry <= t <= time, and entry times are rows of the curve too - lifelines' `entry`. -#}
+{% macro kaplan_meier(relation, group_columns, time_column, event_column, entry_column=none) %}
 {%- set groups = group_columns | join(', ') -%}
 {%- set z = var('km_z') -%}
 with km_subjects as (
     select
         {{ groups }},
+        {{ entry_column if entry_column else 0 }} as entry_days,
         {{ time_column }} as time_days,
         {{ event_column }} as event
     from {{ relation }}
     where {{ time_column }} is not null
 ),
 
-km_times as (
+km_changes as (
     select
         {{ groups }},
         time_days,
         count(*) as n_removed,
-        sum(event) as n_events
+        sum(event) as n_events,
+        0 as n_entered
     from km_subjects
+    group by {{ groups }}, time_days
+
+    union all
+
+    select
+        {{ groups }},
+        entry_days as time_days,
+        0 as n_removed,
+        0 as n_events,
+        count(*) as n_entered
+    from km_subjects
+    group by {{ groups }}, entry_days
+),
+
+km_times as (
+    select
+        {{ groups }},
+        time_days,
+        sum(n_removed) as n_removed,
+        sum(n_events) as n_events,
+        sum(n_entered) as n_entered
+    from km_changes
     group by {{ groups }}, time_days
 
     union all
@@ -39,20 +66,26 @@ km_times as (
         {{ groups }},
         0 as time_days,
         0 as n_removed,
-        0 as n_events
+        0 as n_events,
+        0 as n_entered
     from km_subjects
     group by {{ groups }}
-    having min(time_days) > 0
+    having min(entry_days) > 0 and min(time_days) > 0
 ),
 
 km_risk as (
     select
         *,
-        sum(n_removed) over (
+        sum(n_entered) over (
             partition by {{ groups }}
-            order by time_days desc
+            order by time_days
             rows between unbounded preceding and current row
-        ) as n_at_risk
+        )
+        - coalesce(sum(n_removed) over (
+            partition by {{ groups }}
+            order by time_days
+            rows between unbounded preceding and 1 preceding
+        ), 0) as n_at_risk
     from km_times
 ),
 

@@ -1,11 +1,12 @@
 {{ config(severity='warn') }}
 -- Warns while patients treated abroad are missing from the marts: foreign patient ids in
--- the cross-border extract with no link to a person in linkage.person_links (the whole
--- extract while that table does not exist). See fct_atmp_treatment.
+-- the cross-border extract that record linkage has not linked to a person in the CPR
+-- register (no row in linkage.person_links, or a minted key of their own). Linkage
+-- publishes them under the raw table's name, outcomes_crossborder__patients.
 select distinct a.foreign_patient_id
 from {{ ref('stg_outcomes_crossborder__assessments') }} as a
-left join {{ ref('stg_linkage__person_links') }} as l
+left join {{ ref('int_person_key_map') }} as l
     on
-        l.source_name = 'outcomes_crossborder'
+        l.source_name = 'outcomes_crossborder__patients'
         and a.foreign_patient_id = l.record_id
-where l.record_id is null
+where l.record_id is null or l.link_method = 'minted'

@@ -112,7 +112,10 @@ def protect_tables(
         ExportTable(SUMMARY, tuple(summary_columns), tuple(sorted(summary_rows, key=sort_key))),
     ]
     share = suppression_share(markers)
-    return tables, replace(share, rows_left_out=len(labels) - len(summary_rows))
+    # Counted against the truth, not the label rows: once a release has filled `exports`, a
+    # second write of the same cut-off reads labels without the rows the first left out.
+    periods = sum(len(group_truth.ordered_periods()) for group_truth in truth.values())
+    return tables, replace(share, rows_left_out=periods - len(summary_rows))
 
 
 def _protect_group(

@@ -24,6 +24,7 @@ from synthetic_deliveries.ground_truth import write_ground_truth
 from synthetic_deliveries.population import build_population
 from synthetic_deliveries.rng import derived_seed, stream
 from synthetic_deliveries.sequencing import SequencingPlan, plan_sequencing
+from synthetic_deliveries.situations import add_situations
 from synthetic_deliveries.sources import (
     SourceContext,
     biobank,
@@ -83,7 +84,10 @@ def generate(
     pop = build_population(stream(seed, "population"), persons, cutoff)
     step("population")
     cohort = build_cohort(stream(seed, "cohort"), pop, load_indications())
-    records = render_cohort(stream(seed, "cohort_records"), cohort, pop)
+    add_situations(stream(seed, "situations"), cohort, pop)
+    records = render_cohort(
+        stream(seed, "cohort_records"), cohort, pop, stream(seed, "situation_records")
+    )
     step("treated cohort")
 
     ctx = SourceContext(

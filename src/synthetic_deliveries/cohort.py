@@ -163,6 +163,12 @@ class Treatment:
     motor_level: int = 0
     motor_decline_day: int = NEVER
     cutoff: int = NEVER
+    # situations (synthetic_deliveries.situations): NEVER / None when not given
+    reinfusion_day: int = NEVER
+    surgery_dose_day: int = NEVER
+    early_result_day: int = NEVER
+    absence: tuple[int, int] | None = None  # emigrated on the first day, back on the second
+    cpr_change_day: int = NEVER
 
     @property
     def profile(self) -> ScaleProfile:
@@ -172,6 +178,10 @@ class Treatment:
     def followup_end(self) -> int:
         """Last day of observation: death, emigration or the cut-off."""
         return min(self.death_day, self.emigration_day, self.cutoff)
+
+    def abroad_on(self, day: int) -> bool:
+        """True during a stay abroad the patient came back from (no registry coverage)."""
+        return self.absence is not None and self.absence[0] <= day < self.absence[1]
 
     def age_at(self, day: int) -> float:
         return (day - self.birth) / YEAR

@@ -85,13 +85,22 @@ class CohortRecords:
 
 
 def render_cohort(
-    rng: np.random.Generator, cohort: list[Treatment], pop: Population
+    rng: np.random.Generator,
+    cohort: list[Treatment],
+    pop: Population,
+    situation_rng: np.random.Generator,
 ) -> CohortRecords:
-    """Registry rows for every treated spine member, in cohort order."""
+    """Registry rows for every treated spine member, in cohort order. The records of the
+    situations (synthetic_deliveries.situations) draw from `situation_rng`, and records a
+    stay abroad hides are drawn before they are dropped, so that adding a situation leaves
+    every other record as it was."""
     records = CohortRecords()
     for course, tr in enumerate(cohort):
         if tr.person >= 0:
-            _Renderer(rng, tr, pop, records, course).render()
+            renderer = _Renderer(rng, tr, pop, records, course)
+            renderer.render()
+            renderer.rng = situation_rng
+            renderer.render_situations()
     return records
 
 
@@ -136,6 +145,8 @@ class _Renderer:
         start_min = int(self.rng.integers(0, DAY)) if acute else int(self.rng.integers(480, 900))
         stop = day * DAY + start_min + int(hours * 60)
         stop = min(stop, self.end * DAY + DAY - 1)
+        if self.tr.abroad_on(day):
+            return
         no = len(self.out.contacts)
         self.out.contacts.add(
             person=self.tr.person,
@@ -167,10 +178,13 @@ class _Renderer:
             return
         drug = codes.HOSPITAL_DRUGS.get(atc)
         jitter = float(self.rng.uniform(0.85, 1.15))
+        minute = int(self.rng.integers(420, 1200))
+        if self.tr.abroad_on(day):
+            return
         self.out.administrations.add(
             person=self.tr.person,
             day=day,
-            minute=int(self.rng.integers(420, 1200)),
+            minute=minute,
             atc=atc,
             product=product or (drug.product if drug else atc),
             dose=dose if dose is not None else (drug.dose * jitter if drug else 1.0),
@@ -181,19 +195,17 @@ class _Renderer:
 
     def lab(self, day: int, analysis: str, value: float) -> None:
         if self.in_denmark(day):
-            self.out.labs.add(
-                person=self.tr.person,
-                day=day,
-                minute=int(self.rng.integers(420, 960)),
-                analysis=analysis,
-                value=value,
-            )
+            minute = int(self.rng.integers(420, 960))
+            if not self.tr.abroad_on(day):
+                self.out.labs.add(
+                    person=self.tr.person, day=day, minute=minute, analysis=analysis, value=value
+                )
 
     def sample(self, day: int, kind: str) -> None:
         if self.in_denmark(day):
-            self.out.samples.add(
-                person=self.tr.person, day=day, minute=int(self.rng.integers(420, 960)), type=kind
-            )
+            minute = int(self.rng.integers(420, 960))
+            if not self.tr.abroad_on(day):
+                self.out.samples.add(person=self.tr.person, day=day, minute=minute, type=kind)
 
     # -- the course ----------------------------------------------------------------------
 
@@ -240,6 +252,20 @@ class _Renderer:
                 acute=True,
                 region=self.home_region,
             )
+
+    def render_situations(self) -> None:
+        """The records of the awkward cases given to this patient, if any."""
+        tr = self.tr
+        product = tr.indication.product
+        if tr.reinfusion_day != NEVER:  # same product, same episode
+            cells = float(self.rng.uniform(50.0, 300.0))
+            self.give(
+                tr.reinfusion_day, product.atc, product=product.name, dose=cells, unit="mio. celler"
+            )
+        if tr.surgery_dose_day != NEVER:  # one dose around surgery: not prophylaxis
+            self.give(tr.surgery_dose_day, codes.FACTOR_IX_CONCENTRATE)
+        if tr.early_result_day != NEVER:
+            self.lab(tr.early_result_day, "factor_ix", fix_activity(tr, tr.early_result_day))
 
     def prior_lines(self) -> None:
         tr, rng = self.tr, self.rng

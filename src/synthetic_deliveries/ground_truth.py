@@ -125,6 +125,11 @@ def _treatments(pop: Population, cohort: list[Treatment], links: pa.Table) -> pa
             "prophylaxis_resumed_date": days([tr.prophylaxis_resumed_day for tr in spine]),
             "death_date": days([tr.death_day for tr in spine]),
             "emigration_date": days([tr.emigration_day for tr in spine]),
+            "abroad_from": days([tr.absence[0] if tr.absence else NEVER for tr in spine]),
+            "abroad_until": days([tr.absence[1] if tr.absence else NEVER for tr in spine]),
+            "reinfusion_date": days([tr.reinfusion_day for tr in spine]),
+            "surgery_factor_ix_date": days([tr.surgery_dose_day for tr in spine]),
+            "cpr_change_date": days([tr.cpr_change_day for tr in spine]),
             "followup_end": days([tr.followup_end for tr in spine]),
         }
     )

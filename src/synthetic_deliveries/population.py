@@ -120,11 +120,29 @@ class Population:
         old = self.changed_old_cpr.take(pa.array(pos))
         return pc.if_else(pa.array(before), old, current)
 
-    def set_fate(self, idx: int, *, death: int, emigration: int) -> None:
-        """Replace one person's fate from the start of treatment follow-up on."""
+    def correct_birth_date(self, rng: np.random.Generator, idx: int, day: int) -> None:
+        """Give person `idx` a CPR change on `day`: until then they carried a number issued
+        for a birth date a few days off, the CPR office's date correction."""
+        taken = set(self.cpr.to_pylist()) | set(self.changed_old_cpr.to_pylist())
+        while True:
+            birth = np.array([self.birth[idx] + int(rng.choice([-2, -1, 1, 2]))])
+            number = _issue(rng, birth, self.sex[idx : idx + 1], np.zeros(1, bool))
+            old = _as_text(number)
+            if old[0].as_py() not in taken:
+                break
+        pos = int(np.searchsorted(self.changed, idx))
+        self.changed = np.insert(self.changed, pos, idx).astype(np.int64)
+        self.changed_day = np.insert(self.changed_day, pos, day).astype(np.int32)
+        olds = self.changed_old_cpr.to_pylist()
+        olds.insert(pos, old[0].as_py())
+        self.changed_old_cpr = pa.array(olds, pa.string())
+
+    def set_fate(self, idx: int, *, death: int, emigration: int, returned: int = NEVER) -> None:
+        """Replace one person's fate from the start of treatment follow-up on (`returned`:
+        back from the emigration on that day)."""
         self.death_day[idx] = death
         self.out_day[idx] = emigration
-        self.return_day[idx] = NEVER
+        self.return_day[idx] = returned
         self.disappear_day[idx] = NEVER
         if emigration != NEVER and self.out_country[idx] < 0:
             self.out_country[idx] = 0

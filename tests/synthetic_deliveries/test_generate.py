@@ -209,6 +209,40 @@ def test_treatment_truth_is_coherent(run: SynthResult) -> None:
             assert 1 <= (t["crs_onset_date"] - t["treatment_date"]).days <= 10
 
 
+def test_the_cohort_meets_the_awkward_cases(run: SynthResult) -> None:
+    """The situations follow-up definitions break on (synthetic_deliveries.situations): a
+    CAR-T re-infusion, a patient who emigrates and comes back, a CPR-number change after
+    the milestones settled, each visible in the deliveries as the registries record it."""
+    people = person_by_cpr(run)
+    products = {i.product.code: i.product for i in load_indications()}
+    treatments = truth(run, "treatments")
+    reinfused = [t for t in treatments if t["reinfusion_date"] is not None]
+    returned = [t for t in treatments if t["abroad_from"] is not None]
+    assert reinfused and returned
+    given = {
+        (people[normalise_cpr(r["cpr"])]["person_id"], r["atc"], parse_day(r["adm_dato"]))
+        for r in rows(run, "sygehusmedicin", "sygehusmedicin.csv")
+    }
+    for t in reinfused:
+        atc = products[t["product_code"]].atc
+        assert (t["person_id"], atc, t["reinfusion_date"]) in given
+        assert 50 <= (t["reinfusion_date"] - t["treatment_date"]).days <= 75
+    moves = {
+        (people[normalise_cpr(r["cpr"])]["person_id"], r["retning"], parse_day(r["dato"]))
+        for r in rows(run, "cpr", "cpr_migrations.csv")
+    }
+    for t in returned:
+        assert (t["person_id"], "ud", t["abroad_from"]) in moves
+        assert (t["person_id"], "ind", t["abroad_until"]) in moves
+        assert t["emigration_date"] is None and t["abroad_until"] < t["followup_end"]
+    renumbered = [t for t in treatments if t["cpr_change_date"] is not None]
+    changes = {(c["person_id"], c["change_date"]) for c in truth(run, "cpr_changes")}
+    assert renumbered
+    for t in renumbered:
+        assert (t["person_id"], t["cpr_change_date"]) in changes
+        assert (t["cpr_change_date"] - t["treatment_date"]).days >= 400
+
+
 def test_atmps_are_hospital_medicines_not_prescriptions(run: SynthResult) -> None:
     atmp_atc = {i.product.atc for i in load_indications()}
     lmdb_atc = set(pq.read_table(landing_file(run, "lmdb", "lmdb.parquet"))["atc"].to_pylist())

@@ -6,6 +6,7 @@ select
     'response' as measure,
     assessment_date as measure_date,
     is_response,
+    is_progression,
     null::numeric as value_numeric
 from {{ ref('int_outcome_assessments') }}
 where response_rank is not null
@@ -17,6 +18,7 @@ select
     'factor_ix' as measure,
     event_date as measure_date,
     null::boolean as is_response,
+    null::boolean as is_progression,
     value_numeric
 from {{ ref('int_followup_events') }}
 where event_type = 'factor_ix_activity' and value_numeric is not null

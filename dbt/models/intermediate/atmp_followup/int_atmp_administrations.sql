@@ -1,7 +1,8 @@
 -- ATMP administrations in the hospital medicines register, grouped into treatment episodes:
--- administrations of one product to one person less than var('atmp_episode_gap_days')
--- apart are one treatment (e.g. Luxturna's second eye a week or two after the first).
--- The product is recognised by its ATC code in the atmp_products seed.
+-- an administration of one product to one person within the product's episode_window_days
+-- (atmp_products seed, default 90) of the previous one belongs to the same treatment (e.g.
+-- Luxturna's second eye, a CAR-T re-infusion on day 60). The product is recognised by its
+-- ATC code in the atmp_products seed.
 with administrations as (
     select * from {{ ref('stg_sygehusmedicin__administrations') }}
 ),
@@ -23,6 +24,7 @@ atmp as (
         a.administration_id,
         coalesce(k.person_key, a.person_key) as person_key,
         p.product_code,
+        p.episode_window_days,
         a.atc_code,
         a.administration_date,
         a.region_code,
@@ -48,7 +50,7 @@ flagged as (
                 lag(administration_date) over (
                     partition by person_key, product_code
                     order by administration_date, administration_id
-                ) >= administration_date - {{ var('atmp_episode_gap_days', 30) }}
+                ) >= administration_date - episode_window_days
                 then 0
             else 1
         end as starts_episode

@@ -1,4 +1,6 @@
--- One row per treatment with its time-to-event outcomes and milestone status: overall and
+-- One row per treatment (not per patient: is_first_treatment marks each patient's first
+-- treatment of a product and indication, the unit Medicinrådet counts and survival curves
+-- use) with its time-to-event outcomes and milestone status: overall and
 -- event-free survival, best and timed responses, toxicity, intensive care, readmissions,
 -- supportive and subsequent therapy, factor IX activity at its milestones. Read by the
 -- fct_atmp_followup mart (which publishes it under a contract), by agg_survival_km and
@@ -46,7 +48,46 @@ event_summary as (
     group by treatment_id
 ),
 
-assessment_summary as (
+response_censoring as (
+    -- responses count up to and including the first progression, and before a new
+    -- anti-cancer therapy or the person's next ATMP (their response is no longer this
+    -- treatment's)
+    select
+        t.treatment_id,
+        e.progression_date,
+        least(
+            e.subsequent_therapy_date,
+            lead(t.treatment_date) over (partition by t.person_key order by t.treatment_date, t.treatment_id)
+        ) as next_therapy_date
+    from treatments as t
+    left join event_summary as e
+        on t.treatment_id = e.treatment_id
+),
+
+attributable as (
+    select a.*
+    from assessments as a
+    inner join response_censoring as c
+        on a.treatment_id = c.treatment_id
+    where
+        (c.progression_date is null or a.assessment_date <= c.progression_date)
+        and (c.next_therapy_date is null or a.assessment_date < c.next_therapy_date)
+),
+
+timepoint_responses as (
+    -- the ranked response nearest each timepoint inside its window (response_timepoints seed)
+    select distinct on (a.treatment_id, p.timepoint_day)
+        a.treatment_id,
+        p.timepoint_day,
+        a.response
+    from attributable as a
+    inner join {{ ref('response_timepoints') }} as p
+        on a.days_from_index between p.timepoint_day - p.window_before_days and p.timepoint_day + p.window_after_days
+    where a.response_rank is not null
+    order by a.treatment_id, p.timepoint_day, abs(a.days_from_index - p.timepoint_day), a.assessment_date
+),
+
+best_responses as (
     select
         treatment_id,
         (
@@ -60,27 +101,30 @@ assessment_summary as (
         )[1
         ] as best_response_day,
         bool_or(is_response) as objective_response,
-        bool_or(is_complete_response) as complete_response,
-        (
-            array_agg(response order by assessment_date)
-            filter (where timepoint_day = 90 and response_rank is not null)
-        )[1
-        ] as response_day_90,
-        (
-            array_agg(response order by assessment_date)
-            filter (where timepoint_day = 180 and response_rank is not null)
-        )[1
-        ] as response_day_180,
-        (
-            array_agg(response order by assessment_date)
-            filter (where timepoint_day = 365 and response_rank is not null)
-        )[1
-        ] as response_day_365,
+        bool_or(is_complete_response) as complete_response
+    from attributable
+    group by treatment_id
+),
+
+timepoints as (
+    select
+        treatment_id,
+        max(response) filter (where timepoint_day = 90) as response_day_90,
+        max(response) filter (where timepoint_day = 180) as response_day_180,
+        max(response) filter (where timepoint_day = 365) as response_day_365
+    from timepoint_responses
+    group by treatment_id
+),
+
+assessment_summary as (
+    -- toxicity from every assessment; an ICU flag only from assessments dated day 0-30
+    select
+        treatment_id,
         max(crs_grade) as crs_worst_grade,
         min(crs_onset_date) filter (where crs_grade > 0) as crs_onset_date,
         max(icans_grade) as icans_worst_grade,
         min(icans_onset_date) filter (where icans_grade > 0) as icans_onset_date,
-        bool_or(icu_admitted) as icu_reported,
+        bool_or(icu_admitted) filter (where days_from_index between 0 and 30) as icu_reported,
         bool_or(tocilizumab_given) as tocilizumab_reported,
         bool_or(corticosteroid_given) as corticosteroid_reported
     from assessments
@@ -116,6 +160,8 @@ combined as (
         w.*,
         t.product_code,
         t.therapy_class,
+        t.treatment_number,
+        t.atmp_line,
         i.indication_group,
         i.response_scale,
         e.progression_date,
@@ -130,13 +176,13 @@ combined as (
         e.prolonged_cytopenia,
         e.hypogammaglobulinaemia,
         e.secondary_malignancy,
-        a.best_response,
-        a.best_response_day,
-        a.objective_response,
-        a.complete_response,
-        a.response_day_90,
-        a.response_day_180,
-        a.response_day_365,
+        b.best_response,
+        b.best_response_day,
+        b.objective_response,
+        b.complete_response,
+        p.response_day_90,
+        p.response_day_180,
+        p.response_day_365,
         a.crs_worst_grade,
         a.crs_onset_date,
         a.icans_worst_grade,
@@ -156,6 +202,10 @@ combined as (
         on w.treatment_id = e.treatment_id
     left join assessment_summary as a
         on w.treatment_id = a.treatment_id
+    left join best_responses as b
+        on w.treatment_id = b.treatment_id
+    left join timepoints as p
+        on w.treatment_id = p.treatment_id
 )
 
 select
@@ -164,6 +214,12 @@ select
     c.product_code::text as product_code,
     c.therapy_class::text as therapy_class,
     c.indication_group::text as indication_group,
+    c.treatment_number::integer as treatment_number,
+    c.atmp_line::integer as atmp_line,
+    (row_number() over (
+        partition by c.person_key, c.product_code, c.indication_group
+        order by c.index_date, c.treatment_id
+    ) = 1)::boolean as is_first_treatment,
     c.response_scale::text as response_scale,
     c.index_date::date as index_date,
     c.cutoff_date::date as cutoff_date,
@@ -171,6 +227,8 @@ select
     c.followup_end_reason::text as followup_end_reason,
     c.death_date::date as death_date,
     c.emigration_date::date as emigration_date,
+    c.absences::integer as absences,
+    c.days_abroad::integer as days_abroad,
     c.os_time_days::integer as os_time_days,
     c.os_event::integer as os_event,
     (coalesce(c.efs_event_date, c.followup_end_date) - c.index_date)::integer as efs_time_days,
@@ -184,6 +242,7 @@ select
     end::text as efs_event_type,
     c.progression_date::date as progression_date,
     c.best_response::text as best_response,
+    (c.best_response is not null)::boolean as response_evaluable,
     c.best_response_day::integer as best_response_day,
     c.objective_response::boolean as objective_response,
     c.complete_response::boolean as complete_response,
@@ -197,6 +256,8 @@ select
     coalesce(crs.is_severe, false)::boolean as crs_grade3plus,
     coalesce(icans.is_severe, false)::boolean as icans_grade3plus,
     (c.icu_first_day is not null or coalesce(c.icu_reported, false))::boolean as icu_within_30d,
+    (c.os_time_days >= 30 or c.os_event = 1 or c.icu_first_day is not null or coalesce(c.icu_reported, false))::boolean
+        as icu_30d_evaluable,
     c.icu_first_day::integer as icu_first_day,
     coalesce(c.readmissions_90d, 0)::integer as readmissions_90d,
     (c.ivig_first_date is not null)::boolean as ivig_used,

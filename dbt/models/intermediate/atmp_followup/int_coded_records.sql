@@ -1,6 +1,7 @@
 -- Every coded registry record of a treated person, in one shape, so that follow-up events
 -- are found by one join to the outcome_definitions seed (int_followup_events). event_source
--- names the code system as the seed does; match_code is what the seed's `code` is compared
+-- names the code system as the seed does (atc_class: the administration's class in the
+-- atc_classification seed); match_code is what the seed's `code` is compared
 -- with, by prefix for hierarchical code systems (ATC, SKS procedures) and exactly otherwise;
 -- code is what the event reports. Records of one registry row may repeat (a diagnosis in
 -- two diagnosis groups): events are one per registry row and outcome.
@@ -42,6 +43,26 @@ medication as (
         'sygehusmedicin' as source_name,
         administration_id as source_record_id
     from administrations
+),
+
+classified_medication as (
+    -- the same administrations under their ATC class (atc_classification seed; longest
+    -- matching prefix wins, historic codes such as L01XC/L01XE included), so that an outcome
+    -- can be a class ("antineoplastic") instead of a list of code prefixes repeated per outcome
+    select distinct on (a.administration_id)
+        a.person_key,
+        'atc_class' as event_source,
+        c.atc_class as match_code,
+        false as prefix_match,
+        a.administration_date as record_date,
+        a.atc_code as code,
+        null::numeric as value_numeric,
+        'sygehusmedicin' as source_name,
+        a.administration_id as source_record_id
+    from administrations as a
+    inner join {{ ref('atc_classification') }} as c
+        on a.atc_code like c.atc_prefix || '%'
+    order by a.administration_id asc, length(c.atc_prefix) desc
 ),
 
 procedure_codes as (
@@ -105,6 +126,8 @@ lab_codes as (
 )
 
 select * from medication
+union all
+select * from classified_medication
 union all
 select * from procedure_codes
 union all

@@ -11,7 +11,7 @@ with assessments as (
 links as (
     select *
     from {{ ref('int_person_key_map') }}
-    where source_name = 'outcomes_crossborder'
+    where source_name = 'outcomes_crossborder__patients'
 ),
 
 persons as (

@@ -104,11 +104,54 @@ coded_events as (
         and (d.window_end_day is null or r.record_date <= w.index_date + d.window_end_day)
         and r.record_date <= w.followup_end_date
         and (d.value_below is null or r.value_numeric < d.value_below)
+        and not exists (
+            -- the treatment's own infusions (a re-infusion on day 60) are not a new therapy
+            select 1
+            from atmp_administrations as own
+            where
+                own.treatment_id = w.treatment_id
+                and own.source_record_id = r.source_record_id
+        )
         and (
             r.event_source <> 'lpr3_acute_admission'
             or r.record_date > coalesce(ia.discharge_date, w.index_date)
         )
     group by w.treatment_id, d.outcome_id, r.record_date, r.source_name, r.source_record_id
+),
+
+sustained_definitions as (
+    select distinct
+        outcome_id,
+        min_events,
+        within_days
+    from definitions
+    where min_events > 1
+),
+
+sustained_events as (
+    -- outcomes defined as sustained use (min_events records within within_days, e.g. return
+    -- to factor IX prophylaxis): one event, at the first record that completes such a run;
+    -- a record on its own (a single dose for surgery) is no event
+    select distinct on (e.treatment_id, e.event_type)
+        e.treatment_id,
+        e.event_type,
+        e.event_date,
+        e.source_name,
+        e.code,
+        e.value_numeric,
+        e.source_record_id
+    from coded_events as e
+    inner join sustained_definitions as d
+        on e.event_type = d.outcome_id
+    where (
+        select count(*)
+        from coded_events as p
+        where
+            p.treatment_id = e.treatment_id
+            and p.event_type = e.event_type
+            and p.event_date between e.event_date - d.within_days and e.event_date
+    ) >= d.min_events
+    order by e.treatment_id, e.event_type, e.event_date, e.source_record_id
 ),
 
 assessments as (
@@ -209,6 +252,9 @@ events as (
     select * from end_of_followup
     union all
     select * from coded_events
+    where event_type not in (select sd.outcome_id from sustained_definitions as sd)
+    union all
+    select * from sustained_events
     union all
     select * from assessment_events
     union all

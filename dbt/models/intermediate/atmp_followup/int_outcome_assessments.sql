@@ -28,7 +28,7 @@ crossborder as (
     from {{ ref('stg_outcomes_crossborder__assessments') }} as a
     inner join {{ ref('int_person_key_map') }} as l
         on
-            l.source_name = 'outcomes_crossborder'
+            l.source_name = 'outcomes_crossborder__patients'
             and a.foreign_patient_id = l.record_id
 ),
 

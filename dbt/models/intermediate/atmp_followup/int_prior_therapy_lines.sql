@@ -2,7 +2,7 @@
 -- register: each day's antineoplastic drugs form a regimen signature, and a line starts
 -- whenever the signature changes. Only administrations from the index diagnosis up to 14
 -- days before treatment count (lymphodepletion and bridging close to the infusion are not
--- lines). Drugs are those of the subsequent_therapy outcome definition. The register starts
+-- lines). Drugs are those of ATC class antineoplastic (atc_classification). The register starts
 -- in 2018: lines given earlier are invisible, so a CAR-T patient with none recorded gets no
 -- line of therapy rather than "first line".
 with treatments as (
@@ -17,12 +17,21 @@ administrations as (
     select * from {{ ref('int_treated_administrations') }}
 ),
 
+classified as (
+    -- each drug's class: the longest matching prefix of the atc_classification seed
+    select distinct on (a.atc_code)
+        a.atc_code,
+        c.atc_class
+    from (select distinct atc_code from administrations) as a
+    inner join {{ ref('atc_classification') }} as c
+        on a.atc_code like c.atc_prefix || '%'
+    order by a.atc_code asc, length(c.atc_prefix) desc
+),
+
 antineoplastic as (
-    select code as atc_prefix
-    from {{ ref('outcome_definitions') }}
-    where
-        outcome_id = 'subsequent_therapy'
-        and event_source = 'sygehusmedicin_atc'
+    select atc_code
+    from classified
+    where atc_class = 'antineoplastic'
 ),
 
 regimen_days as (
@@ -39,7 +48,7 @@ regimen_days as (
             and a.administration_date < t.treatment_date - 14
             and a.administration_date >= coalesce(i.index_diagnosis_date, t.treatment_date - 3650)
     inner join antineoplastic as n
-        on a.atc_code like n.atc_prefix || '%'
+        on a.atc_code = n.atc_code
     group by t.treatment_id, a.administration_date
 ),
 

@@ -1,11 +1,15 @@
 -- The counts reported to Medicinrådet, long: one row per product, indication, measure and
 -- period (each treatment year with treatments, and 'total'). Each measure's yearly counts
--- add up to its total, which is what secondary suppression protects.
+-- add up to its total, which is what secondary suppression protects. Counts are of
+-- patients, not treatments: each person once per product and indication, at their first
+-- treatment of it (is_first_treatment; a re-infusion or re-treatment adds no patient and no
+-- second death), in the year of that first treatment.
 with followup as (
     select
         *,
         date_part('year', index_date)::integer::text as treatment_year
     from {{ ref('int_atmp_followup') }}
+    where is_first_treatment
 ),
 
 by_period as (

@@ -1,5 +1,6 @@
--- One row per treatment and reporting period: its treatment year, and again under 'total'
--- (all years), so that survival by period is one Kaplan-Meier call.
+-- One row per patient and reporting period (each person's first treatment of a product and
+-- indication, from that treatment): its treatment year, and again under 'total' (all
+-- years), so that survival by period is one Kaplan-Meier call.
 with followup as (
     select
         product_code,
@@ -8,6 +9,7 @@ with followup as (
         os_time_days,
         os_event
     from {{ ref('int_atmp_followup') }}
+    where is_first_treatment
 )
 
 select

@@ -4,7 +4,7 @@
 -- One row per linkage source and record:
 --   * a source with CPR (source_name = its raw table, e.g. lpr3__kontakter): record_id is the
 --     pseudonym as delivered, possibly a number the person has since replaced;
---   * a source without CPR (outcomes_crossborder): record_id is the source's own key
+--   * a source without CPR (outcomes_crossborder__patients): record_id is the source's own key
 --     (foreign_patient_id).
 -- person_key is the person's current pseudonym, the CPR register's key.
 select

@@ -1,9 +1,13 @@
+-- Overall survival per patient: each person's first treatment of a product and indication,
+-- followed from that treatment (re-treatments add no subject), in counting-process form
+-- (int_survival_segments): a stay abroad takes the patient out of the risk set until return.
 with km as (
     {{ kaplan_meier(
-        ref('int_atmp_followup'),
+        ref('int_survival_segments'),
         ['product_code', 'indication_group'],
-        'os_time_days',
-        'os_event',
+        'exit_days',
+        'died',
+        entry_column='entry_days',
     ) }}
 )
 

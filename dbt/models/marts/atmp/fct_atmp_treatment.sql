@@ -18,6 +18,8 @@ select
     t.treatment_id::text as treatment_id,
     t.person_key::text as person_key,
     t.product_code::text as product_code,
+    t.treatment_number::integer as treatment_number,
+    t.atmp_line::integer as atmp_line,
     t.product_name::text as product_name,
     t.inn::text as inn,
     t.atc_code::text as atc_code,

@@ -1,0 +1,106 @@
+"""Awkward cases real registries contain, added to a simulated cohort so the demo meets them.
+
+Follow-up definitions break on the unusual patient, not the typical one: a CAR-T re-infusion
+two months after the first (one treatment, not two), a single factor IX dose for surgery
+(not a return to prophylaxis), a factor IX result on the early side of a milestone window,
+a patient who emigrates and comes back (follow-up interrupted, then resumed), a CPR-number
+change after a milestone has been settled (records before it carry the old number). Each is given
+to a few patients, drawn from a stream of its own so the rest of the cohort is unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synthetic_deliveries.cohort import Treatment
+from synthetic_deliveries.danish_csv import NEVER
+from synthetic_deliveries.population import Population
+
+REINFUSION_SHARE = 0.12
+SURGERY_DOSE_SHARE = 0.5
+EMIGRATE_AND_RETURN = 2
+
+
+def add_situations(rng: np.random.Generator, cohort: list[Treatment], pop: Population) -> None:
+    """Give the situations to eligible patients (at least one each when any is eligible)."""
+    _reinfusions(rng, cohort)
+    _factor_ix_situations(rng, cohort)
+    _emigrate_and_return(rng, cohort, pop)
+    _cpr_change_after_a_milestone(rng, cohort, pop)
+
+
+def _pick(rng: np.random.Generator, eligible: list[Treatment], share: float) -> list[Treatment]:
+    """A share of the eligible patients, at least one, in cohort order (deterministic)."""
+    if not eligible:
+        return []
+    k = max(1, round(share * len(eligible)))
+    chosen = sorted(int(i) for i in rng.choice(len(eligible), size=k, replace=False))
+    return [eligible[i] for i in chosen]
+
+
+def _reinfusions(rng: np.random.Generator, cohort: list[Treatment]) -> None:
+    """A second infusion of the same CAR-T product 50-75 days after the first."""
+    eligible = [
+        tr
+        for tr in cohort
+        if tr.indication.product.therapy_class == "car_t"
+        and not tr.abroad
+        and tr.followup_end > tr.treatment_day + 80
+    ]
+    for tr in _pick(rng, eligible, REINFUSION_SHARE):
+        tr.reinfusion_day = tr.treatment_day + int(rng.integers(50, 76))
+
+
+def _factor_ix_situations(rng: np.random.Generator, cohort: list[Treatment]) -> None:
+    """Haemophilia B: one factor IX dose for surgery (no return to prophylaxis), and a
+    factor IX result on the early side of the day-365 milestone window."""
+    haemophilia = [
+        tr
+        for tr in cohort
+        if tr.indication.response_scale == "factor_ix"
+        and not tr.abroad
+        and tr.prophylaxis_resumed_day == NEVER
+    ]
+    for tr in _pick(rng, [t for t in haemophilia if t.followup_end > t.treatment_day + 320], 0.5):
+        tr.surgery_dose_day = tr.treatment_day + int(rng.integers(100, 300))
+    for tr in _pick(rng, [t for t in haemophilia if t.followup_end > t.treatment_day + 300], 0.5):
+        tr.early_result_day = tr.treatment_day + int(rng.integers(280, 300))
+
+
+def _emigrate_and_return(
+    rng: np.random.Generator, cohort: list[Treatment], pop: Population
+) -> None:
+    """A stay abroad of two to six months, followed by a return and more follow-up."""
+    eligible = [
+        tr
+        for tr in cohort
+        if not tr.abroad
+        and tr.emigration_day == NEVER
+        and tr.death_day == NEVER
+        and tr.cutoff - tr.treatment_day > 600
+        and int(pop.disappear_day[tr.person]) == NEVER
+    ]
+    share = EMIGRATE_AND_RETURN / len(eligible) if eligible else 0.0
+    for tr in _pick(rng, eligible, share):
+        out = tr.treatment_day + int(rng.integers(120, 300))
+        tr.absence = (out, out + int(rng.integers(60, 180)))
+        pop.set_fate(tr.person, death=NEVER, emigration=out, returned=tr.absence[1])
+
+
+def _cpr_change_after_a_milestone(
+    rng: np.random.Generator, cohort: list[Treatment], pop: Population
+) -> None:
+    """A CPR-number change (birth-date correction) some 400 days after treatment, once the
+    6- and 12-month milestones have settled."""
+    changed = set(pop.changed.tolist())
+    eligible = [
+        tr
+        for tr in cohort
+        if not tr.abroad
+        and tr.person not in changed
+        and int(pop.in_day[tr.person]) == NEVER
+        and tr.followup_end > tr.treatment_day + 480
+    ]
+    for tr in _pick(rng, eligible, 1 / len(eligible) if eligible else 0.0):
+        tr.cpr_change_day = tr.treatment_day + int(rng.integers(400, 440))
+        pop.correct_birth_date(rng, tr.person, tr.cpr_change_day)
