@@ -40,6 +40,7 @@ MART_SOURCES = [
     "lab",
     "outcomes",
     "outcomes_crossborder",
+    "lmdb",
 ]
 
 
