@@ -49,6 +49,7 @@ UNIT_TESTS = {
     "reinfusion_within_episode_window_is_one_treatment",
     "treatment_ids_survive_cpr_changes_and_shifted_dates",
     "medicinraadet_counts_patients_not_treatments",
+    "medicinraadet_rates_have_two_denominators",
     "milestones_settle_only_on_evidence_inside_a_closed_window",
     "settled_milestones_stay_settled",
     "subsequent_therapy_is_an_atc_class",
@@ -237,6 +238,19 @@ def test_medicinraadet_counts_patients_and_deaths_exactly(
     assert len(treatments) == len({r["treatment_id"] for r in treatments})
 
 
+def test_a_second_atmp_product_is_line_2(warehouse: Warehouse, pseudonym: Pseudonymiser) -> None:
+    """The generator's patient given a different CAR-T after progression on the first has
+    two treatments in the marts: the first product on line 1, the second on line 2."""
+    second = [t for t in warehouse.truth("treatments") if t["atmp_line"] == 2]
+    assert second, "no second-line ATMP in the synthetic set"
+    marts = rows(warehouse.url, "select * from marts.fct_atmp_treatment")
+    by_key = {(r["person_key"], r["product_code"]): r for r in marts}
+    for t in warehouse.truth("treatments"):
+        row = by_key[(pseudonym.one(t["cpr"]), t["product_code"])]
+        if not t["treated_abroad"]:
+            assert row["atmp_line"] == t["atmp_line"], t["product_code"]
+
+
 # -- Kaplan-Meier against lifelines --------------------------------------------------------
 
 
@@ -382,12 +396,17 @@ def test_cumulative_incidence_equals_scikit_survival(warehouse: Warehouse) -> No
     for group, members in groups.items():
         times = np.array([m["time_days"] for m in members])
         codes = np.array([m["event_code"] for m in members])
-        grid, incidence = cumulative_incidence_competing_risks(codes, times)
+        if set(codes.tolist()) - {0} == {1, 2}:
+            grid, incidence = cumulative_incidence_competing_risks(codes, times)
+            first = incidence[1]
+        else:  # scikit-survival needs events of both kinds: then F = 1 - Kaplan-Meier of code 1
+            km = KaplanMeierFitter().fit(times, codes == 1).survival_function_.iloc[:, 0]
+            grid, first = km.index.to_numpy(), 1 - km.to_numpy()
         for r in cif:
             if (r["product_code"], r["indication_group"], r["event_type"]) != group:
                 continue
             at = np.searchsorted(grid, r["time_days"], side="right") - 1
-            expected = incidence[1][at] if at >= 0 else 0.0
+            expected = first[at] if at >= 0 else 0.0
             worst = max(worst, abs(r["cumulative_incidence"] - expected))
             compared += 1
     print(f"Aalen-Johansen max abs difference vs scikit-survival: {worst:.3g} ({compared} rows)")
@@ -446,6 +465,7 @@ def test_release_is_reproducible_and_self_contained(warehouse: Warehouse, tmp_pa
         "medicinraadet_followup.html",
         "medicinraadet_followup_summary.csv",
         "medicinraadet_followup_km.csv",
+        "medicinraadet_followup_cif.csv",
     } <= set(names)
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
