@@ -249,8 +249,9 @@ class Budgets:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def charge(self, principal: Principal) -> bool:
-        """Count one query; False (nothing counted) when today's budget is spent.
+    def charge(self, principal: Principal, count: int = 1) -> bool:
+        """Count `count` queries (a batch look-up costs one per variant); False, with
+        nothing spent, when fewer than that are left today.
 
         An unlimited principal (budget 0) has nothing to enforce and is not counted here
         (its queries are in the audit log).
@@ -260,12 +261,13 @@ class Budgets:
         with self._lock:
             key = self._key(principal)
             held = self._held.get(key, 0)
-            if not held:
+            if held < count:
                 block = max(1, principal.budget // self.BLOCK_FRACTION)
-                held = self._take(key, principal.budget, block)
-                if not held:
+                held += self._take(key, principal.budget, max(block, count - held))
+                self._held[key] = held  # kept even when short: handed out, not lost
+                if held < count:
                     return False
-            self._held[key] = held - 1
+            self._held[key] = held - count
             return True
 
     def remaining(self, principal: Principal) -> int | None:

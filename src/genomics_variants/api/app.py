@@ -1,8 +1,12 @@
 """The variant-frequency API (FastAPI): GA4GH Beacon v2 plus frequency look-ups by stratum.
 
-Endpoints: `/info`, `/service-info`, `/map`, `/entry_types` (Beacon framework),
-`/g_variants` (GET and POST, Beacon v2 genomic variants), `/variants/{variant}` and
-`/region?region=chr17:43040000-43050000` (frequencies by stratum); OpenAPI at `/docs`.
+Endpoints: `/` and `/info`, `/service-info`, `/map`, `/configuration`, `/entry_types`,
+`/filtering_terms` (Beacon framework; tests/genomics_variants/api/test_beacon_schemas.py
+validates each against the official schemas), `/g_variants` (GET and POST, Beacon v2
+genomic variants), `/variants/{variant}`, `POST /variants` (up to MAX_BATCH_VARIANTS at
+once, charged one query per variant), `/region?region=chr17:43040000-43050000` (frequencies
+by stratum, capped) and `/region/stream` (a whole region as NDJSON or TSV, controlled
+tokens only); OpenAPI at `/docs`.
 
 Who is asking decides what is shown (privacy.py): no token means anonymous; a token in
 `Authorization: Bearer <token>` (or `X-API-Token`) means its registered or controlled
@@ -14,9 +18,10 @@ error bodies say what was wrong without repeating what was sent.
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,18 +33,40 @@ from starlette.routing import Route
 from genomics_variants.api import beacon
 from genomics_variants.api.access import Principal
 from genomics_variants.api.jsonbody import JSONBody
-from genomics_variants.api.limits import MAX_BODY_BYTES, BodyLimit
+from genomics_variants.api.limits import MAX_BATCH_VARIANTS, BodyLimit, body_limit
 from genomics_variants.api.privacy import Policy, Tier
-from genomics_variants.api.service import Answer, Service, ServiceError, lookup
+from genomics_variants.api.service import (
+    STREAM_FORMATS,
+    Answer,
+    Service,
+    ServiceError,
+    batch,
+    lookup,
+    stream_region,
+)
 from genomics_variants.api.service import region as answer_region
 from genomics_variants.assembly import ASSEMBLY
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import MAX_REGION_SPAN, MAX_REGION_VARIANTS
 from genomics_variants.frequencies.release import current_release
 
-# What /info tells anyone about a release (per-stratum sample counts can be small: not shown).
-PUBLIC_RELEASE_FIELDS = ("release_id", "date", "assembly", "sample_count", "variant_count", "qc")
+# What /info tells about a release: anyone sees its id, date and QC; exact sample and variant
+# counts only token holders (comparing them across releases tells how many genomes, and how
+# many rare alleles, one release added: the update attack). Per-stratum counts: never.
+PUBLIC_RELEASE_FIELDS = ("release_id", "date", "assembly", "qc")
+TOKEN_RELEASE_FIELDS = (*PUBLIC_RELEASE_FIELDS, "sample_count", "variant_count")
 DATA_ENDPOINTS = ("g_variants", "variants", "region")
+BEACON_GET_PARAMETERS = (
+    "referenceName",
+    "start",
+    "end",
+    "referenceBases",
+    "alternateBases",
+    "assemblyId",
+)
+PAGE_DEFAULTS = (("skip", 0), ("limit", 10))
+INTEGER = re.compile(r"\s*[+-]?[0-9]{1,18}\s*")
+INVALID_QUERY = "invalid query parameters: see /docs for the schema"  # as `invalid` words it
 # where FastAPI found a validation error (the first item of its `loc`), in words
 VALIDATION_PLACES = {"query": "query parameters", "body": "request body", "path": "path"}
 
@@ -51,6 +78,12 @@ class RequestQuery(BaseModel):
     )
     requestedGranularity: str | None = Field(default=None, description="boolean, count or record")
     pagination: dict[str, int] = Field(default_factory=dict, description="skip, limit")
+
+
+class BatchRequest(BaseModel):
+    """POST /variants: up to MAX_BATCH_VARIANTS variants, spelled as for /variants/{id}."""
+
+    variants: list[str] = Field(..., min_length=1, max_length=MAX_BATCH_VARIANTS)
 
 
 class BeaconRequest(BaseModel):
@@ -110,7 +143,7 @@ def create_app(
         requestedGranularity: str | None = Query(None, description="boolean, count or record"),
         skip: int = 0,
         limit: int = 10,
-    ) -> JSONBody:
+    ) -> Response:
         params = {
             "referenceName": referenceName,
             "start": start,
@@ -122,8 +155,24 @@ def create_app(
         answer = beacon_answer(params, requestedGranularity, skip, limit)
         return service.serve(request, "g_variants", {k: v for k, v in params.items() if v}, answer)
 
+    async def g_variants_without_injection(request: Request) -> Response:
+        """GET /g_variants as g_variants_get answers it, without FastAPI's parameter solving
+        (measured in process: ~100 of the ~120 us a request cost, against ~20 us for a
+        /variants look-up). A skip or limit that is not an integer is refused as FastAPI's
+        validation refuses it (422, audited and charged, nothing echoed)."""
+        query = request.query_params
+        params = {name: query.get(name) for name in BEACON_GET_PARAMETERS}
+        pages = [_integer(query.get(name), default) for name, default in PAGE_DEFAULTS]
+        if None in pages:
+            sent = {"path": request.url.path, "query_string": request.url.query}
+            error = ServiceError(422, INVALID_QUERY)
+            return service.refuse(request, "g_variants", sent, error)
+        skip, limit = cast(list[int], pages)
+        answer = beacon_answer(params, query.get("requestedGranularity"), skip, limit)
+        return service.serve(request, "g_variants", {k: v for k, v in params.items() if v}, answer)
+
     @app.post("/g_variants", summary="Beacon v2 genomic variant query (POST)")
-    async def g_variants_post(request: Request, body: BeaconRequest) -> JSONBody:
+    async def g_variants_post(request: Request, body: BeaconRequest) -> Response:
         params = body.query.requestParameters
         answer = beacon_answer(
             params,
@@ -134,12 +183,12 @@ def create_app(
         return service.serve(request, "g_variants", params, answer)
 
     @app.get("/variants/{variant}", summary="Frequencies of one variant by stratum")
-    async def variant(request: Request, variant: str) -> JSONBody:
+    async def variant(request: Request, variant: str) -> Response:
         return service.serve(
             request, "variants", {"variant": variant}, lambda p: lookup(service, p, variant)
         )
 
-    async def variant_without_injection(request: Request) -> JSONBody:
+    async def variant_without_injection(request: Request) -> Response:
         return await variant(request, request.path_params["variant"])
 
     # The busiest endpoint skips FastAPI's per-request dependency solving, about a third of
@@ -149,24 +198,55 @@ def create_app(
     app.router.routes.insert(
         0, Route("/variants/{variant}", variant_without_injection, methods=["GET"])
     )
+    # Likewise the standard Beacon query (the FastAPI route above documents it).
+    app.router.routes.insert(0, Route("/g_variants", g_variants_without_injection, methods=["GET"]))
+
+    @app.post("/variants", summary="Batch look-up: one answer per variant (budget per variant)")
+    async def variants_batch(request: Request, body: BatchRequest) -> Response:
+        texts = body.variants
+        return service.serve(
+            request,
+            "variants",
+            {"variants": texts},
+            lambda p: batch(service, p, texts),
+            cost=len(texts),
+        )
+
+    @app.get("/region/stream", summary="A whole region as NDJSON or TSV (controlled tokens)")
+    async def region_stream(
+        request: Request,
+        region: str = Query(..., description="chr17:1-83257441 (1-based, inclusive; no cap)"),
+        format: str = Query("ndjson", description=" or ".join(STREAM_FORMATS)),
+    ) -> Response:
+        return service.serve(
+            request,
+            "region",
+            {"region": region, "format": format},
+            lambda p: stream_region(service, p, region, format),
+        )
 
     @app.get("/region", summary="Variants in a region (capped) with frequencies by stratum")
     async def region(
         request: Request,
         region: str = Query(..., description="chr17:43040000-43050000 (1-based, inclusive)"),
-    ) -> JSONBody:
+    ) -> Response:
         return service.serve(
             request, "region", {"region": region}, lambda p: answer_region(service, p, region)
         )
 
     install_refusals(app, service)
 
+    @app.get("/", summary="Beacon information (as /info)")
     @app.get("/info", summary="Beacon information")
-    async def info() -> JSONBody:
+    async def info(request: Request) -> Response:
         release = current_release(service.store)
+        principal, refusal = service.caller(request)
+        fields: tuple[str, ...] = PUBLIC_RELEASE_FIELDS
+        if refusal is None and principal.tier is not Tier.ANONYMOUS:
+            fields = TOKEN_RELEASE_FIELDS
         return JSONBody(
             {
-                "meta": beacon.meta(None, "boolean"),
+                "meta": beacon.informational_meta(),
                 "response": {
                     "id": beacon.BEACON_ID,
                     "name": beacon.BEACON_NAME,
@@ -174,11 +254,9 @@ def create_app(
                     "environment": "prod",
                     "organization": beacon.ORGANISATION,
                     "description": f"Variant frequencies ({ASSEMBLY}) of the national genome cohort",
-                    "version": release.release_id if release else None,
+                    "version": release.release_id if release else "no release yet",
                     "info": {
-                        "release": {k: release.meta[k] for k in PUBLIC_RELEASE_FIELDS}
-                        if release
-                        else None,
+                        "release": {k: release.meta[k] for k in fields} if release else None,
                         "securityLevels": [t.value for t in Tier],
                     },
                 },
@@ -186,30 +264,34 @@ def create_app(
         )
 
     @app.get("/service-info", summary="GA4GH service-info")
-    async def service_info() -> JSONBody:
+    async def service_info() -> Response:
         return JSONBody(
             {
                 "id": beacon.BEACON_ID,
                 "name": beacon.BEACON_NAME,
                 "type": {"group": "org.ga4gh", "artifact": "beacon", "version": beacon.API_VERSION},
-                "organization": beacon.ORGANISATION,
+                "organization": {
+                    "name": beacon.ORGANISATION["name"],
+                    "url": beacon.ORGANISATION_URL,
+                },
                 "version": beacon.API_VERSION,
                 "environment": "prod",
             }
         )
 
     @app.get("/map", summary="Beacon map of endpoints")
-    async def beacon_map(request: Request) -> JSONBody:
+    async def beacon_map(request: Request) -> Response:
         root = str(request.base_url).rstrip("/")
         return JSONBody(
             {
-                "meta": beacon.meta(None, "boolean"),
+                "meta": beacon.informational_meta(),
                 "response": {
                     "$schema": "beaconMapSchema.json",
                     "endpointSets": {
                         "genomicVariant": {
                             "entryType": "genomicVariant",
                             "rootUrl": f"{root}/g_variants",
+                            "filteringTermsUrl": f"{root}/filtering_terms",
                             "openAPIEndpointsDefinition": f"{root}/openapi.json",
                         }
                     },
@@ -218,33 +300,49 @@ def create_app(
         )
 
     @app.get("/entry_types", summary="Beacon entry types")
-    async def entry_types() -> JSONBody:
+    async def entry_types() -> Response:
         return JSONBody(
             {
-                "meta": beacon.meta(None, "boolean"),
+                "meta": beacon.informational_meta(),
+                "response": {"entryTypes": beacon.entry_types()},
+            }
+        )
+
+    @app.get("/configuration", summary="Beacon configuration")
+    async def configuration() -> Response:
+        return JSONBody(
+            {
+                "meta": beacon.informational_meta(),
                 "response": {
-                    "entryTypes": {
-                        "genomicVariant": {
-                            "id": "genomicVariant",
-                            "name": "Genomic variants",
-                            "ontologyTermForThisType": {
-                                "id": "ENSGLOSSARY:0000092",
-                                "label": "Variant",
-                            },
-                            "partOfSpecification": f"Beacon {beacon.API_VERSION}",
-                            "defaultSchema": {
-                                "id": beacon.SCHEMA["schema"],
-                                "name": "Default schema for a genomic variation",
-                                "referenceToSchemaDefinition": "https://github.com/ga4gh-beacon/beacon-v2",
-                                "schemaVersion": beacon.API_VERSION,
-                            },
-                        }
-                    }
+                    "$schema": "beaconConfigurationSchema.json",
+                    "maturityAttributes": {"productionStatus": "PROD"},
+                    "securityAttributes": {
+                        "defaultGranularity": "boolean",
+                        "securityLevels": list(beacon.SECURITY_LEVELS.values()),
+                    },
+                    "entryTypes": beacon.entry_types(),
                 },
             }
         )
 
+    @app.get("/filtering_terms", summary="Beacon filtering terms (none: queries are by position)")
+    async def filtering_terms() -> Response:
+        return JSONBody(
+            {
+                "meta": beacon.informational_meta(),
+                "response": {"filteringTerms": [], "resources": []},
+            }
+        )
+
     return app
+
+
+def _integer(text: str | None, default: int) -> int | None:
+    """A query parameter as an integer as FastAPI reads one (default when absent), or None
+    when it is not one (18 digits at most: more is no page anyone asks for)."""
+    if text is None:
+        return default
+    return int(text) if INTEGER.fullmatch(text) else None
 
 
 def endpoint_of(request: Request) -> str:
@@ -255,7 +353,7 @@ def endpoint_of(request: Request) -> str:
 
 def install_refusals(app: FastAPI, service: Service) -> None:
     """Route every request turned away before its handler through `Service.refuse`
-    (charged, audited, answered without echoing the input): bodies over MAX_BODY_BYTES
+    (charged, audited, answered without echoing the input): bodies over their limit
     (413), FastAPI's validation errors (422, whose default body quotes the input) and
     Starlette's HTTP errors (unknown path, wrong method, unreadable body)."""
 
@@ -264,7 +362,8 @@ def install_refusals(app: FastAPI, service: Service) -> None:
         return service.refuse(request, endpoint_of(request), sent, error)
 
     def too_large(request: Request) -> Response:
-        return refuse(request, ServiceError(413, f"request body over {MAX_BODY_BYTES:,} bytes"))
+        limit = body_limit(request.url.path)
+        return refuse(request, ServiceError(413, f"request body over {limit:,} bytes"))
 
     async def invalid(request: Request, exc: Exception) -> Response:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []

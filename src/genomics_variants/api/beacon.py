@@ -32,8 +32,26 @@ GRANULARITIES = ("boolean", "count", "record")
 TIER_GRANULARITY = {Tier.ANONYMOUS: "boolean", Tier.REGISTERED: "count", Tier.CONTROLLED: "record"}
 SCHEMA = {"entityType": "genomicVariant", "schema": "ga4gh-beacon-variant-v2.0.0"}
 ORGANISATION = {"id": "dk.medfollow", "name": "medfollow (national genome follow-up platform)"}
+ORGANISATION_URL = "https://medfollow.dk"
+# the framework's names for the tiers (beaconConfiguration securityLevels)
+SECURITY_LEVELS = {
+    Tier.ANONYMOUS: "PUBLIC",
+    Tier.REGISTERED: "REGISTERED",
+    Tier.CONTROLLED: "CONTROLLED",
+}
 BASES = "ACGTN"
 MAX_SKIP = 1_000_000  # more than any range query can match (max_span positions)
+DEFAULT_PAGE = {"skip": 0, "limit": 10}
+# Counts beside alleleFrequency in each populationFrequency: the genomicVariations default
+# model has no field for them, so they carry the names GA4GH VA-spec's CohortAlleleFrequency
+# gives them (focusAlleleCount = AC, locusAlleleCount = AN; homozygotes, hemizygotes as its
+# ancillary results). See docs/variant_privacy.md for which tier sees them.
+COUNT_EXTENSION = {
+    "ac": "focusAlleleCount",
+    "an": "locusAlleleCount",
+    "nhomalt": "homozygotes",
+    "nhemi": "hemizygotes",
+}
 
 
 @dataclass(frozen=True)
@@ -164,13 +182,16 @@ def match(
 
 
 def meta(query: BeaconQuery | None, returned: str) -> dict[str, Any]:
-    summary: dict[str, Any] = {"apiVersion": API_VERSION, "requestedSchemas": [SCHEMA]}
-    if query is not None:
-        summary |= {
-            "requestParameters": query.received,
-            "requestedGranularity": query.granularity,
-            "pagination": {"skip": query.skip, "limit": query.limit},
-        }
+    """The response meta (beaconResponseMeta): the request summary carries what every
+    request has (granularity and pagination, defaults where the request was not read);
+    the parameters as read go to `info` (`received`), since the framework's
+    requestParameters schema wants an object per parameter."""
+    summary: dict[str, Any] = {
+        "apiVersion": API_VERSION,
+        "requestedSchemas": [SCHEMA],
+        "requestedGranularity": query.granularity if query else "boolean",
+        "pagination": {"skip": query.skip, "limit": query.limit} if query else DEFAULT_PAGE,
+    }
     return {
         "beaconId": BEACON_ID,
         "apiVersion": API_VERSION,
@@ -184,16 +205,11 @@ def _result(record: dict[str, Any]) -> dict[str, Any]:
     """A genomicVariant result (Beacon v2 model) with frequencies by stratum."""
     sequence = f"{record['chrom']}:g.{record['pos']}{record['ref']}>{record['alt']}"
     frequencies = record["frequencies"]
-    populations = [
-        {
-            "population": stratum,
-            "alleleCount": f.get("ac"),
-            "alleleNumber": f.get("an"),
-            "alleleFrequency": f.get("af"),
-            "alleleCountHomozygous": f.get("nhomalt"),
-            "alleleCountHemizygous": f.get("nhemi"),
-        }
+    populations = [  # a stratum without a frequency (AN 0, or hidden) is left out
+        {"population": stratum, "alleleFrequency": f["af"]}
+        | {name: f[count] for count, name in COUNT_EXTENSION.items()}
         for stratum, f in frequencies.items()
+        if isinstance(f.get("af"), float | int)
     ]
     return {
         "variantInternalId": record["variant_id"],
@@ -246,12 +262,38 @@ def response(
                 }
             ]
         }
+    document["info"] = {"received": query.received}
     if tier is Tier.ANONYMOUS:
-        document["info"] = {
-            "note": f"anonymous access: alleles seen fewer than {policy.anonymous_min_ac} times are not disclosed"
-        }
+        document["info"]["note"] = (
+            f"anonymous access: alleles seen fewer than {policy.anonymous_min_ac} times "
+            "are not disclosed"
+        )
     return document
 
 
 def error(code: int, message: str, query: BeaconQuery | None = None) -> dict[str, Any]:
+    """A beaconErrorResponse (meta with the request summary as read, and the error)."""
     return {"meta": meta(query, "boolean"), "error": {"errorCode": code, "errorMessage": message}}
+
+
+def informational_meta() -> dict[str, Any]:
+    """The meta of the framework's informational endpoints (beaconInformationalResponseMeta)."""
+    return {"beaconId": BEACON_ID, "apiVersion": API_VERSION, "returnedSchemas": [SCHEMA]}
+
+
+def entry_types() -> dict[str, Any]:
+    """The one entry type served (entryTypeDefinition), for /entry_types and /configuration."""
+    return {
+        "genomicVariant": {
+            "id": "genomicVariant",
+            "name": "Genomic variants",
+            "ontologyTermForThisType": {"id": "ENSGLOSSARY:0000092", "label": "Variant"},
+            "partOfSpecification": f"Beacon {API_VERSION}",
+            "defaultSchema": {
+                "id": SCHEMA["schema"],
+                "name": "Default schema for a genomic variation",
+                "referenceToSchemaDefinition": "https://github.com/ga4gh-beacon/beacon-v2",
+                "schemaVersion": API_VERSION,
+            },
+        }
+    }

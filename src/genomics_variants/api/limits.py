@@ -21,6 +21,9 @@ from genomics_variants.api.jsonbody import encode_lenient
 from medfollow_core.errors import MedfollowError
 
 MAX_BODY_BYTES = 16_384  # a Beacon POST query is a few hundred bytes
+MAX_BATCH_VARIANTS = 10_000  # variants in one batch look-up (POST /variants)
+# a batch body: MAX_BATCH_VARIANTS ids of up to ~100 characters each, as JSON
+BODY_LIMITS = {"/variants": 1_048_576}
 MAX_TEXT_CHARS = 1_024  # one parameter: a variant id, a region, a run of bases
 AUDIT_QUERY_CHARS = 2 * MAX_TEXT_CHARS  # a logged query longer than this (as JSON) is cut
 AUDIT_PREFIX_CHARS = 64  # what is kept of a cut query, beside its SHA-256 and length
@@ -71,18 +74,23 @@ def loggable(query: Mapping[str, Any]) -> Mapping[str, Any]:
     }
 
 
+def body_limit(path: str) -> int:
+    """The largest body a path accepts: MAX_BODY_BYTES, more only where BODY_LIMITS says."""
+    return BODY_LIMITS.get(path, MAX_BODY_BYTES)
+
+
 def declared_length(scope: Scope) -> int | None:
     """The Content-Length a request declares (None if absent or unreadable; a number too
-    long to be under the limit counts as MAX_BODY_BYTES + 1 without being converted)."""
+    long to be under any limit counts as 10^9 without being converted)."""
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit():
-            return int(value) if len(value) <= 9 else MAX_BODY_BYTES + 1
+            return int(value) if len(value) <= 9 else 10**9
     return None
 
 
 class BodyLimit:
-    """ASGI middleware: a request body over MAX_BODY_BYTES is refused (413) without being
-    read past the limit, whether its size is declared or it arrives chunked; a smaller one
+    """ASGI middleware: a request body over its path's limit (body_limit) is refused (413)
+    without being read past the limit, whether its size is declared or it arrives chunked; a smaller one
     is read here and handed on unchanged. Methods without a body pass straight through, so
     the look-up routes pay one dictionary access for this."""
 
@@ -94,16 +102,16 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in BODYLESS_METHODS:
             await self.app(scope, receive, send)
             return
-        declared = declared_length(scope)
-        body = None if declared is not None and declared > MAX_BODY_BYTES else await _read(receive)
+        declared, limit = declared_length(scope), body_limit(scope["path"])
+        body = None if declared is not None and declared > limit else await _read(receive, limit)
         if body is None:
             await self.refuse(Request(scope))(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 
 
-async def _read(receive: Receive) -> bytes | None:
-    """The whole body, or None as soon as it passes MAX_BODY_BYTES."""
+async def _read(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it passes `limit` bytes."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -112,7 +120,7 @@ async def _read(receive: Receive) -> bytes | None:
             return b"".join(chunks)
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):

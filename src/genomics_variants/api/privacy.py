@@ -8,22 +8,24 @@ whether a known genome is in the cohort (Shringarpure & Bustamante 2015). So:
 * registered (API token) - counts and frequencies by stratum, with statistical disclosure
   control: a count of 1-4 (below `small_count`) is shown as "<5", its AF as an upper bound,
   its faf95 hidden; AN is hidden below 2 x small_count (fewer than 5 persons called); and
-  where hiding one stratum would let it be recovered by subtraction from the total
-  (XX + XY = all; the regions sum to all), the next smallest stratum is hidden too and shown
-  as "suppressed" (secondary suppression). Raw (pre-QC) counts are not shown;
+  more cells are hidden as "suppressed" until no hidden one can be worked out from the
+  shown ones - by subtraction across strata (XX + XY = all; the regions sum to all) or
+  across counts (AC <= AN, AC >= 2 nhomalt + nhemi, grpmax_af bounding every region's AF):
+  `record_codes`, with the rules and their linear-programming audit in
+  docs/variant_privacy.md. Raw (pre-QC) counts are not shown;
 * controlled - everything, raw counts included.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import cast
 
-import numpy as np
-
 from genomics_variants.contributions.cells import REGIONS, SEXES
+from genomics_variants.frequencies.strata import GROUP_STRATA
 
 PARTITIONS: tuple[tuple[str, ...], ...] = (SEXES, REGIONS)
 SUPPRESSED_COUNTS = ("ac", "an", "nhomalt", "nhemi")
@@ -58,8 +60,9 @@ def observed(ac: int | None, tier: Tier, policy: Policy) -> bool:
 
 SECONDARY = "suppressed"
 SHOWN, PRIMARY_CODE, SECONDARY_CODE = 0, 1, 2
-_NONE = np.iinfo(np.int64).max  # "no candidate" when choosing the secondary stratum
 Codes = Mapping[str, Mapping[str, int]]  # count -> stratum -> SHOWN / PRIMARY / SECONDARY
+Counts = Mapping[str, float]  # stratum -> a count's true value or bound (inf: none)
+ALLELE_COUNTS = ("nhomalt", "nhemi")  # bounded by AC (AC >= 2 nhomalt + nhemi)
 
 
 def as_count(value: object) -> int | None:
@@ -76,41 +79,123 @@ def floors(policy: Policy) -> dict[str, int]:
     return {count: 2 * small if count == "an" else small for count in SUPPRESSED_COUNTS}
 
 
-def suppression_codes(values: Mapping[str, np.ndarray], small: int) -> dict[str, np.ndarray]:
-    """For one count, per stratum and variant (vectorised over variants): SHOWN, PRIMARY
-    (0 < n < small) or SECONDARY (hidden so that a primary stratum cannot be recovered
-    from the total by subtraction: when one stratum of a partition is primary, the
-    smallest other non-zero one, by value then name, is hidden too)."""
-    code = {
-        s: np.where((v > 0) & (v < small), PRIMARY_CODE, SHOWN).astype(np.int8)
-        for s, v in values.items()
-    }
-    rows = len(next(iter(values.values())))
-    total_shown = code["all"] != PRIMARY_CODE
+def _covered(
+    values: Counts, hidden: list[str], primary: set[str], lower: Counts, upper: Counts
+) -> bool:
+    """Whether the hidden members of one partition stay hidden from a reader who knows the
+    total, the shown members and each hidden member's bounds (`lower`/`upper`: a primary
+    1..floor-1, a secondary floor.. and never more than the count bounding it): every
+    primary can still take both 1 and floor-1, every secondary at least two values.
+
+    The reader's knowledge is an interval per member (a sum minus the others' bounds), so
+    checking the two ends is exact for a partition on its own."""
+    total = sum(values[s] for s in hidden)
+    for stratum in hidden:
+        others = [o for o in hidden if o != stratum]
+        low = max(lower[stratum], total - sum(upper[o] for o in others))
+        high = min(upper[stratum], total - sum(lower[o] for o in others))
+        if stratum in primary:
+            if low > lower[stratum] or high < upper[stratum]:
+                return False
+        elif high - low < 1:
+            return False
+    return True
+
+
+def partition_codes(
+    values: Counts, floor: int, lower: Counts, upper: Counts
+) -> dict[str, int] | None:
+    """One count's codes, or None when no choice of secondary cells protects its primaries
+    (the caller then hides the count in every stratum: `whole_codes`).
+
+    A primary is 1..floor-1 ("<floor"); in each partition (sexes, regions) holding one,
+    the smallest non-zero shown members (by value, then name) are hidden as secondaries
+    until `_covered` holds - one is not always enough: regions of 1, 1 and 20 under a total
+    of 22 need all three hidden, else both 1s are pinned. `lower`/`upper` bound each
+    stratum's true value by the other counts the reader sees (AC <= AN, AN >= AC, ...)."""
+    code = {s: PRIMARY_CODE if 0 < v < floor else SHOWN for s, v in values.items()}
+    if code["all"]:
+        return None
     for partition in PARTITIONS:
-        members = sorted(s for s in partition if s in values)  # name order breaks ties
-        primaries = sum((code[s] == PRIMARY_CODE).astype(np.int64) for s in members)
-        others = np.stack(
-            [
-                np.where((code[s] != PRIMARY_CODE) & (values[s] > 0), values[s], _NONE)
-                for s in members
-            ],
-            axis=1,
-        )
-        best = np.argmin(others, axis=1)
-        hide = total_shown & (primaries == 1) & (others[np.arange(rows), best] != _NONE)
-        for j, s in enumerate(members):
-            code[s][hide & (best == j)] = SECONDARY_CODE
+        primary = {s for s in partition if code[s]}
+        if not primary:
+            continue
+        if any(upper[s] < floor - 1 for s in primary):
+            return None  # the counts shown bound it below floor-1 whatever is hidden
+        hidden = sorted(primary)
+        spare = sorted((values[s], s) for s in partition if not code[s] and values[s] > 0)
+        low = {s: 1 if s in primary else max(floor, lower[s]) for s in partition}
+        high = {s: floor - 1 if s in primary else upper[s] for s in partition}
+        while not (len(hidden) > len(primary) and _covered(values, hidden, primary, low, high)):
+            if not spare:
+                return None
+            stratum = spare.pop(0)[1]
+            hidden.append(stratum)
+            code[stratum] = SECONDARY_CODE
     return code
 
 
+def whole_codes(values: Counts, floor: int, mark_total: bool = True) -> dict[str, int]:
+    """A count hidden in every stratum: the total as "<floor" when it is small and
+    `mark_total` (not for nhomalt and nhemi, whose shown AC bounds them below floor-1),
+    everything else (zeros too) as suppressed, so nothing pins a stratum."""
+    total = PRIMARY_CODE if mark_total and 0 < values["all"] < floor else SECONDARY_CODE
+    return {s: total if s == "all" else SECONDARY_CODE for s in values}
+
+
 def record_codes(frequencies: Mapping[str, Mapping[str, object]], policy: Policy) -> Codes:
-    """The suppression codes of one record (what a release index precomputes for all)."""
+    """The suppression codes of one record, count by count, each bounded by the others.
+
+    * AN first, each stratum bounded below by its AC;
+    * AC bounded above by AN; hidden everywhere when a stratum with a small AN has AC of
+      floor or more (showing it would say AN >= floor);
+    * nhomalt and nhemi hidden everywhere once any AC is hidden (else AC_XX = AC_all -
+      nhemi on chrX outside the PARs) or when both have hidden cells; otherwise each is
+      bounded by AC and the other (AC >= 2 nhomalt + nhemi).
+    A count that `partition_codes` cannot protect is hidden everywhere (`whole_codes`).
+    The rules and their proof are in docs/variant_privacy.md; the linear-programming test
+    (tests/genomics_variants/api/test_disclosure_audit.py) checks them."""
+    floor = floors(policy)
+    value = {
+        count: {s: int(as_count(f[count]) or 0) for s, f in frequencies.items()}
+        for count in SUPPRESSED_COUNTS
+    }
+    ac, an = value["ac"], value["an"]
+    unbounded = {s: 0 for s in ac}
     out: dict[str, dict[str, int]] = {}
-    for count, floor in floors(policy).items():
-        values = {s: np.array([int(as_count(f[count]) or 0)]) for s, f in frequencies.items()}
-        out[count] = {s: int(c[0]) for s, c in suppression_codes(values, floor).items()}
+    out["an"] = _or_whole(partition_codes(an, floor["an"], ac, _none(an)), an, floor["an"])
+    small_an = any(c == PRIMARY_CODE and ac[s] >= floor["ac"] for s, c in out["an"].items())
+    # AN bounds AC from above as the reader knows it: exactly when shown, at floor-1 or more
+    # when "<floor" (never narrowing a primary AC); a secondary's true AN is conservative
+    ac_upper = {s: math.inf if c == PRIMARY_CODE else an[s] for s, c in out["an"].items()}
+    ac_codes = None if small_an else partition_codes(ac, floor["ac"], unbounded, ac_upper)
+    out["ac"] = _or_whole(ac_codes, ac, floor["ac"])
+    nhomalt, nhemi = value["nhomalt"], value["nhemi"]
+    bounds = {
+        "nhomalt": {s: (ac[s] - nhemi[s]) // 2 for s in ac},
+        "nhemi": {s: ac[s] - 2 * nhomalt[s] for s in ac},
+    }
+    allele = {
+        count: None
+        if any(out["ac"].values())
+        else partition_codes(value[count], floor[count], unbounded, bounds[count])
+        for count in ALLELE_COUNTS
+    }
+    together = all(c is not None and any(c.values()) for c in allele.values())
+    for count, codes in allele.items():
+        out[count] = (
+            whole_codes(value[count], floor[count], False) if together or codes is None else codes
+        )
     return out
+
+
+def _none(values: Counts) -> dict[str, float]:
+    """No upper bound for any stratum."""
+    return {s: math.inf for s in values}
+
+
+def _or_whole(codes: dict[str, int] | None, values: Counts, floor: int) -> dict[str, int]:
+    return whole_codes(values, floor) if codes is None else codes
 
 
 def disclose(
@@ -146,10 +231,31 @@ def disclose(
         if an_code:
             out["call_rate"] = None
         shown[stratum] = out
-    hidden_ac = {s for s, c in codes["ac"].items() if c}
     grpmax = dict(cast(dict[str, object], record["grpmax"]))
-    if grpmax["grpmax"] is None or grpmax["grpmax"] in hidden_ac:
-        grpmax |= {"grpmax": None, "grpmax_ac": None, "grpmax_an": None, "grpmax_af": None}
-    if grpmax["faf95_max_region"] is None or grpmax["faf95_max_region"] in hidden_ac:
-        grpmax |= {"faf95_max": None, "faf95_max_region": None}
+    if any(codes[count][s] for count in ("ac", "an") for s in GROUP_STRATA):
+        # grpmax_af bounds every other region's AF, so a hidden AC below it: shown only
+        # when no region it ranges over hides a count
+        grpmax = {field: None for field in grpmax}
     return {**head, "exists": present, "frequencies": shown, "grpmax": grpmax}
+
+
+def shown_count(value: int, tier: Tier, policy: Policy) -> int | str:
+    """A count that stands alone (no stratum sums to it or from it) as a tier may see it:
+    exact for controlled users, "<small_count" for 1..small_count-1 to registered ones."""
+    if tier is Tier.REGISTERED and 0 < value < policy.small_count:
+        return f"<{policy.small_count}"
+    return value
+
+
+def shown_allele_numbers(values: Counts, tier: Tier, policy: Policy) -> dict[str, object]:
+    """AN per stratum where no variant is listed (callable coverage) under the AN rule of
+    `record_codes`, for registered users; exact for controlled ones."""
+    numbers = {s: int(v) for s, v in values.items()}
+    if tier is Tier.CONTROLLED:
+        return dict(numbers)
+    floor = floors(policy)["an"]
+    codes = _or_whole(
+        partition_codes(numbers, floor, {s: 0 for s in numbers}, _none(numbers)), numbers, floor
+    )
+    marks = {PRIMARY_CODE: f"<{floor}", SECONDARY_CODE: SECONDARY}
+    return {s: marks.get(codes[s], numbers[s]) for s in numbers}

@@ -15,11 +15,14 @@ what an absent one does (one set miss) and gets the same body.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, cast
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from fastapi import Request
+from starlette.responses import Response, StreamingResponse
 
 from genomics_variants.api import beacon
 from genomics_variants.api.access import (
@@ -30,16 +33,18 @@ from genomics_variants.api.access import (
     TokenStore,
     well_formed,
 )
-from genomics_variants.api.jsonbody import JSONBody
+from genomics_variants.api.jsonbody import JSONBody, encode
 from genomics_variants.api.limits import bounded_text, loggable
 from genomics_variants.api.privacy import (
     Codes,
     Policy,
     Tier,
+    as_count,
     disclose,
-    floors,
     observed_floor,
-    suppression_codes,
+    record_codes,
+    shown_allele_numbers,
+    shown_count,
 )
 from genomics_variants.assembly import CONTIG_LENGTHS
 from genomics_variants.contributions.store import Store
@@ -51,12 +56,16 @@ from genomics_variants.frequencies.query import (
     parse_query,
 )
 from genomics_variants.frequencies.release import current_release
-from genomics_variants.frequencies.strata import STRATA, column
+from genomics_variants.frequencies.strata import UNKNOWN_COVERAGE_FIELD
 from genomics_variants.reference import Reference
 from medfollow_core.errors import MedfollowError
 
 RELOAD_CHECK_SECONDS = 1.0
-Answer = Callable[[Principal], tuple[dict[str, Any], int]]
+# rows whose suppression codes are kept (~2 kB each, ~20 us to work out again): the hot ones
+MAX_CACHED_CODES = 20_000
+Frequencies = dict[str, dict[str, object]]  # FrequencyIndex.record's stratum -> field -> value
+# an answer: the body (a document, or a streamed response) and how many results it holds
+Answer = Callable[[Principal], tuple[dict[str, Any] | Response, int]]
 UNREADABLE = (
     "cannot read the query: give a variant (17-43045711-G-A, chr17:43045711 G>A) "
     "or a region (chr17:43040000-43050000) inside the chromosome"
@@ -90,7 +99,7 @@ class Service:
         self.audit = AuditLog(store.access_dir)
         self.budgets = Budgets(store.access_dir)
         self._index: FrequencyIndex | None = None
-        self._codes: dict[str, np.ndarray] = {}
+        self._codes: dict[int, Codes] = {}
         self._visible: dict[Tier, np.ndarray] = {}
         self._anonymous_ids: frozenset[str] = frozenset()
         self._reference: Reference | None = None
@@ -108,7 +117,7 @@ class Service:
                 release = current_release(self.store)
                 if release is not None:
                     index = FrequencyIndex(release)
-                    self._codes = release_codes(index, self.policy)
+                    self._codes = {}
                     self._visible = release_visibility(index, self.policy)
                     ids = index.columns["variant_id"][self._visible[Tier.ANONYMOUS]]
                     self._anonymous_ids = frozenset(ids.tolist())
@@ -148,8 +157,17 @@ class Service:
         return variant_id in self._anonymous_ids
 
     def codes(self, row: int) -> Codes:
-        """The suppression codes of one row of the release in force (see release_codes)."""
-        return {count: dict(zip(STRATA, m[row].tolist())) for count, m in self._codes.items()}  # noqa: B905
+        """The suppression codes of one row of the release in force (privacy.record_codes),
+        worked out when the row is first asked for (~20 us) and kept while the release is
+        in force, up to MAX_CACHED_CODES rows (then the cache starts again)."""
+        found = self._codes.get(row)
+        if found is None:
+            if len(self._codes) >= MAX_CACHED_CODES:
+                self._codes.clear()
+            record = self.index().record(row)
+            found = record_codes(cast(Frequencies, record["frequencies"]), self.policy)
+            self._codes[row] = found
+        return found
 
     def caller(self, request: Request) -> tuple[Principal, ServiceError | None]:
         """Who is asking, and the refusal when credentials are sent but are not good ones.
@@ -175,18 +193,22 @@ class Service:
         endpoint: str,
         query: dict[str, Any],
         answer: Answer,
-    ) -> JSONBody:
-        """Authenticate, charge the budget, answer, and audit - whatever the outcome."""
+        cost: int = 1,
+    ) -> Response:
+        """Authenticate, charge the budget (`cost` queries: one per variant of a batch),
+        answer, and audit - whatever the outcome."""
         principal, refusal = self.caller(request)
         status, results = 200, None
-        charged = self.budgets.charge(principal)
+        charged = self.budgets.charge(principal, cost)
         try:
             if not charged:
-                raise ServiceError(429, f"daily query budget of {principal.budget} exhausted")
+                raise ServiceError(
+                    429, f"daily query budget of {principal.budget} exhausted (this costs {cost})"
+                )
             if refusal is not None:
                 raise refusal
             body, results = answer(principal)
-            return JSONBody(body)
+            return body if isinstance(body, Response) else JSONBody(body)
         except ServiceError as exc:
             status = exc.status
             return JSONBody(
@@ -214,7 +236,7 @@ class Service:
 
     def refuse(
         self, request: Request, endpoint: str, query: dict[str, Any], error: ServiceError
-    ) -> JSONBody:
+    ) -> Response:
         """Answer with `error` a request turned away before its route ran (FastAPI's
         validation, the body limit, routing), charged and audited like any other."""
 
@@ -284,23 +306,6 @@ def parsed(text: str) -> VariantQuery | RegionQuery:
     return query
 
 
-def release_codes(index: FrequencyIndex, policy: Policy) -> dict[str, np.ndarray]:
-    """Per suppressed count, a (variants, strata) matrix of suppression codes for a whole
-    release, computed once when it is loaded (vectorised), so answering does not redo it."""
-    return {
-        count: np.stack(
-            [
-                suppression_codes(
-                    {s: index.columns[column(count, s)].astype(np.int64) for s in STRATA}, floor
-                )[s]
-                for s in STRATA
-            ],
-            axis=1,
-        )
-        for count, floor in floors(policy).items()
-    }
-
-
 def lookup(service: Service, principal: Principal, text: str) -> tuple[dict[str, Any], int]:
     """One variant (any accepted spelling) as this principal may see it; (body, results).
 
@@ -317,8 +322,30 @@ def lookup(service: Service, principal: Principal, text: str) -> tuple[dict[str,
         return _yes_no(query, index, present), int(present)
     row = index.row(query.variant_id)
     if row is None or not service.visible(principal.tier)[row]:
-        return _yes_no(query, index, False), 0
-    return disclose(index.record(row), principal.tier, service.policy, service.codes(row)), 1
+        covered = shown_allele_numbers(
+            index.callable_an(query.chrom, query.pos), principal.tier, service.policy
+        )
+        body = _yes_no(query, index, False) | {"callable_an": covered}
+        return body | _unknown_coverage(service, principal.tier, row), 0
+    return _record(service, principal.tier, row), 1
+
+
+def _record(service: Service, tier: Tier, row: int) -> dict[str, Any]:
+    """One listed variant as a registered or controlled user sees it."""
+    index = service.index()
+    body = disclose(index.record(row), tier, service.policy, service.codes(row))
+    return body | _unknown_coverage(service, tier, row)
+
+
+def _unknown_coverage(service: Service, tier: Tier, row: int | None) -> dict[str, Any]:
+    """ "Also seen in N samples of unknown coverage" (strata.py) under the tier's rule; 0 for
+    a variant the release does not list (and for releases made before the count was kept).
+    A count on `all` only, in no sum with other counts: "<5" alone hides it."""
+    index = service.index()
+    seen = 0
+    if row is not None and UNKNOWN_COVERAGE_FIELD in index.columns:
+        seen = int(as_count(index.value(UNKNOWN_COVERAGE_FIELD, row)) or 0)
+    return {UNKNOWN_COVERAGE_FIELD: shown_count(seen, tier, service.policy)}
 
 
 def _yes_no(query: VariantQuery, index: FrequencyIndex, present: bool) -> dict[str, Any]:
@@ -332,18 +359,82 @@ def region(service: Service, principal: Principal, text: str) -> tuple[dict[str,
     if not isinstance(query, RegionQuery):
         raise MedfollowError("give a region here (e.g. chr17:43040000-43050000)")
     index = service.index()
-    answer = index.region(query, max_span=service.max_span, max_variants=service.max_variants)
-    rows = answer.rows[service.visible(principal.tier)[answer.rows]]  # before any record
+    answer = index.region(query, max_span=service.max_span, max_variants=len(index))
+    # the tier's mask comes before the cap, so `truncated` counts only variants the tier may
+    # know of (an anonymous caller cannot bisect region ends towards a hidden rare allele)
+    shown = answer.rows[service.visible(principal.tier)[answer.rows]]
+    rows = shown[: service.max_variants]
     head = {
         "region": f"{query.chrom}:{query.start}-{query.end}",
         "release": index.release.release_id,
-        "limits": {"max_span_bp": service.max_span, "max_variants": answer.limit},
-        "truncated": answer.truncated,
+        "limits": {"max_span_bp": service.max_span, "max_variants": service.max_variants},
+        "truncated": len(shown) > service.max_variants,
     }
     if principal.tier is Tier.ANONYMOUS:
         return {**head, "exists": bool(len(rows))}, int(bool(len(rows)))
-    records = [
-        disclose(index.record(r), principal.tier, service.policy, service.codes(r))
-        for r in rows.tolist()
-    ]
+    records = [_record(service, principal.tier, r) for r in rows.tolist()]
     return {**head, "count": len(records), "variants": records}, len(records)
+
+
+def batch(service: Service, principal: Principal, texts: list[str]) -> tuple[dict[str, Any], int]:
+    """One answer per variant, in the order given, each exactly what `lookup` gives this
+    principal for it (tier rules included); a variant that cannot be read gets an error
+    entry (which, like every refusal, does not repeat it). The caller charges the budget
+    one query per variant before this runs."""
+    answers: list[dict[str, Any]] = []
+    found = 0
+    for text in texts:
+        try:
+            body, shown = lookup(service, principal, text)
+        except MedfollowError as exc:
+            body, shown = {"error": str(exc)}, 0
+        answers.append(body)
+        found += shown
+    release = service.index().release.release_id
+    return {"release": release, "count": len(answers), "results": answers}, found
+
+
+STREAM_FORMATS = {"ndjson": "application/x-ndjson", "tsv": "text/tab-separated-values"}
+STREAM_CHUNK = 1_000  # variants encoded per chunk written
+
+
+def stream_region(
+    service: Service, principal: Principal, text: str, form: str
+) -> tuple[Response, int]:
+    """A whole region (any span inside one chromosome, no variant cap) streamed as NDJSON
+    (one controlled record per line, as /variants gives it) or TSV (the release's columns);
+    controlled users only, since no other tier may see records in bulk."""
+    if principal.tier is not Tier.CONTROLLED:
+        raise ServiceError(403, "streaming a region is for controlled tokens")
+    if form not in STREAM_FORMATS:
+        raise MedfollowError(f"format must be one of {', '.join(STREAM_FORMATS)}")
+    query = parsed(text)
+    if not isinstance(query, RegionQuery):
+        raise MedfollowError("give a region here (e.g. chr17:43040000-43050000)")
+    index = service.index()
+    rows = index.between(query.chrom, query.start, query.end)
+    rows = rows[service.visible(principal.tier)[rows]]
+    chunks = _tsv_chunks(index, rows) if form == "tsv" else _ndjson_chunks(service, rows)
+    return StreamingResponse(chunks, media_type=STREAM_FORMATS[form]), len(rows)
+
+
+def _ndjson_chunks(service: Service, rows: np.ndarray) -> Iterator[bytes]:
+    for start in range(0, len(rows), STREAM_CHUNK):
+        lines = [
+            encode(_record(service, Tier.CONTROLLED, row))
+            for row in rows[start : start + STREAM_CHUNK].tolist()
+        ]
+        yield b"\n".join(lines) + b"\n"
+
+
+def _tsv_chunks(index: FrequencyIndex, rows: np.ndarray) -> Iterator[bytes]:
+    """The release's own columns (strata.py names them), header first; nulls empty."""
+    names = list(index.columns)
+    yield ("\t".join(names) + "\n").encode()
+    options = pacsv.WriteOptions(include_header=False, delimiter="\t")
+    for start in range(0, len(rows), STREAM_CHUNK):
+        part = rows[start : start + STREAM_CHUNK]
+        table = pa.table({n: pa.array(index.columns[n][part], from_pandas=True) for n in names})
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table, sink, options)
+        yield sink.getvalue().to_pybytes()

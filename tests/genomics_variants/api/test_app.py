@@ -168,9 +168,9 @@ def test_budget_and_audit_log(api: dict[str, object]) -> None:
     assert not any(str(api["thrifty"]) in json.dumps(e) for e in lines)  # tokens never logged
 
 
-def test_suppression_precomputed_for_a_release_equals_per_record(api: dict[str, object]) -> None:
-    """The server computes every variant's suppression once per release (vectorised); the
-    answers must be those of the per-record rule, variant by variant."""
+def test_suppression_cached_by_the_server_equals_per_record(api: dict[str, object]) -> None:
+    """The server keeps each variant's suppression codes once worked out; the answers must
+    be those of the per-record rule, variant by variant."""
     store: Store = api["store"]  # type: ignore[assignment]
     service = Service(store, Policy(), MAX_REGION_SPAN, MAX_REGION_VARIANTS)
     index = service.index()
