@@ -142,7 +142,9 @@ def _summarise(url: str) -> None:
     releases = sorted(p for p in release_root().glob("medicinraadet-*") if p.is_dir())
     if releases:
         console.print(
-            f"[bold]Medicinrådet release[/] {releases[-1]} (report: {releases[-1] / REPORT_NAME})"
+            f"[bold]Medicinrådet release[/] {releases[-1]} (report: {releases[-1] / REPORT_NAME}); "
+            "it awaits a second person's review: "
+            f"medfollow release approve {releases[-1]} --reviewer NAME"
         )
     validation = config.state_dir() / "gx"
     if validation.is_dir():
