@@ -13,7 +13,9 @@ counts, and the previous release, and checks:
   or ≥ T, at least T are still at risk, and (for all years together) the curve passes
   through it;
 * curves — every drop holds ≥ T deaths and leaves ≥ T at risk; numbers at risk are ≥ T
-  and change by 0 or ≥ T.
+  and change by 0 or ≥ T;
+* cumulative incidence — shown only beside the total's shown patients, only while ≥ T
+  are at risk, and every rise holds ≥ T events and leaves ≥ T at risk.
 
 A finding names the table, the cell and why. `artefact_findings` then checks that every
 written file shows exactly the audited tables.
@@ -48,17 +50,21 @@ from medicinraadet_release.cells import (
     small_cell_requirements,
 )
 from medicinraadet_release.curves import kaplan_meier
+from medicinraadet_release.incidence import aalen_johansen
 from medicinraadet_release.inputs import Group, GroupTruth
 from medicinraadet_release.tables import ExportTable
 
 SUMMARY = "medicinraadet_followup_summary"
 CURVES = "medicinraadet_followup_km"
+INCIDENCE = "medicinraadet_followup_cif"
 RATES: dict[str, tuple[str, str]] = {
+    "response_rate_treated": ("responders", "response_followed"),
     "response_rate": ("responders", "response_evaluable"),
+    "complete_response_rate_treated": ("complete_responders", "response_followed"),
     "complete_response_rate": ("complete_responders", "response_evaluable"),
     "crs_grade3plus_rate": ("crs_grade3plus", "toxicity_evaluable"),
     "icans_grade3plus_rate": ("icans_grade3plus", "toxicity_evaluable"),
-    "icu_30d_rate": ("icu_30d", "patients_treated"),
+    "icu_30d_rate": ("icu_30d", "icu_30d_evaluable"),
 }
 OS_COLUMNS: dict[int, str] = {365: "os_1y", 730: "os_2y"}
 PreviousRanges = dict[tuple[Group, Key], tuple[float, float]]
@@ -111,6 +117,8 @@ def published_groups(
         published = groups.setdefault(group, Published([], {}, {}))
         published.periods.append(period)
         for measure in MEASURES:
+            if measure not in row:  # a previous release from before the measure existed
+                continue
             parsed = parse_marker(row[measure], threshold)
             if parsed is None:
                 findings.append(Finding(SUMMARY, _cell(group, period, measure), "not a count"))
@@ -177,6 +185,8 @@ def audit_release(
         findings += _survival_findings(group, row, truth[group], threshold)
     if CURVES in by_name:
         findings += _curve_findings(by_name[CURVES], by_name[SUMMARY], truth, threshold)
+    if INCIDENCE in by_name:
+        findings += _incidence_findings(by_name[INCIDENCE], by_name[SUMMARY], truth, threshold)
     return findings
 
 
@@ -403,6 +413,64 @@ def _drop_findings(
                         "(the difference is a small number of deaths)",
                     )
                 )
+    return found
+
+
+def _incidence_findings(
+    curves: ExportTable,
+    summary: ExportTable,
+    truth: Mapping[Group, GroupTruth],
+    threshold: int,
+) -> list[Finding]:
+    """Each cumulative-incidence curve: beside the total's shown patients, points only with
+    ≥ T at risk, and each distinct published value a true step whose rise since the last
+    one holds ≥ T events and leaves ≥ T at risk."""
+    by_curve: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in curves.records():
+        by_curve[(row["product_code"], row["indication_group"], row["event_type"])].append(row)
+    shown = {
+        (r["product_code"], r["indication_group"])
+        for r in summary.records()
+        if r["period"] == TOTAL and str(r["patients_treated"]).isdigit()
+    }
+    found = []
+    for (product, indication, event_type), rows in sorted(by_curve.items()):
+        name = f"{product}/{indication} {event_type}"
+        if (product, indication) not in shown:
+            found.append(
+                Finding(INCIDENCE, name, "curve shown while the total's patients are hidden")
+            )
+        subjects = truth[(product, indication)].incidence.get(event_type, [])
+        for row in rows:
+            if sum(1 for t, _ in subjects if t >= row["time_days"]) < threshold:
+                cell = f"{name} day {row['time_days']}"
+                found.append(Finding(INCIDENCE, cell, f"fewer than {threshold} at risk"))
+        found += _rise_findings(name, rows, aalen_johansen(subjects), threshold)
+    return found
+
+
+def _rise_findings(
+    name: str, rows: Sequence[Mapping[str, Any]], steps: Sequence[Any], threshold: int
+) -> list[Finding]:
+    found = []
+    previous_time = -1
+    for value in sorted({float(r["cumulative_incidence"]) for r in rows}):
+        if value <= 0:
+            continue
+        cell = f"{name} incidence {value:.4f}"
+        matches = [s for s in steps if abs(s.incidence - value) <= 5e-5 + 1e-12]
+        if not matches:
+            found.append(Finding(INCIDENCE, cell, "not a value of the Aalen-Johansen curve"))
+            continue
+        step = matches[0]  # the rise; later steps of the same value add only competing events
+        events = sum(s.events for s in steps if previous_time < s.time <= step.time)
+        if events < threshold:
+            found.append(
+                Finding(INCIDENCE, cell, f"a rise of {events} events (fewer than {threshold})")
+            )
+        if step.at_risk - step.events - step.competing < threshold:
+            found.append(Finding(INCIDENCE, cell, f"fewer than {threshold} at risk after the rise"))
+        previous_time = step.time
     return found
 
 

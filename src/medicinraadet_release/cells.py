@@ -2,8 +2,9 @@
 
 Every count Medicinrådet receives for one product and indication is a variable of one
 linear system: each measure's treatment years add up to its total, and the measures nest
-(complete responders ⊆ responders ⊆ evaluable ⊆ patients; deaths ⊆ patients; CRS/ICANS
-grade ≥ 3 ⊆ toxicity evaluable ⊆ patients; ICU ⊆ patients). A published survival estimate
+(complete responders ⊆ responders ⊆ response evaluable ⊆ followed through the response
+window ⊆ patients; deaths ⊆ patients; CRS/ICANS grade ≥ 3 ⊆ toxicity evaluable ⊆ patients;
+ICU ⊆ ICU evaluable ⊆ patients). A published survival estimate
 at 1 or 2 years is treated as publishing the deaths by that horizon (without censoring
 n × (1 − S) is exact), so those are variables too: events by 1 year ⊆ by 2 years ⊆ deaths.
 
@@ -28,25 +29,31 @@ TOTAL = "total"
 MEASURES: tuple[str, ...] = (
     "patients_treated",
     "deaths",
+    "response_followed",
     "response_evaluable",
     "responders",
     "complete_responders",
     "toxicity_evaluable",
     "crs_grade3plus",
     "icans_grade3plus",
+    "icu_30d_evaluable",
     "icu_30d",
 )
 HORIZONS: dict[int, str] = {365: "events_365", 730: "events_730"}
 # (outer, inner): inner ⊆ outer, and outer − inner is itself a count of persons (a cell).
 NESTING: tuple[tuple[str, str], ...] = (
     ("patients_treated", "deaths"),
+    ("patients_treated", "response_followed"),
     ("patients_treated", "response_evaluable"),
+    ("response_followed", "response_evaluable"),
     ("response_evaluable", "responders"),
     ("responders", "complete_responders"),
     ("patients_treated", "toxicity_evaluable"),
     ("toxicity_evaluable", "crs_grade3plus"),
     ("toxicity_evaluable", "icans_grade3plus"),
+    ("patients_treated", "icu_30d_evaluable"),
     ("patients_treated", "icu_30d"),
+    ("icu_30d_evaluable", "icu_30d"),
     ("patients_treated", "events_365"),
     ("patients_treated", "events_730"),
     ("events_730", "events_365"),

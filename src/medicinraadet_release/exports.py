@@ -1,10 +1,10 @@
 """Protect the release's tables and write them into `exports`.
 
 dbt builds exports.medicinraadet_followup_summary with its labels only (every count
-blank) and exports.medicinraadet_followup_km empty, so nothing in `exports` — which
+blank) and exports.medicinraadet_followup_km and medicinraadet_followup_cif empty, so nothing in `exports` — which
 researchers and Medicinrådet read — is ever unprotected. The release step computes the
-protected tables here (secondary suppression by `protection`, curves by `curves`), has
-them audited, and only then replaces the contents of those two tables with them.
+protected tables here (secondary suppression by `protection`, curves by `curves` and
+`incidence`), has them audited, and only then replaces the contents of those tables with them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import psycopg
 from medfollow_core.errors import MedfollowError
 from medicinraadet_release.audit import (
     CURVES,
+    INCIDENCE,
     OS_COLUMNS,
     RATES,
     SUMMARY,
@@ -28,6 +29,7 @@ from medicinraadet_release.audit import (
 )
 from medicinraadet_release.cells import HORIZONS, MEASURES, TOTAL, Key, LinkedTable, Marker
 from medicinraadet_release.curves import curve_rows, kaplan_meier, published_steps, survival_at
+from medicinraadet_release.incidence import incidence_rows
 from medicinraadet_release.inputs import Group, GroupTruth
 from medicinraadet_release.protection import Unprotectable, protect
 from medicinraadet_release.tables import EXPORT_SCHEMA, ExportTable, sort_key
@@ -47,6 +49,16 @@ CURVE_COLUMNS = (
     "cutoff_date",
     "n_at_risk",
     "survival",
+    "ci_lower",
+    "ci_upper",
+)
+INCIDENCE_COLUMNS = (
+    "product_code",
+    "indication_group",
+    "event_type",
+    "time_days",
+    "cutoff_date",
+    "cumulative_incidence",
     "ci_lower",
     "ci_upper",
 )
@@ -107,8 +119,17 @@ def protect_tables(
         if _curve_may_show(markers[group], group_truth, threshold)
         for day, at_risk, s, lo, hi in curve_rows(group_truth.subjects, threshold)
     ]
+    # A cumulative-incidence curve starts at the patients treated, like the survival curve.
+    incidence = [
+        (group[0], group[1], event_type, day, cutoff, _four(f), _four(lo), _four(hi))
+        for group, group_truth in sorted(truth.items())
+        if markers[group].get((TOTAL, "patients_treated")) is Marker.SHOWN
+        for event_type, subjects in sorted(group_truth.incidence.items())
+        for day, f, lo, hi in incidence_rows(subjects, threshold)
+    ]
     tables = [
         ExportTable(CURVES, CURVE_COLUMNS, tuple(sorted(curve))),
+        ExportTable(INCIDENCE, INCIDENCE_COLUMNS, tuple(sorted(incidence))),
         ExportTable(SUMMARY, tuple(summary_columns), tuple(sorted(summary_rows, key=sort_key))),
     ]
     share = suppression_share(markers)
@@ -243,7 +264,7 @@ def _text(value: int | None) -> str | None:
 
 
 def suppression_share(markers: Mapping[Group, Mapping[Key, Marker]]) -> SuppressionShare:
-    """Count cells (the nine counts of every row) shown as "<T", "≤T−1" or "x"."""
+    """Count cells (every count of every row, `MEASURES`) shown as "<T", "≤T−1" or "x"."""
     count_markers = [m for cells in markers.values() for k, m in cells.items() if k[1] in MEASURES]
     return SuppressionShare(
         primary=sum(1 for m in count_markers if m in (Marker.SMALL, Marker.SUPPRESSED)),

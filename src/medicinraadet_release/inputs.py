@@ -1,7 +1,7 @@
 """The unprotected counts behind a release, read from the engineers' schema.
 
 dbt prepares them in `staging` (int_medicinraadet_counts, int_medicinraadet_survival,
-int_survival_subjects), which researchers and Medicinrådet cannot read; only the release
+int_survival_subjects, int_atmp_competing_events), which researchers and Medicinrådet cannot read; only the release
 step reads them, protects them and writes the protected tables into `exports`.
 """
 
@@ -37,6 +37,8 @@ class GroupTruth:
     values: dict[Key, int] = field(default_factory=dict)
     horizons: dict[tuple[str, int], Horizon] = field(default_factory=dict)
     subjects: list[tuple[int, int]] = field(default_factory=list)  # total: (days, died)
+    # per competing-risk event type: (days, 0 censored / 1 the event / 2 the competing event)
+    incidence: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     def ordered_periods(self) -> list[str]:
         """Years in order, then the total."""
@@ -78,6 +80,13 @@ def read_truth(conn: psycopg.Connection) -> dict[Group, GroupTruth]:
         at_risk = sum(1 for t, _ in subjects[(product, indication, period)] if t >= horizon)
         truth.values[(period, HORIZONS[horizon])] = int(events)
         truth.horizons[(period, horizon)] = Horizon(survival, lower, upper, bool(reached), at_risk)
+    for product, indication, event_type, days, code in conn.execute(
+        f"select product_code, indication_group, event_type, time_days, event_code "
+        f"from {STAGING}.int_atmp_competing_events where time_days is not null"
+    ):
+        if (product, indication) in groups:
+            incidence = groups[(product, indication)].incidence
+            incidence.setdefault(event_type, []).append((int(days), int(code)))
     for (product, indication), truth in groups.items():
         for period in truth.periods:
             for horizon, measure in HORIZONS.items():

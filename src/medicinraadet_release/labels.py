@@ -9,6 +9,7 @@ from __future__ import annotations
 SHEETS: dict[str, str] = {
     "medicinraadet_followup_summary": "Opfølgning",
     "medicinraadet_followup_km": "Overlevelseskurver",
+    "medicinraadet_followup_cif": "Kumulativ incidens",
 }
 
 COLUMNS: dict[str, str] = {
@@ -20,15 +21,19 @@ COLUMNS: dict[str, str] = {
     "cutoff_date": "Skæringsdato",
     "patients_treated": "Behandlede patienter",
     "deaths": "Døde",
+    "response_followed": "Fulgt gennem responsvinduet",
     "response_evaluable": "Evaluerbare for respons",
     "responders": "Respons",
     "complete_responders": "Komplet respons",
     "toxicity_evaluable": "Evaluerbare for CRS/ICANS",
     "crs_grade3plus": "CRS grad ≥ 3",
     "icans_grade3plus": "ICANS grad ≥ 3",
+    "icu_30d_evaluable": "Evaluerbare for intensiv (30 dage)",
     "icu_30d": "Intensiv inden for 30 dage",
-    "response_rate": "Andel med respons",
-    "complete_response_rate": "Andel med komplet respons",
+    "response_rate_treated": "Andel med respons af alle behandlede",
+    "response_rate": "Andel med respons af evaluerbare",
+    "complete_response_rate_treated": "Andel med komplet respons af alle behandlede",
+    "complete_response_rate": "Andel med komplet respons af evaluerbare",
     "crs_grade3plus_rate": "Andel med CRS grad ≥ 3",
     "icans_grade3plus_rate": "Andel med ICANS grad ≥ 3",
     "icu_30d_rate": "Andel på intensiv inden for 30 dage",
@@ -43,6 +48,8 @@ COLUMNS: dict[str, str] = {
     "survival": "Overlevelse (Kaplan-Meier)",
     "ci_lower": "Nedre 95 %-KI",
     "ci_upper": "Øvre 95 %-KI",
+    "event_type": "Hændelse",
+    "cumulative_incidence": "Kumulativ incidens (Aalen-Johansen)",
 }
 
 
@@ -82,8 +89,10 @@ def definitions(threshold: int) -> list[tuple[str, str]]:
         (
             "Respons",
             "Bedste respons på indikationens skala: Lugano (CR/PR), IMWG (sCR, CR, VGPR, "
-            "PR) eller MRD-negativ remission (ALL). Andelen er i forhold til patienter med mindst én "
-            "responsvurdering.",
+            "PR) eller MRD-negativ remission (ALL). Andelen vises med to nævnere: alle behandlede "
+            "fulgt gennem responsvinduet (120 dage, eller døde inden; død før første vurdering "
+            "tæller som ingen respons) og de af dem med mindst én responsvurdering. Patienter "
+            "fulgt kortere end vinduet indgår hverken i tæller eller nævner.",
         ),
         (
             "CRS / ICANS",
@@ -93,7 +102,8 @@ def definitions(threshold: int) -> list[tuple[str, str]]:
         (
             "Intensiv inden for 30 dage",
             "Intensiv terapi (SKS NABE) i LPR3 eller indberettet af "
-            "behandlingsstedet inden for 30 dage efter behandlingen.",
+            "behandlingsstedet på dag 0-30 efter behandlingen. Andelen er af patienter fulgt i 30 "
+            "dage (eller døde eller indlagt på intensiv inden da).",
         ),
         (small, f"Mellem 1 og {threshold - 1} patienter (diskretionering: små tal vises ikke)."),
         (
@@ -129,6 +139,16 @@ def definitions(threshold: int) -> list[tuple[str, str]]:
             f"sammen med det næste. Kurven vises, så længe mindst {threshold} følges. Antal i "
             f"risiko vises kun, hvor det har ændret sig med 0 eller mindst {threshold} siden det "
             "sidst viste tal; ellers er feltet tomt.",
+        ),
+        (
+            "Kumulativ incidens",
+            f"Andel med hændelsen (fx tilbagefald/progression, ikke-tilbagefaldsrelateret død, "
+            f"svær infektion) efter Aalen-Johansen, med død uden hændelsen som konkurrerende "
+            f"risiko. Kurven stiger kun i trin med mindst {threshold} hændelser, og mindst "
+            f"{threshold} er i risiko efter hvert trin; mindre stigninger lægges sammen med den "
+            f"næste. Kurven vises, så længe mindst {threshold} er i risiko. Antal i risiko "
+            "vises ikke. 95 %-konfidensinterval med log(-log)-transformation og delta-metodens "
+            "varians.",
         ),
         (
             "Kontrol før udlevering",

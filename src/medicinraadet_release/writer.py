@@ -201,6 +201,7 @@ def _write_files(audited: AuditedRelease, target: Path, review: dict[str, Any]) 
                     "rates",
                     "survival at 1 and 2 years",
                     "Kaplan-Meier drops and numbers at risk",
+                    "cumulative-incidence rises",
                     "files against the audited tables",
                 ],
                 "count_cells": audited.share.as_dict(),

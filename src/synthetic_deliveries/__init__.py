@@ -83,8 +83,9 @@ def generate(
 
     pop = build_population(stream(seed, "population"), persons, cutoff)
     step("population")
-    cohort = build_cohort(stream(seed, "cohort"), pop, load_indications())
-    add_situations(stream(seed, "situations"), cohort, pop)
+    indications = load_indications()
+    cohort = build_cohort(stream(seed, "cohort"), pop, indications)
+    add_situations(stream(seed, "situations"), cohort, pop, indications)
     records = render_cohort(
         stream(seed, "cohort_records"), cohort, pop, stream(seed, "situation_records")
     )

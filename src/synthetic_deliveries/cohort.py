@@ -169,6 +169,8 @@ class Treatment:
     early_result_day: int = NEVER
     absence: tuple[int, int] | None = None  # emigrated on the first day, back on the second
     cpr_change_day: int = NEVER
+    # a different ATMP after this one (the patient's second line): the same person and fate
+    second_atmp: Treatment | None = None
 
     @property
     def profile(self) -> ScaleProfile:

@@ -266,6 +266,15 @@ class _Renderer:
             self.give(tr.surgery_dose_day, codes.FACTOR_IX_CONCENTRATE)
         if tr.early_result_day != NEVER:
             self.lab(tr.early_result_day, "factor_ix", fix_activity(tr, tr.early_result_day))
+        if tr.second_atmp is not None:  # another product: a new treatment, ATMP line 2
+            second = tr.second_atmp.indication.product
+            self.give(
+                tr.second_atmp.treatment_day,
+                second.atc,
+                product=second.name,
+                dose=float(self.rng.uniform(50.0, 300.0)),
+                unit="mio. celler",
+            )
 
     def prior_lines(self) -> None:
         tr, rng = self.tr, self.rng

@@ -71,7 +71,11 @@ def _persons(pop: Population, cohort: list[Treatment]) -> pa.Table:
 
 
 def _treatments(pop: Population, cohort: list[Treatment], links: pa.Table) -> pa.Table:
-    spine = [tr for tr in cohort if tr.person >= 0]
+    """One row per treatment: each treated patient's first ATMP (line 1) and, for the
+    patients given a different one afterwards (situations), that second ATMP (line 2)."""
+    first = [tr for tr in cohort if tr.person >= 0]
+    second = [tr.second_atmp for tr in first if tr.second_atmp is not None]
+    spine = first + second
     foreign = {
         pid: fid
         for fid, pid in zip(
@@ -92,6 +96,7 @@ def _treatments(pop: Population, cohort: list[Treatment], links: pa.Table) -> pa
             "cpr": pop.cpr.take(pa.array([tr.person for tr in spine], pa.int64())),
             "product_code": pa.array([tr.indication.product.code for tr in spine], pa.string()),
             "indication_group": pa.array([tr.indication.group for tr in spine], pa.string()),
+            "atmp_line": pa.array([1] * len(first) + [2] * len(second), pa.int8()),
             "response_scale": pa.array([tr.indication.response_scale for tr in spine], pa.string()),
             "diagnosis_code": pa.array([tr.indication.diagnosis_code for tr in spine], pa.string()),
             "diagnosis_date": days([tr.diagnosis_day for tr in spine]),

@@ -4,7 +4,9 @@ Follow-up definitions break on the unusual patient, not the typical one: a CAR-T
 two months after the first (one treatment, not two), a single factor IX dose for surgery
 (not a return to prophylaxis), a factor IX result on the early side of a milestone window,
 a patient who emigrates and comes back (follow-up interrupted, then resumed), a CPR-number
-change after a milestone has been settled (records before it carry the old number). Each is given
+change after a milestone has been settled (records before it carry the old number), a
+second CAR-T product after progression on the first (a new treatment and ATMP line 2, not a
+re-infusion). Each is given
 to a few patients, drawn from a stream of its own so the rest of the cohort is unchanged.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from synthetic_deliveries.catalogue import Indication
 from synthetic_deliveries.cohort import Treatment
 from synthetic_deliveries.danish_csv import NEVER
 from synthetic_deliveries.population import Population
@@ -19,14 +22,21 @@ from synthetic_deliveries.population import Population
 REINFUSION_SHARE = 0.12
 SURGERY_DOSE_SHARE = 0.5
 EMIGRATE_AND_RETURN = 2
+SECOND_LINE = 1
 
 
-def add_situations(rng: np.random.Generator, cohort: list[Treatment], pop: Population) -> None:
+def add_situations(
+    rng: np.random.Generator,
+    cohort: list[Treatment],
+    pop: Population,
+    indications: list[Indication],
+) -> None:
     """Give the situations to eligible patients (at least one each when any is eligible)."""
     _reinfusions(rng, cohort)
     _factor_ix_situations(rng, cohort)
     _emigrate_and_return(rng, cohort, pop)
     _cpr_change_after_a_milestone(rng, cohort, pop)
+    _second_line_atmp(rng, cohort, indications)
 
 
 def _pick(rng: np.random.Generator, eligible: list[Treatment], share: float) -> list[Treatment]:
@@ -104,3 +114,54 @@ def _cpr_change_after_a_milestone(
     for tr in _pick(rng, eligible, 1 / len(eligible) if eligible else 0.0):
         tr.cpr_change_day = tr.treatment_day + int(rng.integers(400, 440))
         pop.correct_birth_date(rng, tr.person, tr.cpr_change_day)
+
+
+def _second_line_atmp(
+    rng: np.random.Generator, cohort: list[Treatment], indications: list[Indication]
+) -> None:
+    """A different CAR-T product for the same indication 40-90 days after progression on
+    the first, given in Denmark while the patient is still followed. It is this treatment's
+    `second_atmp` (the same person, so the same death, emigration and cut-off), not a cohort
+    member of its own: the cohort's other patients and records stay as they were."""
+    alternatives = {
+        tr.indication: [
+            other
+            for other in indications
+            if other.group == tr.indication.group
+            and other.product.code != tr.indication.product.code
+            and other.product.therapy_class == "car_t"
+            and not other.product.administered_abroad
+        ]
+        for tr in cohort
+    }
+    eligible = [
+        tr
+        for tr in cohort
+        if tr.person >= 0
+        and tr.indication.product.therapy_class == "car_t"
+        and alternatives[tr.indication]
+        and not tr.abroad
+        and tr.reinfusion_day == NEVER
+        and tr.absence is None
+        and tr.cpr_change_day == NEVER
+        and tr.treatment_day + 60 < tr.progression_day < tr.followup_end - 150
+    ]
+    share = SECOND_LINE / len(eligible) if eligible else 0.0
+    for tr in _pick(rng, eligible, share):
+        options = alternatives[tr.indication]
+        tr.second_atmp = Treatment(
+            person=tr.person,
+            birth=tr.birth,
+            sex=tr.sex,
+            indication=options[int(rng.integers(len(options)))],
+            diagnosis_day=tr.diagnosis_day,
+            treatment_day=tr.progression_day + int(rng.integers(40, 91)),
+            abroad=False,
+            centre_region=tr.centre_region,
+            hospital=tr.hospital,
+            prior_lines=tr.prior_lines + 1,
+            death_day=tr.death_day,
+            death_causes=tr.death_causes,
+            emigration_day=tr.emigration_day,
+            cutoff=tr.cutoff,
+        )

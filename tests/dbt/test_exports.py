@@ -98,6 +98,7 @@ def test_dbt_leaves_no_count_in_exports(url: str) -> None:
     assert summary and all(r[m] is None for r in summary for m in MEASURES)
     assert all(r["os_1y"] is None and r["response_rate"] is None for r in summary)
     assert rows(url, "select * from exports.medicinraadet_followup_km") == []
+    assert rows(url, "select * from exports.medicinraadet_followup_cif") == []
 
 
 def test_the_old_exports_give_cells_away_and_the_release_does_not(url: str, release: Path) -> None:
@@ -147,6 +148,10 @@ def test_exports_hold_exactly_the_audited_release(url: str, release: Path) -> No
         conn.execute("set role medfollow_researcher")
         shown = conn.execute("select count(*) from exports.medicinraadet_followup_km")
         assert shown.fetchone()[0] > 0
+        incidence = conn.execute("select count(*) from exports.medicinraadet_followup_cif")
+        published = incidence.fetchone()[0]
+    cif = (release / "medicinraadet_followup_cif.csv").read_text(encoding="utf-8")
+    assert published > 0 and len(cif.splitlines()) == published + 1
 
 
 def test_a_release_failing_the_audit_is_not_written_and_names_the_cell(

@@ -2,7 +2,9 @@
 (a hidden cell pinned by its total, a small complement, survival implying deaths, a small
 Kaplan–Meier drop, the difference of two releases) is a hand-made table on which the old
 publication fails the audit and the protected one passes it; random tables always pass
-the audit after protection."""
+the audit after protection. Cumulative-incidence curves: the estimate equals
+scikit-survival's Aalen–Johansen, every published rise holds at least T events (an
+unmerged curve fails the audit), points stop before fewer than T are at risk."""
 
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
+from sksurv.nonparametric import cumulative_incidence_competing_risks
 
 from medicinraadet_release.audit import (
     CURVES,
+    INCIDENCE,
     SUMMARY,
     audit_release,
     reader_ranges,
@@ -31,7 +36,13 @@ from medicinraadet_release.cells import (
     small_cell_requirements,
 )
 from medicinraadet_release.curves import curve_rows, kaplan_meier
-from medicinraadet_release.exports import CURVE_COLUMNS, LABEL_COLUMNS, protect_tables
+from medicinraadet_release.exports import (
+    CURVE_COLUMNS,
+    INCIDENCE_COLUMNS,
+    LABEL_COLUMNS,
+    protect_tables,
+)
+from medicinraadet_release.incidence import aalen_johansen, incidence_rows
 from medicinraadet_release.inputs import Group, GroupTruth, Horizon
 from medicinraadet_release.protection import protect
 from medicinraadet_release.tables import ExportTable
@@ -41,7 +52,9 @@ GROUP: Group = ("P", "I")
 SUMMARY_COLUMNS = (
     *LABEL_COLUMNS,
     *MEASURES,
+    "response_rate_treated",
     "response_rate",
+    "complete_response_rate_treated",
     "complete_response_rate",
     "crs_grade3plus_rate",
     "icans_grade3plus_rate",
@@ -62,17 +75,21 @@ class Person:
     crs3: bool = False
     icans3: bool = False
     icu: bool = False
+    followed: bool = True  # through the response window (evaluable ones always are)
+    icu_evaluable: bool = True
 
     def counts(self) -> dict[str, int]:
         return {
             "patients_treated": 1,
             "deaths": int(self.died),
+            "response_followed": int(self.followed),
             "response_evaluable": int(self.evaluable),
             "responders": int(self.responder),
             "complete_responders": int(self.complete),
             "toxicity_evaluable": int(self.graded),
             "crs_grade3plus": int(self.crs3),
             "icans_grade3plus": int(self.icans3),
+            "icu_30d_evaluable": int(self.icu_evaluable),
             "icu_30d": int(self.icu),
         }
 
@@ -216,6 +233,28 @@ def test_a_complement_of_one_person_is_not_given_away() -> None:
     assert any("response_evaluable − responders" in f.cell for f in findings)
 
 
+def test_deaths_before_any_assessment_are_a_protected_complement() -> None:
+    """Both response denominators: 12 followed through the window, 10 of them assessed. The
+    2 who died before any assessment (followed − evaluable) are a count of persons too, so
+    the two denominators are not both shown, and the all-treated rate only beside its
+    counts."""
+    persons = [
+        Person("2024", 900 if i < 10 else 40, i >= 10, evaluable=i < 10, responder=i < 6)
+        for i in range(12)
+    ]
+    truth = {GROUP: truth_of(persons)}
+    tables = release_of(truth)
+    assert audit_release(tables, truth, 5, {}) == []
+    row = summary_of(tables)[TOTAL]
+    assert not (row["response_followed"].isdigit() and row["response_evaluable"].isdigit())
+    leaked = with_cell(tables, TOTAL, "response_followed", "12")
+    leaked = with_cell(leaked, TOTAL, "response_evaluable", "10")
+    leaked = with_cell(leaked, "2024", "response_followed", "12")
+    leaked = with_cell(leaked, "2024", "response_evaluable", "10")
+    findings = audit_release(leaked, truth, 5, {})
+    assert any("response_followed − response_evaluable" in f.cell for f in findings)
+
+
 # -- survival implying deaths -------------------------------------------------------------
 
 
@@ -310,6 +349,7 @@ def random_persons(rng: random.Random) -> list[Person]:
             evaluable = rng.random() < 0.8
             responder = evaluable and rng.random() < 0.6
             graded = rng.random() < 0.9
+            icu = rng.random() < 0.1
             persons.append(
                 Person(
                     year,
@@ -321,7 +361,9 @@ def random_persons(rng: random.Random) -> list[Person]:
                     graded,
                     graded and rng.random() < 0.15,
                     graded and rng.random() < 0.1,
-                    rng.random() < 0.1,
+                    icu,
+                    evaluable or rng.random() < 0.7,
+                    icu or rng.random() < 0.9,
                 )
             )
     return persons
@@ -367,3 +409,78 @@ def test_a_curve_is_not_shown_beside_a_hidden_total() -> None:
     hidden = with_cell(tables, TOTAL, "deaths", "x")
     findings = audit_release(hidden, truth, 5, {})
     assert any(f.table == CURVES and "hidden" in f.reason for f in findings)
+
+
+# -- cumulative incidence -----------------------------------------------------------------
+
+
+def _subjects(rng: random.Random, n: int) -> list[tuple[int, int]]:
+    """(days, code) with many tied times: 0 censored, 1 the event, 2 death first."""
+    return [(rng.randint(1, 40) * 10, rng.choice([0, 0, 1, 1, 2])) for _ in range(n)]
+
+
+def test_the_estimate_equals_scikit_survival() -> None:
+    rng = random.Random(13)
+    for n in (7, 30, 120):
+        subjects = _subjects(rng, n)
+        codes = np.array([c for _, c in subjects])
+        times = np.array([t for t, _ in subjects])
+        grid, incidence = cumulative_incidence_competing_risks(codes, times)
+        for step in aalen_johansen(subjects):
+            at = np.searchsorted(grid, step.time, side="right") - 1
+            assert abs(step.incidence - incidence[1][at]) <= 1e-12
+            assert 0 <= step.ci_lower <= step.incidence <= step.ci_upper <= 1
+
+
+def _group_with(subjects: list[tuple[int, int]]) -> dict:
+    persons = [Person("2024", 900, False) for _ in range(len(subjects))]
+    truth = truth_of(persons)
+    truth.incidence = {"relapse_progression": subjects}
+    return {GROUP: truth}
+
+
+def test_every_rise_holds_at_least_t_events() -> None:
+    """One relapse every 20 days among 30 patients: the old curve rose at every relapse
+    (0.0333 to 0.0667 is one relapse among 29)."""
+    subjects = [(20 * (i + 1), 1) for i in range(12)] + [(900, 0)] * 18
+    truth = _group_with(subjects)
+    tables = release_of(truth)
+    assert audit_release(tables, truth, 5, {}) == []
+    curve = next(t for t in tables if t.name == INCIDENCE).records()
+    assert len({r["cumulative_incidence"] for r in curve}) == 3  # 0, after 5 and after 10
+    steps = aalen_johansen(subjects)
+    old_rows = tuple(
+        (*GROUP, "relapse_progression", day, CUTOFF, value, value, value)
+        for day in range(0, 300, 30)
+        for value in [
+            Decimal(
+                str(round(next((s.incidence for s in reversed(steps) if s.time <= day), 0.0), 4))
+            )
+        ]
+    )
+    old = [
+        t if t.name != INCIDENCE else ExportTable(INCIDENCE, INCIDENCE_COLUMNS, old_rows)
+        for t in tables
+    ]
+    findings = audit_release(old, truth, 5, {})
+    assert any("a rise of" in f.reason and f.table == INCIDENCE for f in findings)
+
+
+def test_points_stop_before_fewer_than_t_are_at_risk() -> None:
+    subjects = [(30 * (i + 1), 1 + i % 2) for i in range(12)]
+    rows = incidence_rows(subjects, 5)
+    assert rows and max(day for day, *_ in rows) <= 30 * 8
+    assert all(sum(1 for t, _ in subjects if t >= day) >= 5 for day, *_ in rows)
+
+
+def test_random_curves_always_pass_the_audit_after_protection() -> None:
+    rng = random.Random(20261201)
+    truth = {}
+    for i in range(8):
+        n = rng.choice([3, 8, 15, 40])
+        group = truth_of([Person("2024", rng.randint(1, 1200), rng.random() < 0.4)] * n)
+        group.incidence = {kind: _subjects(rng, n) for kind in ("infection", "relapse")}
+        truth[(f"P{i}", "I")] = group
+    tables = release_of(truth)
+    assert audit_release(tables, truth, 5, {}) == []
+    assert next(t for t in tables if t.name == INCIDENCE).rows

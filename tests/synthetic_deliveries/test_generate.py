@@ -197,7 +197,9 @@ def test_nothing_happens_after_death(run: SynthResult) -> None:
 
 def test_treatment_truth_is_coherent(run: SynthResult) -> None:
     treatments = truth(run, "treatments")
-    assert run.treated == len(treatments) == round(PERSONS * 0.015)
+    first = [t for t in treatments if t["atmp_line"] == 1]
+    assert run.treated == len(first) == round(PERSONS * 0.015)
+    assert len({t["person_id"] for t in treatments}) == len(first)
     seeded = {i.product.code for i in load_indications()}
     assert {t["product_code"] for t in treatments} == seeded
     for t in treatments:
@@ -241,6 +243,32 @@ def test_the_cohort_meets_the_awkward_cases(run: SynthResult) -> None:
     for t in renumbered:
         assert (t["person_id"], t["cpr_change_date"]) in changes
         assert (t["cpr_change_date"] - t["treatment_date"]).days >= 400
+
+
+def test_a_patient_gets_a_second_line_atmp(run: SynthResult) -> None:
+    """After progression on one CAR-T product a patient is given a different one for the
+    same indication: a second truth row (atmp_line 2, the same person and fate), recorded
+    in the hospital medicines data on its date (not a re-infusion of the first)."""
+    people = person_by_cpr(run)
+    products = {i.product.code: i.product for i in load_indications()}
+    treatments = truth(run, "treatments")
+    second = [t for t in treatments if t["atmp_line"] == 2]
+    assert len(second) == 1
+    line2 = second[0]
+    (line1,) = [
+        t for t in treatments if t["person_id"] == line2["person_id"] and t["atmp_line"] == 1
+    ]
+    assert line1["product_code"] != line2["product_code"]
+    assert line1["indication_group"] == line2["indication_group"]
+    assert line1["progression_date"] < line2["treatment_date"] < line2["followup_end"]
+    for column in ("death_date", "emigration_date", "followup_end", "cpr"):
+        assert line1[column] == line2[column]
+    given = {
+        (people[normalise_cpr(r["cpr"])]["person_id"], r["atc"], parse_day(r["adm_dato"]))
+        for r in rows(run, "sygehusmedicin", "sygehusmedicin.csv")
+    }
+    atc = products[line2["product_code"]].atc
+    assert (line2["person_id"], atc, line2["treatment_date"]) in given
 
 
 def test_atmps_are_hospital_medicines_not_prescriptions(run: SynthResult) -> None:
