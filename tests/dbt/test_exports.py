@@ -53,7 +53,8 @@ def url(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     # Only what the exports need, and without upstream data tests: the marts' own tests
     # belong to tests/dbt/test_marts.py and must not decide whether exports are tested.
     selection = ["--select", "+path:models/exports", "+int_medicinraadet_cells"]
-    build = run_dbt(db_url, ["build", *selection, "--exclude", "test_type:data"], work)
+    legacy = ["--vars", "{build_legacy_suppression: true}"]  # the "before" comparison
+    build = run_dbt(db_url, ["build", *selection, "--exclude", "test_type:data", *legacy], work)
     assert build.success, (build.failures(), build.exception)
     checks = run_dbt(
         db_url,

@@ -20,6 +20,7 @@ MARTS = (
     "fct_outcome_agreement_status",
     "medicinraadet_followup_summary",
     "medicinraadet_followup_km",
+    "medicinraadet_followup_cif",
     "snp_outcome_agreement_status",
 )
 

@@ -44,7 +44,6 @@ UNIT_TESTS = {
     "retracted_diagnoses_are_dropped",
     "lab_values_parse_decimal_comma_and_censoring",
     "followup_is_censored_at_emigration",
-    "small_counts_are_suppressed_with_secondary_suppression",
     "agreement_milestones_with_missing_assessments",
     "reinfusion_within_episode_window_is_one_treatment",
     "treatment_ids_survive_cpr_changes_and_shifted_dates",
