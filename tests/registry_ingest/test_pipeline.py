@@ -14,6 +14,7 @@ from medfollow_core.landing.folders import pending_deliveries
 from medfollow_core.landing.manifest import sha256_of
 from registry_ingest.pipeline import ingest_delivery
 from support.deliveries import make_cpr, write_delivery
+from support.hostile import tables_snapshot
 from support.privacy import columns_holding_cprs
 
 pytestmark = pytest.mark.integration
@@ -35,22 +36,6 @@ def person(i: int, **over: object) -> dict[str, object]:
     }
     row.update(over)
     return row
-
-
-def snapshot(url: str) -> dict[str, object]:
-    """Every raw and quarantine table's row count and content hash."""
-    with psycopg.connect(url) as conn:
-        tables = conn.execute(
-            "select schemaname || '.' || tablename from pg_tables "
-            "where schemaname in ('raw', 'quarantine') order by 1"
-        ).fetchall()
-        return {
-            t: conn.execute(
-                f"select count(*), md5(coalesce(string_agg(x::text, '' order by x::text), '')) "
-                f"from {t} x"
-            ).fetchone()
-            for (t,) in tables
-        }
 
 
 def latest_audit(url: str) -> tuple[str, str | None, int, int]:
@@ -89,10 +74,10 @@ def test_same_delivery_again_is_a_recorded_no_op(loaded: str, tmp_path: Path, ke
     folder = write_delivery(
         tmp_path, "cpr", {"persons": [person(i) for i in range(20)]}, encoding="latin-1"
     )
-    before = snapshot(loaded)
+    before = tables_snapshot(loaded)
     outcome = ingest_delivery(folder, url=loaded, key=key)
     assert outcome.status == "skipped"
-    assert snapshot(loaded) == before
+    assert tables_snapshot(loaded) == before
     assert latest_audit(loaded)[0] == "skipped"
 
 
@@ -104,10 +89,10 @@ def test_an_older_snapshot_never_rolls_the_register_back(
     folder = write_delivery(
         tmp_path, "cpr", {"persons": [person(i) for i in range(5)]}, cutoff=date(2026, 8, 31)
     )
-    before = snapshot(loaded)
+    before = tables_snapshot(loaded)
     outcome = ingest_delivery(folder, url=loaded, key=key)
     assert outcome.status == "skipped" and outcome.ok
-    assert snapshot(loaded) == before
+    assert tables_snapshot(loaded) == before
     status, reason, *_ = latest_audit(loaded)
     assert status == "skipped"
     assert reason == "superseded by the loaded snapshot of 2026-09-30 (this one is of 2026-08-31)"
@@ -115,10 +100,10 @@ def test_an_older_snapshot_never_rolls_the_register_back(
 
 
 def _refused(url: str, folder: Path, key: bytes) -> str:
-    before = snapshot(url)
+    before = tables_snapshot(url)
     outcome = ingest_delivery(folder, url=url, key=key)
     assert outcome.status == "refused"
-    assert snapshot(url) == before, "a refused delivery changed the warehouse"
+    assert tables_snapshot(url) == before, "a refused delivery changed the warehouse"
     status, reason, *_ = latest_audit(url)
     assert status == "refused"
     assert reason == outcome.reason
