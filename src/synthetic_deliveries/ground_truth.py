@@ -2,7 +2,9 @@
 
 Written as Parquet under `OUT/ground_truth/`. It holds real identities alongside person ids
 because its purpose is to check that pseudonymisation, linkage and follow-up logic recover
-the truth; it is synthetic data and must never be loaded into the warehouse.
+the truth; it is synthetic data and must never be loaded into the warehouse. For one month
+of a longer world (`generate_rounds`) `pop` is the register as of that month's cut-off and
+the truth is what had happened by then: later treatments are left out, later dates blank.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from synthetic_deliveries.cohort import Treatment
 from synthetic_deliveries.danish_csv import NEVER, to_date32, write_parquet
@@ -32,7 +35,10 @@ def write_ground_truth(
         shutil.rmtree(path)
     path.mkdir(parents=True)
     write_parquet(_persons(pop, cohort), path / "persons.parquet")
-    write_parquet(_treatments(pop, cohort, crossborder_links), path / "treatments.parquet")
+    treatments = _treatments(pop, cohort, crossborder_links)
+    if any(tr.cutoff > pop.cutoff for tr in cohort):
+        treatments = _as_of(treatments, pop.cutoff)
+    write_parquet(treatments, path / "treatments.parquet")
     write_parquet(crossborder_links, path / "crossborder_links.parquet")
     write_parquet(legacy_links, path / "biobank_legacy_links.parquet")
     write_parquet(_cpr_changes(pop), path / "cpr_changes.parquet")
@@ -45,7 +51,7 @@ def _persons(pop: Population, cohort: list[Treatment]) -> pa.Table:
     status, status_day = pop.status()
     treated = np.zeros(pop.n, bool)
     treated[[tr.person for tr in cohort if tr.person >= 0]] = True
-    return pa.table(
+    table = pa.table(
         {
             "person_id": pa.array(pop.person_id),
             "cpr": pop.cpr,
@@ -68,6 +74,23 @@ def _persons(pop: Population, cohort: list[Treatment]) -> pa.Table:
             "treated": pa.array(treated),
         }
     )
+    registered = pop.registered()
+    return table if registered.all() else table.filter(pa.array(registered))
+
+
+def _as_of(treatments: pa.Table, cutoff: int) -> pa.Table:
+    """The treatments given by `cutoff`, with what happened later not yet known."""
+    day = pa.scalar(cutoff, pa.int32()).cast(pa.date32())
+    treatments = treatments.filter(pc.less_equal(treatments["treatment_date"], day))
+    for i, name in enumerate(treatments.column_names):
+        column = treatments[name]
+        if column.type != pa.date32():
+            continue
+        later = pc.greater(column, day)
+        blank = day if name == "followup_end" else pa.scalar(None, pa.date32())
+        known = pc.if_else(later, blank, column)
+        treatments = treatments.set_column(i, name, known)
+    return treatments
 
 
 def _treatments(pop: Population, cohort: list[Treatment], links: pa.Table) -> pa.Table:

@@ -10,7 +10,7 @@ why the fate arrays are mutable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -75,6 +75,15 @@ class Population:
     changed: np.ndarray  # person indices whose CPR was replaced
     changed_old_cpr: pa.Array
     changed_day: np.ndarray
+    # Moves and surname changes on a day before the cut-off: the person's earlier residence
+    # (muni, region, postnr per row) and surname. Only a world delivered month by month has
+    # them, so that a later month's register shows what changed since the previous one.
+    moved: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    moved_day: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    moved_from: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
+    renamed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    renamed_day: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    renamed_from: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -137,6 +146,23 @@ class Population:
         olds.insert(pos, old[0].as_py())
         self.changed_old_cpr = pa.array(olds, pa.string())
 
+    def move(self, idx: int, day: int, to: tuple[int, int, int]) -> None:
+        """Person `idx` moves on `day` to (municipality index, region, postcode)."""
+        before = (int(self.muni[idx]), int(self.region[idx]), int(self.postnr[idx]))
+        self.moved = np.append(self.moved, idx)
+        self.moved_day = np.append(self.moved_day, np.int32(day))
+        self.moved_from = np.vstack([self.moved_from, np.array([before], np.int64)])
+        self.muni[idx], self.region[idx], self.postnr[idx] = to
+
+    def rename(self, idx: int, day: int, efternavn: str) -> None:
+        """Person `idx` takes the surname `efternavn` on `day` (marriage, most often)."""
+        surnames = self.efternavn.to_pylist()
+        self.renamed = np.append(self.renamed, idx)
+        self.renamed_day = np.append(self.renamed_day, np.int32(day))
+        self.renamed_from.append(surnames[idx])
+        surnames[idx] = efternavn
+        self.efternavn = pa.array(surnames, pa.string())
+
     def set_fate(self, idx: int, *, death: int, emigration: int, returned: int = NEVER) -> None:
         """Replace one person's fate from the start of treatment follow-up on (`returned`:
         back from the emigration on that day)."""
@@ -146,6 +172,60 @@ class Population:
         self.disappear_day[idx] = NEVER
         if emigration != NEVER and self.out_country[idx] < 0:
             self.out_country[idx] = 0
+
+    def as_of(self, day: int) -> Population:
+        """The spine as the CPR register knew it on `day` (an earlier cut-off of the same
+        world): later deaths, migrations, disappearances, CPR changes, moves and surname
+        changes have not happened yet. Persons born or arriving later keep their index
+        but are not `registered()`."""
+        if day >= self.cutoff:
+            return self
+
+        def until(days: np.ndarray) -> np.ndarray:
+            return np.where(days <= day, days, NEVER).astype(days.dtype)
+
+        renumbered = self.changed_day > day
+        moved = self.moved_day > day
+        renamed = self.renamed_day > day
+        muni, region, postnr = self.muni.copy(), self.region.copy(), self.postnr.copy()
+        for idx, (m, r, p) in zip(self.moved[moved], self.moved_from[moved], strict=True):
+            muni[idx], region[idx], postnr[idx] = m, r, p
+        return replace(
+            self,
+            cutoff=day,
+            cpr=_restore(
+                self.cpr,
+                self.changed[renumbered],
+                self.changed_old_cpr.filter(pa.array(renumbered)).to_pylist(),
+            ),
+            efternavn=_restore(
+                self.efternavn,
+                self.renamed[renamed],
+                [n for n, later in zip(self.renamed_from, renamed, strict=True) if later],
+            ),
+            muni=muni,
+            region=region,
+            postnr=postnr,
+            out_day=until(self.out_day),
+            return_day=until(self.return_day),
+            death_day=until(self.death_day),
+            disappear_day=until(self.disappear_day),
+            changed=self.changed[~renumbered],
+            changed_old_cpr=self.changed_old_cpr.filter(pa.array(~renumbered)),
+            changed_day=self.changed_day[~renumbered],
+            moved=self.moved[~moved],
+            moved_day=self.moved_day[~moved],
+            moved_from=self.moved_from[~moved],
+            renamed=self.renamed[~renamed],
+            renamed_day=self.renamed_day[~renamed],
+            renamed_from=[
+                n for n, later in zip(self.renamed_from, renamed, strict=True) if not later
+            ],
+        )
+
+    def registered(self) -> np.ndarray:
+        """Mask of persons holding a CPR number on the cut-off (born or arrived by then)."""
+        return (self.birth <= self.cutoff) & (self.in_day_or_past() <= self.cutoff)
 
     def status(self) -> tuple[np.ndarray, np.ndarray]:
         """CPR status code ('01', '70', '80', '90') and its date, as of the cut-off."""
@@ -162,6 +242,16 @@ class Population:
         code[dead] = "90"
         when = np.where(dead, self.death_day, when)
         return code, when.astype(np.int32)
+
+
+def _restore(values: pa.Array, idx: np.ndarray, earlier: list[str]) -> pa.Array:
+    """`values` with the persons at `idx` given back their `earlier` text."""
+    if len(idx) == 0:
+        return values
+    text = values.to_pylist()
+    for i, value in zip(idx.tolist(), earlier, strict=True):
+        text[i] = value
+    return pa.array(text, pa.string())
 
 
 def build_population(rng: np.random.Generator, persons: int, cutoff: date) -> Population:

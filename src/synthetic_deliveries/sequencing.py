@@ -39,21 +39,42 @@ def plan_sequencing(
     cohort: list[Treatment],
     opted_out: np.ndarray,
     genomes: int,
+    *,
+    since: int | None = None,
+    done: np.ndarray | None = None,
 ) -> SequencingPlan:
+    """Sample `genomes` persons, each from a day they were present up to `pop.cutoff`.
+
+    A later month of the same world passes `since` (the previous cut-off: only samples
+    taken after it) and `done` (persons sequenced in earlier months, not sampled again).
+    """
     first, last = pop.window()
+    if since is not None:
+        first = np.maximum(first, since + 1)
     present = first <= last
+    if done is not None:
+        present[done] = False
     chosen: list[int] = []
     days: list[int] = []
 
-    treated = [tr for tr in cohort if tr.person >= 0 and not tr.abroad]
+    # Treated patients give a sample between diagnosis and treatment, while present.
+    treated = [
+        tr
+        for tr in cohort
+        if tr.person >= 0
+        and not tr.abroad
+        and present[tr.person]
+        and max(tr.diagnosis_day, first[tr.person]) <= last[tr.person]
+    ]
     take = min(len(treated), math.ceil(COHORT_SHARE * genomes))
     for k in rng.permutation(len(treated))[:take]:
         tr = treated[int(k)]
         lo = max(tr.diagnosis_day, int(first[tr.person]))
+        hi = min(max(lo, tr.treatment_day - 7), int(last[tr.person]))
         chosen.append(tr.person)
-        days.append(int(rng.integers(lo, max(lo, tr.treatment_day - 7) + 1)))
+        days.append(int(rng.integers(lo, hi + 1)))
 
-    taken = np.zeros(pop.n, bool)
+    taken = ~present
     taken[chosen] = True
     candidates = np.unique(opted_out[present[opted_out]])
     candidates = candidates[~taken[candidates]]

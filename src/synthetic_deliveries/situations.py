@@ -8,16 +8,21 @@ change after a milestone has been settled (records before it carry the old numbe
 second CAR-T product after progression on the first (a new treatment and ATMP line 2, not a
 re-infusion). Each is given
 to a few patients, drawn from a stream of its own so the rest of the cohort is unchanged.
+A world delivered over several months (`generate_rounds`) also gets, in each later month,
+new residents with rows in their first month, a treated patient whose CPR number changes
+just after the previous cut-off, and a few moves and surname changes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from synthetic_deliveries import geography, names
 from synthetic_deliveries.catalogue import Indication
 from synthetic_deliveries.cohort import Treatment
+from synthetic_deliveries.cohort_records import CohortRecords
 from synthetic_deliveries.danish_csv import NEVER
-from synthetic_deliveries.population import Population
+from synthetic_deliveries.population import YEAR, Population
 
 REINFUSION_SHARE = 0.12
 SURGERY_DOSE_SHARE = 0.5
@@ -165,3 +170,110 @@ def _second_line_atmp(
             emigration_day=tr.emigration_day,
             cutoff=tr.cutoff,
         )
+
+
+ARRIVALS_SHARE = 0.001
+MIN_ARRIVALS = 3
+
+
+def add_arrivals(
+    rng: np.random.Generator,
+    cohort: list[Treatment],
+    pop: Population,
+    records: CohortRecords,
+    window: tuple[int, int],
+) -> np.ndarray:
+    """A few adults who move to Denmark within `window` (after a previous month's cut-off,
+    up to this month's) and at once have a blood test, a prescription and a biobank
+    sample: rows of persons the previous month's CPR register does not know, which each
+    month's ingest must check against its own register. Returns the arrivals' indices."""
+    taken = np.zeros(pop.n, bool)
+    taken[[tr.person for tr in cohort if tr.person >= 0]] = True
+    taken[pop.changed] = True  # keep CPR changes and treated patients as they are
+    age = (pop.cutoff - pop.birth) / YEAR
+    settled = (
+        (pop.in_day == NEVER)
+        & (pop.out_day == NEVER)
+        & (pop.death_day == NEVER)
+        & (pop.disappear_day == NEVER)
+    )
+    eligible = np.flatnonzero(settled & ~taken & (age >= 18) & (age < 60))
+    k = min(len(eligible), max(MIN_ARRIVALS, round(pop.n * ARRIVALS_SHARE)))
+    people = np.sort(rng.choice(eligible, size=k, replace=False))
+    after, until = window
+    latest = max(after + 1, until - 3)
+    for p in people.tolist():
+        arrival = int(rng.integers(after + 1, latest + 1))
+        pop.in_day[p] = arrival
+        pop.in_country[p] = int(rng.integers(0, len(names.COUNTRIES)))
+
+        lab, rx, sample = (int(d) for d in rng.integers(arrival, until + 1, 3))
+        records.labs.add(
+            person=p,
+            day=lab,
+            minute=int(rng.integers(450, 960)),
+            analysis="neutrophils",
+            value=float(rng.lognormal(np.log(3.6), 0.35)),
+        )
+        records.prescriptions.add(person=p, day=rx, atc="J01CE02")
+        records.samples.add(
+            person=p, day=sample, minute=int(rng.integers(420, 960)), type="EDTA-fuldblod"
+        )
+    return people
+
+
+def reissue_before_assessment(
+    rng: np.random.Generator,
+    cohort: list[Treatment],
+    pop: Population,
+    assessed: tuple[np.ndarray, np.ndarray],
+    window: tuple[int, int],
+) -> None:
+    """A treated patient assessed within `window` gets a corrected CPR number on its first
+    day, so that month's outcome extract carries a number the previous register lacks.
+    `assessed` is (person, day) of every outcome assessment."""
+    person, day = assessed
+    after, until = window
+    changed = set(pop.changed.tolist())
+    candidates = sorted(
+        {
+            int(p)
+            for p in person[(day > after) & (day <= until)]
+            if int(p) not in changed and pop.in_day[p] == NEVER
+        }
+    )
+    if not candidates:
+        return
+    chosen = candidates[int(rng.integers(len(candidates)))]
+    pop.correct_birth_date(rng, chosen, after + 1)
+    for tr in cohort:
+        if tr.person == chosen:
+            tr.cpr_change_day = after + 1
+
+
+MOVES_SHARE = 0.002
+RENAMES_SHARE = 0.0005
+
+
+def add_moves_and_renames(
+    rng: np.random.Generator, pop: Population, window: tuple[int, int]
+) -> None:
+    """A few residents move house and a few take a new surname within `window`, so the
+    month's CPR snapshot differs from the previous one in more than vital events."""
+    after, until = window
+    first, last = pop.window()
+    settled = np.flatnonzero(
+        (first <= after) & (last >= until) & ((pop.cutoff - pop.birth) / YEAR >= 18)
+    )
+    k = min(len(settled), max(2, round(pop.n * MOVES_SHARE)))
+    movers = np.sort(rng.choice(settled, size=k, replace=False))
+    muni, region, postnr = geography.draw_residence(rng, k)
+    days = rng.integers(after + 1, until + 1, k)
+    for i, p in enumerate(movers.tolist()):
+        pop.move(p, int(days[i]), (int(muni[i]), int(region[i]), int(postnr[i])))
+    k = min(len(settled), max(1, round(pop.n * RENAMES_SHARE)))
+    surnames = [s for s, _ in names.SURNAMES]
+    for p in np.sort(rng.choice(settled, size=k, replace=False)).tolist():
+        current = pop.efternavn[p].as_py()
+        new = next(s for s in rng.permutation(surnames).tolist() if s != current)
+        pop.rename(p, int(rng.integers(after + 1, until + 1)), new)

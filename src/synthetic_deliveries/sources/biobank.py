@@ -27,7 +27,6 @@ from synthetic_deliveries.danish_csv import (
     fmt_int,
     hyphenate_some,
 )
-from synthetic_deliveries.delivery import Delivery
 from synthetic_deliveries.sequencing import SequencingPlan
 from synthetic_deliveries.sources import SourceContext
 from synthetic_deliveries.typos import one_letter_typo
@@ -124,8 +123,8 @@ def write(ctx: SourceContext, plan: SequencingPlan | None) -> BiobankResult:
         dna_ids[int(plan_row[row])] = sample_ids[int(row)].as_py()
 
     legacy, links = _legacy(ctx, rng)
-    delivery = Delivery(ctx.landing, SOURCE, ctx.cutoff)
-    delivery.csv("biobank_samples.csv", "biobank_samples", table)
+    delivery = ctx.delivery(SOURCE)
+    delivery.csv("biobank_samples.csv", "biobank_samples", table, days=day)
     delivery.csv("biobank_legacy.csv", "biobank_legacy", legacy)
     return BiobankResult(path=delivery.close(), dna_sample_ids=dna_ids, legacy_links=links)
 

@@ -3,7 +3,8 @@
 One row per registered death: the underlying cause (c_dod1) and up to three contributing
 causes. Treated patients die of what the cohort simulation says; everyone else of an
 age-appropriate cause. Certificates lag: about half of the deaths in the last two months
-before the cut-off have no cause registered yet, as in the real register.
+before the cut-off have no cause registered yet, as in the real register (a later month
+delivers them, dated before its previous cut-off).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import pyarrow as pa
 
 from medfollow_core.types import where_else_null
 from synthetic_deliveries.danish_csv import NEVER, fmt_date
-from synthetic_deliveries.delivery import Delivery
 from synthetic_deliveries.population import YEAR
 from synthetic_deliveries.sources import SourceContext
 
@@ -52,9 +52,10 @@ def write(ctx: SourceContext) -> Path:
     pop = ctx.pop
     dead = np.flatnonzero(pop.death_day != NEVER)
     day = pop.death_day[dead]
-    recent = day > pop.cutoff - LAG_DAYS
-    registered = ~recent | (rng.random(len(dead)) < 0.5)
-    dead, day = dead[registered], day[registered]
+    # Half the certificates are registered at once, the rest LAG_DAYS later.
+    known = np.where(rng.random(len(dead)) < 0.5, day, day.astype(np.int64) + LAG_DAYS)
+    registered = known <= pop.cutoff
+    dead, day, known = dead[registered], day[registered], known[registered]
     n = len(dead)
 
     age = (day - pop.birth[dead]) / YEAR
@@ -86,6 +87,6 @@ def write(ctx: SourceContext) -> Path:
             **{f"c_dod{k + 1}": pa.array(causes[o, k].tolist(), pa.string()) for k in range(4)},
         }
     )
-    delivery = Delivery(ctx.landing, SOURCE, ctx.cutoff)
-    delivery.csv("doedsaarsag.csv", "doedsaarsag", table, encoding=ENCODING)
+    delivery = ctx.delivery(SOURCE)
+    delivery.csv("doedsaarsag.csv", "doedsaarsag", table, encoding=ENCODING, days=known[o])
     return delivery.close()

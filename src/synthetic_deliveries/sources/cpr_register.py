@@ -1,6 +1,8 @@
 """The CPR delivery: persons, migrations and CPR changes (Latin-1, `;`, DD-MM-YYYY).
 
-The CPR register is keyed by the *current* number, so these files carry current CPRs
+A snapshot: the register as it stood on the cut-off, so a later month of the same world
+adds the persons born or arrived since and shows the deaths, migrations and CPR changes
+since. The CPR register is keyed by the *current* number, so these files carry current CPRs
 throughout; other registries carry the number valid on the event date, and
 `cpr_changes.csv` is what ties old to new.
 """
@@ -14,7 +16,7 @@ import pyarrow as pa
 
 from synthetic_deliveries import names
 from synthetic_deliveries.danish_csv import NEVER, fmt_date, fmt_int, hyphenate_some
-from synthetic_deliveries.delivery import Delivery
+from synthetic_deliveries.population import Population
 from synthetic_deliveries.sources import SourceContext
 
 SOURCE = "cpr"
@@ -24,8 +26,8 @@ HYPHEN_SHARE = 0.03
 
 def write(ctx: SourceContext) -> Path:
     rng = ctx.rng(SOURCE)
-    pop = ctx.pop
-    delivery = Delivery(ctx.landing, SOURCE, ctx.cutoff)
+    pop = ctx.register
+    delivery = ctx.delivery(SOURCE)
     status, status_day = pop.status()
     persons = pa.table(
         {
@@ -42,8 +44,11 @@ def write(ctx: SourceContext) -> Path:
             "status_dato": fmt_date(status_day),
         }
     )
+    registered = pop.registered()
+    if not registered.all():
+        persons = persons.filter(pa.array(registered))
     delivery.csv("cpr_persons.csv", "cpr_persons", persons, encoding=ENCODING)
-    delivery.csv("cpr_migrations.csv", "cpr_migrations", _migrations(ctx, rng), encoding=ENCODING)
+    delivery.csv("cpr_migrations.csv", "cpr_migrations", _migrations(pop, rng), encoding=ENCODING)
     changes = pa.table(
         {
             "gammelt_cpr": pop.changed_old_cpr,
@@ -55,8 +60,7 @@ def write(ctx: SourceContext) -> Path:
     return delivery.close()
 
 
-def _migrations(ctx: SourceContext, rng: np.random.Generator) -> pa.Table:
-    pop = ctx.pop
+def _migrations(pop: Population, rng: np.random.Generator) -> pa.Table:
     countries = np.array([c for c, _ in names.COUNTRIES], dtype=object)
     parts = []
     for direction, day, country in (
@@ -64,7 +68,7 @@ def _migrations(ctx: SourceContext, rng: np.random.Generator) -> pa.Table:
         ("ud", pop.out_day, pop.out_country),
         ("ind", pop.return_day, pop.out_country),
     ):
-        idx = np.flatnonzero(day != NEVER)
+        idx = np.flatnonzero((day != NEVER) & (day <= pop.cutoff))
         parts.append(
             (
                 idx,

@@ -22,7 +22,6 @@ from synthetic_deliveries import geography, names
 from synthetic_deliveries.catalogue import Indication
 from synthetic_deliveries.cohort import PROFILES, Treatment, simulate
 from synthetic_deliveries.danish_csv import to_date32
-from synthetic_deliveries.delivery import Delivery
 from synthetic_deliveries.population import LPR3_START, YEAR
 from synthetic_deliveries.sources import SourceContext
 from synthetic_deliveries.sources.outcomes import assessments, outcome_columns
@@ -90,6 +89,7 @@ def write(ctx: SourceContext) -> CrossborderResult:
     assessment_rows: list[dict[str, Any]] = []
     centre_rows: list[str] = []
     id_rows: list[str] = []
+    treated_on = np.array([tr.treatment_day for tr, _ in patients], np.int64)
     for seq, (tr, ident) in enumerate(patients, start=1):
         centre, country, short = CENTRES[int(rng.integers(0, len(CENTRES)))]
         foreign_id = f"{country}-{short}-{seq:05d}"
@@ -142,9 +142,15 @@ def write(ctx: SourceContext) -> CrossborderResult:
             "corruptions": pa.array([r["corruptions"] for r in link_rows], pa.string()),
         }
     )
-    delivery = Delivery(ctx.landing, SOURCE, ctx.cutoff)
-    delivery.csv("patients.csv", "patients", patients_table)
-    delivery.csv("assessments.csv", "assessments", assessments_table)
+    # A patient is reported from the month of treatment, each assessment in its own month.
+    delivery = ctx.delivery(SOURCE)
+    delivery.csv("patients.csv", "patients", patients_table, days=treated_on)
+    delivery.csv(
+        "assessments.csv",
+        "assessments",
+        assessments_table,
+        days=np.array([r["vurderingsdato"] for r in assessment_rows], np.int64),
+    )
     return CrossborderResult(path=delivery.close(), links=links)
 
 

@@ -16,7 +16,6 @@ import pyarrow as pa
 from synthetic_deliveries import codes, geography
 from synthetic_deliveries.background import age_at_midpoint, draw_events
 from synthetic_deliveries.danish_csv import fmt_date, fmt_decimal, fmt_time, hyphenate_some
-from synthetic_deliveries.delivery import Delivery
 from synthetic_deliveries.sources import SourceContext
 
 SOURCE = "sygehusmedicin"
@@ -77,8 +76,8 @@ def write(ctx: SourceContext) -> Path:
             "region": pa.array(region[o]),
         }
     )
-    delivery = Delivery(ctx.landing, SOURCE, ctx.cutoff)
-    delivery.csv("sygehusmedicin.csv", "sygehusmedicin", table)
+    delivery = ctx.delivery(SOURCE)
+    delivery.csv("sygehusmedicin.csv", "sygehusmedicin", table, days=day[o])
     return delivery.close()
 
 

@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 from synthetic_deliveries import codes
 from synthetic_deliveries.background import draw_events, familial_hypercholesterolaemia
 from synthetic_deliveries.danish_csv import fmt_datetime, fmt_decimal, hyphenate_some
-from synthetic_deliveries.delivery import Delivery
 from synthetic_deliveries.population import YEAR
 from synthetic_deliveries.sources import SourceContext
 
@@ -78,6 +77,6 @@ def write(ctx: SourceContext) -> Path:
             "ref_oevre": column(fmt_decimal(np.array([s.ref_high for s in specs]), 1).to_pylist()),
         }
     )
-    delivery = Delivery(ctx.landing, SOURCE, ctx.cutoff)
-    delivery.csv("lab.csv", "lab", table)
+    delivery = ctx.delivery(SOURCE)
+    delivery.csv("lab.csv", "lab", table, days=day)
     return delivery.close()

@@ -22,7 +22,6 @@ from synthetic_deliveries.background import (
     familial_hypercholesterolaemia,
 )
 from synthetic_deliveries.danish_csv import fmt_date, fmt_time
-from synthetic_deliveries.delivery import Delivery
 from synthetic_deliveries.population import YEAR
 from synthetic_deliveries.sources import SourceContext
 
@@ -139,10 +138,11 @@ def write(ctx: SourceContext) -> Path:
         }
     )
 
-    delivery = Delivery(ctx.landing, SOURCE, ctx.cutoff)
-    delivery.csv("kontakter.csv", "kontakter", kontakter)
-    delivery.csv("diagnoser.csv", "diagnoser", diagnoser)
-    delivery.csv("procedurer.csv", "procedurer", procedurer)
+    # A contact is reported once it has ended, together with its diagnoses and procedures.
+    delivery = ctx.delivery(SOURCE)
+    delivery.csv("kontakter.csv", "kontakter", kontakter, days=end_day[o])
+    delivery.csv("diagnoser.csv", "diagnoser", diagnoser, days=end_day[d_contact][d_order])
+    delivery.csv("procedurer.csv", "procedurer", procedurer, days=end_day[p_contact][p_order])
     return delivery.close()
 
 

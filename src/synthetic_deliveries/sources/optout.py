@@ -1,8 +1,10 @@
 """The opt-out register deliveries: tissue use (`vaev`) and genetic data (`genetik`).
 
-Two monthly snapshots (Latin-1, `;`, DD-MM-YYYY): the previous month's, and the cut-off
-month's, which adds new opt-outs - some by persons already sequenced, whose contributions
-must then be removed downstream - and ends a couple of earlier ones (`gyldig_til` set).
+A first delivery is two monthly snapshots (Latin-1, `;`, DD-MM-YYYY): the previous
+month's, and the cut-off month's, which adds new opt-outs - some by persons already
+sequenced, whose contributions must then be removed downstream - and ends a couple of
+earlier ones (`gyldig_til` set).
+Each later month of the same world (`generate_rounds`) is one more such update.
 The standing opt-outs are drawn before sequencing so the genome sample can include
 opted-out persons on purpose.
 """
@@ -69,13 +71,16 @@ def standing_optouts(seed: int, pop: Population, cutoff: date) -> OptOuts:
     return OptOuts(*(np.concatenate([p[i] for p in parts]).astype(np.int64) for i in range(4)))
 
 
-def write(ctx: SourceContext, standing: OptOuts, sequenced: np.ndarray) -> list[Path]:
-    rng = ctx.rng(SOURCE)
-    pop = ctx.pop
-    prev = previous_cutoff(ctx.cutoff)
-    prev_day, cut = day_number(prev), pop.cutoff
-    first = _write(ctx, standing, prev, f"{SOURCE}-{prev:%Y%m}")
-
+def month_update(
+    rng: np.random.Generator,
+    pop: Population,
+    standing: OptOuts,
+    sequenced: np.ndarray,
+    prev_day: int,
+) -> OptOuts:
+    """The register at `pop.cutoff`: `standing` (as of `prev_day`) with this month's
+    withdrawals and new opt-outs, some of them by persons already sequenced."""
+    cut = pop.cutoff
     # A couple of standing opt-outs are withdrawn during the cut-off month.
     active = np.flatnonzero(standing.active(prev_day))
     ended = rng.choice(
@@ -112,14 +117,19 @@ def write(ctx: SourceContext, standing: OptOuts, sequenced: np.ndarray) -> list[
     lo = np.maximum(f[new_people], prev_day + 1)
     hi = np.minimum(last[new_people], cut)
     new_from = lo + np.floor(rng.random(len(new_people)) * (hi - lo + 1)).astype(np.int64)
-    current = OptOuts(
+    return OptOuts(
         person=np.concatenate([updated.person, new_people]),
         register=np.concatenate([updated.register, new_register]),
         valid_from=np.concatenate([updated.valid_from, new_from]),
         valid_to=np.concatenate([updated.valid_to, np.full(len(new_people), NEVER)]),
     )
-    second = _write(ctx, current, ctx.cutoff, f"{SOURCE}-{ctx.cutoff:%Y%m}")
-    return [first, second]
+
+
+def write(ctx: SourceContext, snapshots: list[tuple[date, OptOuts]]) -> list[Path]:
+    """One snapshot delivery per (cut-off, register contents), CPRs as of `ctx.cutoff`."""
+    return [
+        _write(ctx, optouts, cutoff, f"{SOURCE}-{cutoff:%Y%m}") for cutoff, optouts in snapshots
+    ]
 
 
 def _alive_window(pop: Population) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +146,7 @@ def _write(ctx: SourceContext, optouts: OptOuts, cutoff: date, delivery_id: str)
     o = np.lexsort((optouts.register, optouts.person, optouts.valid_from))
     table = pa.table(
         {
-            "cpr": ctx.pop.cpr.take(pa.array(optouts.person[o])),
+            "cpr": ctx.register.cpr.take(pa.array(optouts.person[o])),
             "register": pa.array(
                 np.array(REGISTERS, dtype=object)[optouts.register[o]].tolist(), pa.string()
             ),
@@ -144,6 +154,6 @@ def _write(ctx: SourceContext, optouts: OptOuts, cutoff: date, delivery_id: str)
             "gyldig_til": fmt_date(optouts.valid_to[o]),
         }
     )
-    delivery = Delivery(ctx.landing, SOURCE, cutoff, delivery_id)
+    delivery = Delivery(ctx.landing, SOURCE, cutoff, delivery_id, since=ctx.since)
     delivery.csv("optout.csv", "optout", table, encoding=ENCODING)
     return delivery.close()

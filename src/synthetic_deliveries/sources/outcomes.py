@@ -19,7 +19,6 @@ import pyarrow as pa
 from synthetic_deliveries.cohort import MOTOR_MILESTONES, Treatment
 from synthetic_deliveries.cohort_records import fix_activity
 from synthetic_deliveries.danish_csv import NEVER, fmt_date, fmt_decimal, hyphenate_some
-from synthetic_deliveries.delivery import Delivery
 from synthetic_deliveries.sources import SourceContext
 
 SOURCE = "outcomes"
@@ -145,8 +144,11 @@ def outcome_columns(rows: list[dict[str, Any]]) -> dict[str, pa.Array]:
     }
 
 
-def write(ctx: SourceContext) -> Path:
-    rng = ctx.rng(SOURCE)
+def assessed(
+    ctx: SourceContext, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """(person, day, row) of every assessment the extract reports, in delivery order; `rng`
+    is the source's stream (the writer goes on drawing from it)."""
     rows: list[dict[str, Any]] = []
     people: list[int] = []
     for tr in ctx.cohort:
@@ -159,12 +161,18 @@ def write(ctx: SourceContext) -> Path:
     rows = [rows[i] for i in order]
     person = np.array([people[i] for i in order], dtype=np.int64)
     day = np.array([r["vurderingsdato"] for r in rows], dtype=np.int64)
+    return person, day, rows
+
+
+def write(ctx: SourceContext) -> Path:
+    rng = ctx.rng(SOURCE)
+    person, day, rows = assessed(ctx, rng)
     table = pa.table(
         {
             "cpr": hyphenate_some(ctx.pop.cpr_at(person, day), rng, 0.02),
             **outcome_columns(rows),
         }
     )
-    delivery = Delivery(ctx.landing, SOURCE, ctx.cutoff)
-    delivery.csv("outcomes.csv", "outcomes", table)
+    delivery = ctx.delivery(SOURCE)
+    delivery.csv("outcomes.csv", "outcomes", table, days=day)
     return delivery.close()

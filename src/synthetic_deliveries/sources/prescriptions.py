@@ -22,7 +22,6 @@ from synthetic_deliveries.background import (
     familial_hypercholesterolaemia,
 )
 from synthetic_deliveries.danish_csv import to_date32
-from synthetic_deliveries.delivery import Delivery
 from synthetic_deliveries.population import YEAR
 from synthetic_deliveries.sources import SourceContext
 
@@ -75,8 +74,8 @@ def write(ctx: SourceContext) -> Path:
             "indo": pa.array(where_else_null(has_indo[o], indo[drug[o]]).tolist(), pa.string()),
         }
     )
-    delivery = Delivery(ctx.landing, SOURCE, ctx.cutoff)
-    delivery.parquet("lmdb.parquet", "lmdb", table)
+    delivery = ctx.delivery(SOURCE)
+    delivery.parquet("lmdb.parquet", "lmdb", table, days=day[o])
     return delivery.close()
 
 
