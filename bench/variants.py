@@ -1,21 +1,28 @@
-"""Benchmark the variant-frequency database against bcftools, and its API latency.
+"""Benchmark variant ingest against bcftools, timed as whole commands, on two cohorts.
 
-    python -m bench.variants [--samples 5000] [--megabases 2] [--repeats 3] [--workdir DIR] [--keep]
+    python -m bench.variants [--repeats 5] [--workdir DIR] [--keep]
+        [--samples 5000] [--megabases 2] [--wide-samples 2500] [--wide-megabases 4.5]
 
-On an msprime cohort from the synthetic genome generator (fake CPR-shaped numbers made up at
-run time), 2 Mb of chr17 around BRCA1 plus two chrX windows by default, it measures:
+Two msprime cohorts from the synthetic genome generator (fake CPR-shaped numbers made up at
+run time; 80% of the genomes of each go in the joint VCF): the bench cohort (5,000 genomes,
+2 Mb of chr17 around BRCA1 plus two chrX windows: about 4,000 x 10,700 records) and a wide
+one (2,500 genomes, 4.5 Mb of chr17: about 2,000 x 20,000 records). Both joint VCFs mix
+FORMAT layouts (GT:GQ:DP:AD, and GATK's GT:AD:DP:GQ:PL on about one record in five).
 
-1. ingest + aggregate of the joint VCF (read, normalise, QC, count, store, publish a
-   release) against `bcftools norm -m -any -f ref.fa | bcftools +fill-tags -t
-   AC,AN,AF,AC_Hom` on the same file, both on 2 cores; then compares every AC, AN, AF and
-   nhomalt (= AC_Hom / 2) of the two;
-2. the cost of adding one genome to a store of 10 and of 1,000 genomes (and, apart, of
-   publishing the release that follows);
-3. look-up latency (p50/p99) with 50 concurrent clients (wrk) against a local API server
-   with 2 workers (127.0.0.1 only; three runs of 10 s, the median reported).
+1. Ingest as a user runs it, from process start to the release on disk, against the
+   reference pipeline, each started as a command from this process on the same 2 cores:
 
-Timings are the best of `--repeats` runs (the machine may be shared); our ingest is timed
-in-process after one warm-up run (Python start-up and first-call initialisation excluded).
+       medfollow variants ingest joint.vcf.gz --reference ref.fa --samples manifest.tsv
+           --store <new folder> --no-warehouse --min-change 1 --workers 2
+       bcftools norm -m -any -f ref.fa joint.vcf.gz | bcftools +fill-tags -- -t AC,AN,AF,AC_Hom
+           > out.vcf                              (one `bash -c`, as typed in a shell)
+
+   The two alternate, `--repeats` rounds, so both meet the same load on a shared machine;
+   wall-clock time and CPU time (user + system of the command and every process it
+   reaped) are reported, best and median. Then every AC, AN, AF and nhomalt (= AC_Hom / 2)
+   of the two is compared.
+2. The cost of adding one genome to a store of 10 and of 1,000 genomes (and, apart, of
+   publishing the release that follows), bench cohort, in-process.
 """
 
 from __future__ import annotations
@@ -23,20 +30,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import os
-import re
 import resource
 import secrets
+import shlex
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -44,18 +48,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from genomics_variants.api.access import TokenStore
-from genomics_variants.api.privacy import Tier
 from genomics_variants.contributions.ingest import ingest_files
 from genomics_variants.contributions.store import Store
 from genomics_variants.pipeline import ingest, publish
+from medfollow_core.pseudonymise import KEY_ENV
 from synthetic_deliveries.genomes import DEFAULT_WINDOWS, Window, write_genomes
 
 CORES = 2
 CUTOFF = date(2026, 3, 31)
-CLIENTS = 50
-LATENCY_SECONDS = 10
-LATENCY_RUNS = 3
+MEDFOLLOW = Path(sys.executable).with_name("medfollow")
 
 
 def fake_samples(n: int, rng: np.random.Generator) -> pa.Table:
@@ -95,44 +96,160 @@ def _simulated(delivery: Path) -> tuple[int, list[str]]:
     return _samples_in(delivery), list(manifest.get("simulated_regions", []))
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and its reaped children (bcftools, reader processes)."""
-    while multiprocessing.active_children():  # reap reader processes so their time counts
-        time.sleep(0.005)
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+@dataclass(frozen=True)
+class Cohort:
+    """A simulated delivery and what the benchmark needs of it."""
+
+    name: str
+    delivery: Path
+
+    @property
+    def joint(self) -> Path:
+        return self.delivery / "joint" / "cohort.vcf.gz"
+
+    @property
+    def fasta(self) -> Path:
+        return self.delivery / "reference" / "GRCh38_subset.fa.gz"
+
+    @property
+    def manifest(self) -> Path:
+        return self.delivery / "sample_manifest.tsv"
 
 
-def best_of(repeats: int, run: Callable[[], object]) -> tuple[float, float]:
-    """(best wall-clock seconds, best CPU seconds) over `repeats` runs."""
-    walls, cpus = [], []
+def simulate(folder: Path, samples: int, megabases: float, rng: np.random.Generator) -> Path:
+    """The delivery of `samples` genomes over `megabases` of chr17 (reused when it exists)."""
+    delivery = folder / "landing" / "genomes" / f"genomes-{CUTOFF:%Y%m}"
+    windows = cohort_windows(megabases)
+    wanted = (samples, [w.label for w in windows])
+    if not (delivery / "manifest.json").exists() or _simulated(delivery) != wanted:
+        print(f"simulating {samples:,} genomes (msprime) in {folder} ...", flush=True)
+        write_genomes(
+            folder / "landing", fake_samples(samples, rng), seed=7, cutoff=CUTOFF, windows=windows
+        )
+    return delivery
+
+
+def _output(command: list[str]) -> str:
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def describe(cohort: Cohort) -> str:
+    """Genomes x records, size and FORMAT layouts (records of each) of the joint VCF."""
+    samples = len(_output(["bcftools", "query", "-l", str(cohort.joint)]).split())
+    records = int(_output(["bcftools", "index", "-n", str(cohort.joint)]))
+    layouts = _output(
+        [
+            "bash",
+            "-c",
+            f"set -o pipefail; gzip -dc {shlex.quote(str(cohort.joint))} | grep -v '^#' "
+            "| cut -f9 | sort | uniq -c | sort -rn",
+        ]
+    ).split("\n")
+    shapes = ", ".join(
+        f"{fmt} {int(n):,}" for n, fmt in (line.split() for line in layouts if line.strip())
+    )
+    size = cohort.joint.stat().st_size / 1e6
+    return f"{samples:,} genomes x {records:,} records, {size:,.0f} MB; FORMAT {shapes}"
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall-clock, CPU) seconds of one command, from its start to its exit.
+
+    CPU is user + system time of the command and of every descendant reaped before it
+    exited (the reader processes of our ingest, both stages of the bcftools pipeline).
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode:
+        raise SystemExit(f"{shlex.join(command)} failed:\n{done.stderr.decode()[-2000:]}")
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu
+
+
+def bcftools_command(cohort: Cohort, out: Path) -> list[str]:
+    """norm | +fill-tags, as a shell runs it (VCF text between the stages)."""
+    norm = shlex.join(
+        ["bcftools", "norm", "-m", "-any", "-f", str(cohort.fasta), str(cohort.joint)]
+    )
+    tags = shlex.join(["bcftools", "+fill-tags", "--", "-t", "AC,AN,AF,AC_Hom"])
+    return ["bash", "-c", f"set -o pipefail; {norm} 2>/dev/null | {tags} > {shlex.quote(str(out))}"]
+
+
+def medfollow_command(cohort: Cohort, store: Path) -> list[str]:
+    """Our ingest, as a user types it (no warehouse: opt-outs and regions are another cost)."""
+    return [
+        str(MEDFOLLOW),
+        "variants",
+        "ingest",
+        str(cohort.joint),
+        "--reference",
+        str(cohort.fasta),
+        "--samples",
+        str(cohort.manifest),
+        "--store",
+        str(store),
+        "--no-warehouse",
+        "--min-change",
+        "1",
+        "--workers",
+        str(CORES),
+    ]
+
+
+@dataclass(frozen=True)
+class Race:
+    """Wall-clock and CPU seconds of each run of both commands, and the comparison."""
+
+    bcftools: list[tuple[float, float]]
+    ours: list[tuple[float, float]]
+    compared: int
+    mismatches: int
+
+    @staticmethod
+    def _summary(runs: list[tuple[float, float]]) -> str:
+        walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
+        return (
+            f"{min(walls):.2f} s wall best, {statistics.median(walls):.2f} median "
+            f"({', '.join(f'{w:.2f}' for w in walls)}); {min(cpus):.2f} s CPU best, "
+            f"{statistics.median(cpus):.2f} median"
+        )
+
+    def rows(self) -> list[tuple[str, str]]:
+        b_wall, o_wall = [r[0] for r in self.bcftools], [r[0] for r in self.ours]
+        b_cpu, o_cpu = [r[1] for r in self.bcftools], [r[1] for r in self.ours]
+        return [
+            ("bcftools norm | +fill-tags", self._summary(self.bcftools)),
+            ("medfollow variants ingest", self._summary(self.ours)),
+            (
+                "speed-up (target >= 2x wall)",
+                f"{min(b_wall) / min(o_wall):.2f}x wall best/best, "
+                f"{statistics.median(b_wall) / statistics.median(o_wall):.2f}x median/median; "
+                f"{min(b_cpu) / min(o_cpu):.2f}x CPU",
+            ),
+            ("AC/AN/AF/nhomalt compared", f"{self.compared:,} variants, {self.mismatches} differ"),
+        ]
+
+    @property
+    def ratio(self) -> float:
+        return min(r[0] for r in self.bcftools) / min(r[0] for r in self.ours)
+
+
+def race(cohort: Cohort, work: Path, repeats: int, key: bytes) -> Race:
+    """Both commands, alternating, `repeats` times each; then the counts compared."""
+    env = {**os.environ, KEY_ENV: key.hex()}  # synthetic people: a throw-away key
+    out = work / f"bcftools-{cohort.name}.vcf"
+    bcftools, ours = [], []
+    store = work / f"store-{cohort.name}"
     for _ in range(repeats):
-        cpu = _cpu()
-        start = time.perf_counter()
-        run()
-        walls.append(time.perf_counter() - start)
-        cpus.append(_cpu() - cpu)
-    return min(walls), min(cpus)
-
-
-def bcftools_pipeline(vcf: Path, fasta: Path, out: Path) -> None:
-    """norm | +fill-tags, as a shell pipeline would run it (VCF text between the stages)."""
-    with out.open("wb") as sink:
-        norm = subprocess.Popen(
-            ["bcftools", "norm", "-m", "-any", "-f", str(fasta), str(vcf)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        tags = subprocess.Popen(
-            ["bcftools", "+fill-tags", "--", "-t", "AC,AN,AF,AC_Hom"],
-            stdin=norm.stdout,
-            stdout=sink,
-        )
-        assert norm.stdout is not None
-        norm.stdout.close()
-        if tags.wait() or norm.wait():
-            raise SystemExit("bcftools pipeline failed")
+        bcftools.append(timed(bcftools_command(cohort, out)))
+        shutil.rmtree(store, ignore_errors=True)
+        ours.append(timed(medfollow_command(cohort, store), env))
+    release = next((store / "releases").glob("r*/frequencies.parquet"))
+    compared, mismatches = compare(out, release)
+    return Race(bcftools, ours, compared, mismatches)
 
 
 def compare(bcftools_vcf: Path, release: Path) -> tuple[int, int]:
@@ -225,131 +342,38 @@ def add_one_genome(
     return statistics.median(adds), statistics.median(publishes)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-WRK_SCRIPT = """
-local paths = {}
-for line in io.lines("%(paths)s") do paths[#paths + 1] = line end
-local i = 0
-wrk.headers["Authorization"] = "Bearer %(token)s"
-request = function()
-  i = i %% #paths + 1
-  return wrk.format("GET", paths[i])
-end
-"""
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def _wrk(port: int, script: Path, seconds: int) -> str:
-    """Run wrk (one thread, CLIENTS keep-alive connections) and return its report."""
-    return subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{CLIENTS}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(script),
-            f"http://127.0.0.1:{port}/",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 30,
-    ).stdout
-
-
-def _percentile(report: str, label: str) -> float:
-    """A latency percentile (ms) from wrk's --latency table, e.g. label "99%"."""
-    for line in report.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == label:
-            number = re.match(r"([0-9.]+)(us|ms|s)$", parts[1])
-            if number:
-                return float(number[1]) * UNITS[number[2]]
-    raise SystemExit(f"wrk printed no {label} latency:\n{report}")
-
-
-def lookup_latency(
-    store: Path, variants: list[str], workers: int, work: Path
-) -> list[tuple[float, float, float]]:
-    """(p50, p99, requests per second) of /variants/{id} with 50 concurrent clients, for
-    each of LATENCY_RUNS runs of LATENCY_SECONDS against one server.
-
-    wrk (C, one thread) plays the clients, so the 2 cores go to the server rather than to
-    a Python load generator; each connection asks for the next variant of a shuffled list
-    as soon as its answer arrives. The token is a registered one with a daily budget (of
-    1,000,000, so the run stays inside it): tier, disclosure control, budget and audit all
-    run as for a real user.
-    """
-    token = TokenStore(Store(store).access_dir).add(
-        f"bench-{secrets.token_hex(4)}", Tier.REGISTERED, budget=1_000_000
-    )
-    paths = work / "lookup-paths.txt"
-    paths.write_text("".join(f"/variants/{v}\n" for v in variants), encoding="utf-8")
-    script = work / "lookup.lua"
-    script.write_text(WRK_SCRIPT % {"paths": paths, "token": token}, encoding="utf-8")
-    port = free_port()
-    code = (
-        "import sys; from pathlib import Path; from genomics_variants.api.server import serve; "
-        "serve(Path(sys.argv[1]), port=int(sys.argv[2]), workers=int(sys.argv[3]))"
-    )
-    server = subprocess.Popen([sys.executable, "-c", code, str(store), str(port), str(workers)])
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the API server did not start") from None
-                time.sleep(0.1)
-        _wrk(port, script, 3)  # warm-up: index load, connections
-        reports = [_wrk(port, script, LATENCY_SECONDS) for _ in range(LATENCY_RUNS)]
-    finally:
-        server.send_signal(signal.SIGINT)  # uvicorn's graceful stop (its workers follow)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-    runs = []
-    for report in reports:
-        if "Non-2xx" in report:
-            raise SystemExit(f"some look-ups failed:\n{report}")
-        rate = re.search(r"Requests/sec:\s+([0-9.]+)", report)
-        if rate is None:
-            raise SystemExit(f"wrk printed no request rate:\n{report}")
-        runs.append((_percentile(report, "50%"), _percentile(report, "99%"), float(rate[1])))
-    return runs
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.variants", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--samples", type=int, default=5000, help="cohort size (default 5000)")
+    parser.add_argument(
+        "--samples", type=int, default=5000, help="bench cohort size (default 5000)"
+    )
     parser.add_argument(
         "--megabases",
         type=float,
         default=2.0,
-        help="length of the simulated chr17 stretch (default 2; 25 is the whole p arm)",
+        help="bench cohort: simulated chr17 stretch (default 2; 25 is the whole p arm)",
     )
     parser.add_argument(
-        "--repeats", type=int, default=3, help="timed runs per measurement (best is kept)"
+        "--wide-samples", type=int, default=2500, help="wide cohort size (default 2500)"
+    )
+    parser.add_argument(
+        "--wide-megabases",
+        type=float,
+        default=4.5,
+        help="wide cohort: simulated chr17 stretch (default 4.5)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed runs of each command (default 5)"
     )
     parser.add_argument("--workdir", type=Path, help="working folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
     args = parser.parse_args(argv)
-    for tool in ("bcftools", "wrk"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is not installed (make reference-tools)")
+    if shutil.which("bcftools") is None:
+        raise SystemExit("bcftools is not installed (make reference-tools)")
+    if not MEDFOLLOW.exists():
+        raise SystemExit(f"{MEDFOLLOW} not found: run from the project's virtual environment")
     if args.samples < 1200:
         raise SystemExit(
             "--samples must be at least 1200 (stores of 10 and 1,000 are built from it)"
@@ -359,116 +383,72 @@ def main(argv: list[str] | None = None) -> None:
     key = secrets.token_bytes(32)  # synthetic people: a throw-away pseudonymisation key
     rng = np.random.default_rng(2026)
     try:
-        delivery = work / "landing" / "genomes" / f"genomes-{CUTOFF:%Y%m}"
-        windows = cohort_windows(args.megabases)
-        wanted = (args.samples, [w.label for w in windows])
-        if not (delivery / "manifest.json").exists() or _simulated(delivery) != wanted:
-            print(f"simulating {args.samples:,} genomes (msprime) in {work} ...", flush=True)
-            write_genomes(
-                work / "landing",
-                fake_samples(args.samples, rng),
-                seed=7,
-                cutoff=CUTOFF,
-                windows=windows,
-            )
-        for old in work.glob("store-*"):
-            shutil.rmtree(old)
-        fasta = delivery / "reference" / "GRCh38_subset.fa.gz"
-        joint = delivery / "joint" / "cohort.vcf.gz"
-        manifest = delivery / "sample_manifest.tsv"
-        records = int(
-            subprocess.run(
-                ["bcftools", "index", "-n", str(joint)], capture_output=True, text=True, check=True
-            ).stdout
-        )
-        joint_samples = subprocess.run(
-            ["bcftools", "query", "-l", str(joint)], capture_output=True, text=True, check=True
-        ).stdout.split()
+        cohorts = [
+            Cohort("bench", simulate(work / "bench", args.samples, args.megabases, rng)),
+            Cohort("wide", simulate(work / "wide", args.wide_samples, args.wide_megabases, rng)),
+        ]
+        races = {}
+        for number, cohort in enumerate(cohorts, start=1):
+            print(f"1.{number} ingest vs bcftools, {cohort.name} cohort ...", flush=True)
+            races[cohort.name] = race(cohort, work, args.repeats, key)
 
-        print("1/3 ingest vs bcftools ...", flush=True)
-        bcftools_out = work / "bcftools.vcf"
-        t_bcftools, cpu_bcftools = best_of(
-            args.repeats, lambda: bcftools_pipeline(joint, fasta, bcftools_out)
-        )
-        stores = iter(range(1_000))
-
-        def ours() -> None:
-            store = work / f"store-{next(stores)}"
-            ingest(store, [joint], fasta, key=key, manifest=manifest, workers=CORES)
-
-        ours()  # warm-up
-        t_ours, cpu_ours = best_of(args.repeats, ours)
-        last = work / f"store-{next(stores) - 1}"
-        release = next((last / "releases").glob("r*/frequencies.parquet"))
-        compared, mismatches = compare(bcftools_out, release)
-
-        print("2/3 adding one genome to 10 and 1,000 genomes ...", flush=True)
+        print("2 adding one genome to 10 and 1,000 genomes ...", flush=True)
+        bench = cohorts[0]
+        joint_samples = _output(["bcftools", "query", "-l", str(bench.joint)]).split()
         genome = next(
-            p for p in sorted((delivery / "per_sample").glob("*.vcf.gz")) if ".g." not in p.name
+            p
+            for p in sorted((bench.delivery / "per_sample").glob("*.vcf.gz"))
+            if ".g." not in p.name
         )
         add, publishing = {}, {}
         for size in (10, 1_000):
-            subset = subset_vcf(joint, joint_samples[:size], work / f"joint-{size}.vcf.gz")
+            subset = subset_vcf(bench.joint, joint_samples[:size], work / f"joint-{size}.vcf.gz")
             base = work / f"base-{size}"
-            ingest(base, [subset], fasta, key=key, manifest=manifest, workers=CORES)
+            shutil.rmtree(base, ignore_errors=True)
+            ingest(base, [subset], bench.fasta, key=key, manifest=bench.manifest, workers=CORES)
             add[size], publishing[size] = add_one_genome(
-                base, genome, fasta, manifest, key, work, max(args.repeats, 7)
+                base, genome, bench.fasta, bench.manifest, key, work, max(args.repeats, 7)
             )
 
-        print("3/3 look-up latency, 50 concurrent clients ...", flush=True)
-        variants = pq.read_table(release, columns=["variant_id"]).column("variant_id").to_pylist()
-        order = rng.permutation(len(variants))
-        latency = lookup_latency(last, [variants[i] for i in order], CORES, work)
-        p50, p99, rate = (statistics.median(run[k] for run in latency) for k in range(3))
-        p99s = sorted(run[1] for run in latency)
-
-        rows = [
-            (
-                "joint VCF",
-                f"{args.samples:,} simulated; {len(joint_samples):,} in the joint VCF, "
-                f"{records:,} records, {joint.stat().st_size / 1e6:,.0f} MB",
-            ),
-            (
-                "bcftools norm | +fill-tags",
-                f"{t_bcftools:.2f} s wall ({records / t_bcftools:,.0f} records/s), "
-                f"{cpu_bcftools:.2f} s CPU",
-            ),
-            (
-                "medfollow ingest + release",
-                f"{t_ours:.2f} s wall ({records / t_ours:,.0f} records/s), {cpu_ours:.2f} s CPU",
-            ),
-            (
-                "speed-up (target >= 2x)",
-                f"{t_bcftools / t_ours:.2f}x wall, {cpu_bcftools / cpu_ours:.2f}x CPU",
-            ),
-            ("load average during the run", f"{os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs)"),
-            ("AC/AN/AF/nhomalt compared", f"{compared:,} variants, {mismatches} differ"),
-            (
-                "add one genome to 10",
-                f"{add[10] * 1000:.0f} ms (then publishing a release: {publishing[10] * 1000:.0f} ms)",
-            ),
-            (
-                "add one genome to 1,000",
-                f"{add[1_000] * 1000:.0f} ms (then publishing a release: "
-                f"{publishing[1_000] * 1000:.0f} ms)",
-            ),
-            ("ratio 1,000 / 10 (target <= 1.5)", f"{add[1_000] / add[10]:.2f}"),
-            (
-                "look-up p50 / p99 (target p99 < 20 ms)",
-                f"{p50:.1f} / {p99:.1f} ms, median of {LATENCY_RUNS} runs (p99 "
-                f"{p99s[0]:.1f}-{p99s[-1]:.1f}; {rate:,.0f} req/s; wrk, {CLIENTS} connections, "
-                f"{LATENCY_SECONDS} s each)",
-            ),
-        ]
-        width = max(len(r[0]) for r in rows)
-        print(f"\nvariant frequencies benchmark ({os.cpu_count()} CPUs visible, {CORES} used)")
-        for name, value in rows:
-            print(f"  {name:<{width}}  {value}")
-        if mismatches:
+        print(
+            f"\nvariant frequencies benchmark ({os.cpu_count()} CPUs visible, {CORES} used; "
+            f"{args.repeats} alternating runs of each command)"
+        )
+        for cohort in cohorts:
+            rows = [("joint VCF", describe(cohort)), *races[cohort.name].rows()]
+            _print_rows(f"ingest, {cohort.name} cohort (whole commands)", rows)
+        _print_rows(
+            "adding one genome (in-process)",
+            [
+                (
+                    "add one genome to 10",
+                    f"{add[10] * 1000:.0f} ms (then publishing a release: "
+                    f"{publishing[10] * 1000:.0f} ms)",
+                ),
+                (
+                    "add one genome to 1,000",
+                    f"{add[1_000] * 1000:.0f} ms (then publishing a release: "
+                    f"{publishing[1_000] * 1000:.0f} ms)",
+                ),
+                ("ratio 1,000 / 10 (target <= 1.5)", f"{add[1_000] / add[10]:.2f}"),
+                (
+                    "load average at the end",
+                    f"{os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs)",
+                ),
+            ],
+        )
+        if any(r.mismatches for r in races.values()):
             raise SystemExit("counts differ from bcftools")
     finally:
         if not args.keep and args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _print_rows(title: str, rows: list[tuple[str, str]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{title}")
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Layout under `landing/genomes/genomes-YYYYMM/`:
     reference/GRCh38_subset.fa.gz (+ .fai, .gzi)
     joint/cohort.vcf.gz (+ .tbi)
     per_sample/<genome_id>.vcf.gz (+ .tbi), a few also <genome_id>.g.vcf.gz (+ .tbi)
+    per_sample/<genome_id>.callable.bed for every other single-sample genome
     sample_manifest.tsv
     manifest.json
 """
@@ -47,6 +48,7 @@ from synthetic_deliveries.genomes_reference import (
 from synthetic_deliveries.genomes_sites import Window, WindowSites, build_window
 from synthetic_deliveries.genomes_vcf import (
     SampleSlice,
+    callable_lines,
     gvcf_lines,
     index_vcf,
     joint_lines,
@@ -88,6 +90,12 @@ class Cohort:
     joint: np.ndarray  # sample indices in the joint VCF
     single: np.ndarray  # sample indices delivered as single-sample VCFs
     gvcf: np.ndarray  # positions within `single` also delivered as gVCF
+
+    @property
+    def with_bed(self) -> np.ndarray:
+        """Positions within `single` delivered with a callable-regions BED: every other one,
+        so a delivery has plain VCFs of known and of unknown coverage."""
+        return np.arange(0, len(self.single), 2)
 
     @property
     def xy(self) -> np.ndarray:
@@ -281,15 +289,49 @@ def _write_gvcfs(
     return files
 
 
+def _bed_name(genome_id: str) -> str:
+    return f"per_sample/{genome_id}.callable.bed"
+
+
+def _write_callable_beds(
+    delivery: Path, cohort: Cohort, slices: Sequence[SampleSlice], report: Progress
+) -> list[tuple[str, str, int]]:
+    """Callable-regions BEDs for the single-sample genomes of `cohort.with_bed`."""
+    files = []
+    for done, j in enumerate(cohort.with_bed.tolist(), start=1):
+        sample = int(cohort.single[j])
+        lines = [
+            callable_lines(piece, j, haploid=bool(cohort.xy[sample] and piece.window.haploid_in_xy))
+            for piece in slices
+        ]
+        body = np.concatenate(lines)
+        name = _bed_name(cohort.genome_id[sample])
+        (delivery / name).write_bytes(rows_to_bytes(body))
+        files.append((name, "callable_regions", len(body)))
+        report("genomes: callable regions", done, len(cohort.with_bed))
+    return files
+
+
 def _write_sample_manifest(path: Path, cohort: Cohort) -> int:
-    """genome id -> biobank sample -> person, with karyotype and the file holding the calls."""
+    """genome id -> biobank sample -> person, with karyotype, the file holding the calls and
+    the callable-regions BED delivered with a single-sample VCF (empty where none was)."""
     vcf_file = [JOINT_FILE] * len(cohort.genome_id)
+    callable_bed = [""] * len(cohort.genome_id)
     for sample in cohort.single.tolist():
         vcf_file[sample] = f"per_sample/{cohort.genome_id[sample]}.vcf.gz"
+    for sample in cohort.single[cohort.with_bed].tolist():
+        callable_bed[sample] = _bed_name(cohort.genome_id[sample])
     rows = zip(
-        cohort.genome_id, cohort.sample_id, cohort.cpr, cohort.karyotype, vcf_file, strict=True
+        cohort.genome_id,
+        cohort.sample_id,
+        cohort.cpr,
+        cohort.karyotype,
+        vcf_file,
+        callable_bed,
+        strict=True,
     )
-    lines = ["\t".join((*SAMPLE_COLUMNS, "vcf_file")), *("\t".join(row) for row in rows)]
+    header = (*SAMPLE_COLUMNS, "vcf_file", "callable_bed")
+    lines = ["\t".join(header), *("\t".join(row) for row in rows)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(vcf_file)
 
@@ -345,6 +387,7 @@ def write_genomes(
     if len(cohort.single):
         files += _write_single_sample_vcfs(work, cohort, slices, report)
         files += _write_gvcfs(work, cohort, slices, coverage, gvcf_seed, report)
+        files += _write_callable_beds(work, cohort, slices, report)
     files.append(
         (
             SAMPLE_MANIFEST_FILE,

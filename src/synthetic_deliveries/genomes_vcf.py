@@ -3,6 +3,10 @@
 A national cohort has thousands of samples, so nothing here loops over samples or calls in
 Python: every column is an 'S' array built with `np.strings`, and a row of fixed-width cells
 becomes text by dropping the NUL padding numpy adds (VCF text never contains NUL bytes).
+
+A joint VCF mixes FORMAT layouts, as one merged from call sets of different pipelines does:
+most records are GT:GQ:DP:AD, about one in five (chosen by position, so deterministic) is
+GATK's GT:AD:DP:GQ:PL, whose PL a reader must skip.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from synthetic_deliveries.genomes_reference import GRCH38_CONTIGS
 from synthetic_deliveries.genomes_sites import MAX_ALLELES, NO_ALLELE, Window
 
 FORMAT = b"GT:GQ:DP:AD"
+GATK_FORMAT = b"GT:AD:DP:GQ:PL"
+GATK_EVERY = 5  # records at a POS divisible by this use GATK_FORMAT in a joint VCF
 NON_REF = b"<NON_REF>"
 MAX_QUAL = 99_999
+ADJ_GQ, ADJ_DP, ADJ_DP_HAPLOID = 20, 10, 5  # gnomAD's adj genotype QC
 BLOCK_MEAN_LENGTH = 800  # reference blocks break this often on average (GQ bands in GATK)
 
 INT_TEXT = np.array([str(i).encode() for i in range(MAX_DEPTH + 1)])
@@ -68,6 +75,7 @@ def vcf_header(samples: Sequence[str], *, gvcf: bool) -> bytes:
         f'##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality{depth}">',
         f'##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth{depth}">',
         '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Read depth per allele, REF first">',
+        '##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Phred-scaled genotype likelihoods">',
         "\t".join(
             ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]
         ),
@@ -92,18 +100,48 @@ def depths_text(ad: np.ndarray, n_values: np.ndarray) -> np.ndarray:
     return text
 
 
-def sample_cells(calls: Calls, n_alleles: np.ndarray) -> np.ndarray:
-    """'GT:GQ:DP:AD' per call; a missing call is just its GT (trailing fields dropped)."""
+def likelihoods_text(calls: Calls, n_alleles: np.ndarray) -> np.ndarray:
+    """PL strings: 0 for the called genotype, GQ for one allele away, 2 GQ + 3 for two.
+
+    Diploid calls list every unordered genotype j/k (k < n_alleles, j <= k) in VCF order,
+    haploid calls one value per allele. Only the shape and the GQ relation are realistic;
+    nothing downstream reads PL.
+    """
+    haploid = calls.a2 == NO_ALLELE
+    second = np.where(haploid, calls.a1, calls.a2)
+    gq = calls.gq.astype(np.int64)
+
+    def phred(away: np.ndarray) -> np.ndarray:
+        return INT_TEXT[np.minimum(gq * away + 3 * np.maximum(away - 1, 0), MAX_DEPTH)]
+
+    def diploid_value(j: int, k: int) -> np.ndarray:
+        shared = np.maximum(
+            (calls.a1 == j).astype(np.int64) + (second == k),
+            (calls.a1 == k).astype(np.int64) + (second == j),
+        )
+        return phred(2 - shared)
+
+    diploid = diploid_value(0, 0)
+    single = phred((calls.a1 != 0).astype(np.int64))
+    for k in range(1, MAX_ALLELES):
+        present = (k < n_alleles)[:, None]
+        for j in range(k + 1):
+            diploid = np.where(present, cat(diploid, b",", diploid_value(j, k)), diploid)
+        haploid_k = phred((calls.a1 != k).astype(np.int64))
+        single = np.where(present, cat(single, b",", haploid_k), single)
+    return np.where(haploid, single, diploid)
+
+
+def sample_cells(calls: Calls, n_alleles: np.ndarray, *, gatk: bool = False) -> np.ndarray:
+    """'GT:GQ:DP:AD' (or GATK's 'GT:AD:DP:GQ:PL') per call; a missing call is just its GT
+    (trailing fields dropped)."""
     gt = genotype_text(calls.a1, calls.a2)
-    full = cat(
-        gt,
-        b":",
-        INT_TEXT[calls.gq],
-        b":",
-        INT_TEXT[calls.dp],
-        b":",
-        depths_text(calls.ad, n_alleles),
-    )
+    gq, dp, ad = INT_TEXT[calls.gq], INT_TEXT[calls.dp], depths_text(calls.ad, n_alleles)
+    if gatk:
+        pl = likelihoods_text(calls, n_alleles)
+        full = cat(gt, b":", ad, b":", dp, b":", gq, b":", pl)
+    else:
+        full = cat(gt, b":", gq, b":", dp, b":", ad)
     return np.where(calls.a1 == MISSING, gt, full)
 
 
@@ -118,9 +156,11 @@ def alt_column(alleles: np.ndarray, n_alleles: np.ndarray) -> np.ndarray:
 def joint_lines(
     contig: str, pos: np.ndarray, alleles: np.ndarray, n_alleles: np.ndarray, calls: Calls
 ) -> bytes:
-    """Records for a block of sites with one column per joint-called sample."""
+    """Records for a block of sites with one column per joint-called sample, in GATK's
+    FORMAT layout where POS is divisible by GATK_EVERY and GT:GQ:DP:AD elsewhere."""
     carrier = (calls.a1 > 0) | (calls.a2 > 0)
     qual = np.minimum((calls.gq * carrier).sum(axis=1), MAX_QUAL).astype("S")
+    gatk = pos % GATK_EVERY == 0
     prefix = cat(
         contig.encode() + b"\t",
         pos.astype("S"),
@@ -130,12 +170,17 @@ def joint_lines(
         alt_column(alleles, n_alleles),
         b"\t",
         qual,
-        b"\tPASS\t.\t" + FORMAT,
+        b"\tPASS\t.\t",
+        np.where(gatk, GATK_FORMAT, FORMAT),
     )
-    cells = cat(b"\t", sample_cells(calls, n_alleles))
-    return b"".join(
-        prefix[i].tobytes() + rows_to_bytes(cells[i]) + b"\n" for i in range(len(prefix))
-    )
+    rows = np.arange(len(pos))
+    lines = np.empty(len(pos), dtype=object)
+    for layout in (False, True):
+        chosen = rows[gatk == layout]
+        cells = cat(b"\t", sample_cells(calls.rows(chosen), n_alleles[chosen], gatk=layout))
+        for i, row in enumerate(chosen.tolist()):
+            lines[row] = prefix[row].tobytes() + rows_to_bytes(cells[i]) + b"\n"
+    return b"".join(lines.tolist())
 
 
 @dataclass(frozen=True)
@@ -302,6 +347,31 @@ def gvcf_lines(
         calls.dp[missing, 0],
     )
     return np.concatenate([block_start, gap_pos]), np.concatenate([blocks, no_call])
+
+
+def callable_lines(piece: SampleSlice, column: int, *, haploid: bool) -> np.ndarray:
+    """Callable regions of one sample in one window as BED lines (0-based, half-open).
+
+    As a depth-based tool (mosdepth, CallableLoci) would draw them, with the thresholds of
+    gnomAD's adj QC: the window minus every site where the sample's call is missing or too
+    weak to pass (GQ < 20, DP < 10, or < 5 for a haploid call). Inside a region a position
+    without a record is a passing hom-ref call; a site where the sample carries an ALT stays
+    inside, its own record deciding.
+    """
+    calls = piece.calls.select(np.array([column]))
+    gq, dp = calls.gq[:, 0], calls.dp[:, 0]
+    weak = (
+        (calls.a1[:, 0] == MISSING) | (gq < ADJ_GQ) | (dp < (ADJ_DP_HAPLOID if haploid else ADJ_DP))
+    )
+    start = piece.pos[weak]
+    gap_start, gap_end = _gaps(piece.window, start, start + piece.ref_length[weak] - 1)
+    return cat(
+        piece.window.contig.encode() + b"\t",
+        (gap_start - 1).astype("S"),
+        b"\t",
+        gap_end.astype("S"),
+        b"\n",
+    )
 
 
 def write_bgzf_vcf(path: Path, header: bytes, body: Sequence[bytes]) -> None:

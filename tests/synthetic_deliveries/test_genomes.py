@@ -113,8 +113,10 @@ def test_layout_and_manifest(delivery: Path) -> None:
     manifest = json.loads((delivery / "manifest.json").read_text(encoding="utf-8"))
     listed = {f["name"]: f for f in manifest["files"]}
     data_files = {str(p.relative_to(delivery)) for p in _vcfs(delivery)}
+    data_files |= {str(p.relative_to(delivery)) for p in delivery.glob("per_sample/*.bed")}
     data_files |= {"reference/GRCh38_subset.fa.gz", "sample_manifest.tsv"}
     assert set(listed) == data_files
+    assert any(name.endswith(".callable.bed") for name in listed)
     for name, entry in listed.items():
         assert entry["sha256"] == _sha256(delivery / name)
         if name.endswith(".vcf.gz"):
@@ -252,13 +254,85 @@ def test_gvcf_has_reference_blocks_that_tile_without_overlap(delivery: Path) -> 
 def test_sample_manifest_ties_genomes_to_files(delivery: Path) -> None:
     with (delivery / "sample_manifest.tsv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    assert list(rows[0]) == ["genome_id", "sample_id", "cpr", "karyotype", "vcf_file"]
+    assert list(rows[0]) == [
+        "genome_id",
+        "sample_id",
+        "cpr",
+        "karyotype",
+        "vcf_file",
+        "callable_bed",
+    ]
     assert [r["genome_id"] for r in rows] == _samples().column("genome_id").to_pylist()
     joint = [r for r in rows if r["vcf_file"] == "joint/cohort.vcf.gz"]
     assert 0.7 <= len(joint) / len(rows) <= 0.9
     for row in rows:
         samples = cyvcf2.VCF(str(delivery / row["vcf_file"])).samples
         assert row["genome_id"] in samples
+        if row["callable_bed"]:
+            assert row["vcf_file"].startswith("per_sample/")
+            assert (delivery / row["callable_bed"]).exists()
+    single = [r for r in rows if r["vcf_file"].startswith("per_sample/")]
+    with_bed = [r for r in single if r["callable_bed"]]
+    assert 0 < len(with_bed) < len(single)  # plain VCFs of known and of unknown coverage
+
+
+def _bed(path: Path) -> dict[str, np.ndarray]:
+    """contig -> (n, 2) array of 1-based inclusive intervals."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        contig, start, end = line.split("\t")
+        spans.setdefault(contig, []).append((int(start) + 1, int(end)))
+    return {contig: np.array(s) for contig, s in spans.items()}
+
+
+def test_callable_regions_hold_exactly_the_calls_that_pass_adj(delivery: Path) -> None:
+    """A BED interval promises passing hom-ref calls: the sample's weak calls (GQ < 20, DP
+    < 10, haploid < 5) lie outside every interval and its passing records inside one."""
+    with (delivery / "sample_manifest.tsv").open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh, delimiter="\t") if r["callable_bed"]]
+    windows = {(w.contig, w.start, w.end) for w in DEFAULT_WINDOWS}
+    inside_weak = outside_passing = checked = 0
+    for row in rows:
+        spans = _bed(delivery / row["callable_bed"])
+        for contig, intervals in spans.items():
+            assert (intervals[:, 0] <= intervals[:, 1]).all()
+            assert (intervals[1:, 0] > intervals[:-1, 1] + 1).all()  # sorted, apart
+            for start, end in intervals.tolist():
+                assert any(c == contig and lo <= start and end <= hi for c, lo, hi in windows)
+        for record in cyvcf2.VCF(str(delivery / row["vcf_file"])):
+            haploid = len(record.genotypes[0]) == 2
+            gq, dp = int(record.format("GQ")[0, 0]), int(record.format("DP")[0, 0])
+            passing = gq >= 20 and dp >= (5 if haploid else 10)
+            intervals = spans.get(record.CHROM, np.zeros((0, 2), dtype=int))
+            at = np.searchsorted(intervals[:, 0], record.POS, side="right") - 1
+            inside = at >= 0 and intervals[at, 1] >= record.POS
+            inside_weak += inside and not passing
+            outside_passing += passing and not inside
+            checked += 1
+    assert checked > 0
+    assert inside_weak == 0 and outside_passing == 0
+
+
+def test_joint_vcf_mixes_format_layouts(delivery: Path) -> None:
+    """About one record in five is in GATK's layout (GT:AD:DP:GQ:PL, with one PL per
+    genotype, the called one 0 and the next likeliest GQ); the rest are GT:GQ:DP:AD."""
+    layouts: dict[str, int] = {}
+    for record in cyvcf2.VCF(str(delivery / "joint/cohort.vcf.gz")):
+        layout = ":".join(record.FORMAT)
+        layouts[layout] = layouts.get(layout, 0) + 1
+        assert layout == ("GT:AD:DP:GQ:PL" if record.POS % 5 == 0 else "GT:GQ:DP:AD")
+        if "PL" not in record.FORMAT:
+            continue
+        n = len(record.ALT) + 1
+        pl, gq = record.format("PL"), record.format("GQ")[:, 0]
+        for sample, call in enumerate(record.genotypes):
+            alleles = call[:-1]
+            if alleles[0] < 0:
+                continue
+            values = pl[sample][: n if len(alleles) == 1 else n * (n + 1) // 2]
+            assert (values >= 0).all() and sorted(values)[0] == 0
+            assert sorted(values)[1] == gq[sample]
+    assert layouts["GT:GQ:DP:AD"] > layouts["GT:AD:DP:GQ:PL"] > 0
 
 
 def test_bcftools_normalises_without_ref_mismatch(delivery: Path) -> None:

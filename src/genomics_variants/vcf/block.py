@@ -1,6 +1,6 @@
 """A block of VCF records turned into genotype codes with numpy, records x samples at once.
 
-The reader copies each record's genotype, GQ, DP and AD arrays (cyvcf2) into preallocated
+The reader copies each record's genotype, GQ, DP and AD arrays (bcf.py) into preallocated
 buffers; when the block is full (or the contig changes) every step - missing calls, ploidy,
 QC, splitting into ALT alleles - runs as element-wise numpy over the whole block. Python
 touches each record once, never a sample.
@@ -9,14 +9,13 @@ touches each record once, never a sample.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from genomics_variants.vcf.bcf import Record, decode_alleles, decode_ints, gt_slots, int_values
 from genomics_variants.vcf.calls import Blocks, Summarise
 from genomics_variants.vcf.genotypes import (
     MISSING,
-    VECTOR_END,
     absent_samples,
     allele_codes,
     base_codes,
@@ -24,9 +23,6 @@ from genomics_variants.vcf.genotypes import (
     normalise_missing,
 )
 from genomics_variants.vcf.qc import QCConfig, adj_mask
-
-if TYPE_CHECKING:
-    from cyvcf2 import Variant
 
 BLOCK_RECORDS = 256
 MAX_ROWS_PER_RECORD = 5  # a gVCF block cut at both PARs of chrX (assembly.par_pieces)
@@ -57,6 +53,8 @@ class RecordBlock:
         self.gq = np.empty((BLOCK_RECORDS, n), dtype=np.int32) if gq else None
         self.dp = np.empty((BLOCK_RECORDS, n), dtype=np.int32) if dp else None
         self.ad = np.empty((BLOCK_RECORDS, n, 4), dtype=np.int32) if ad else None
+        # BCF type of each row's raw values (bcf.py), decoded a block at a time
+        self.kinds = {f: np.zeros(BLOCK_RECORDS, dtype=np.uint8) for f in ("GT", "GQ", "DP", "AD")}
         self.reset("")
 
     def reset(self, chrom: str) -> None:
@@ -75,23 +73,28 @@ class RecordBlock:
         """No room left for the rows of one more record."""
         return len(self.pos) > BLOCK_RECORDS - MAX_ROWS_PER_RECORD
 
-    def add(self, record: Variant, dp_field: str, pos: int | None = None) -> int:
-        """Copy one record's genotypes and QC fields in (at `pos`, default its POS: a piece
-        of a gVCF block starts elsewhere); returns its row."""
+    def add(self, record: Record, dp_field: str, pos: int | None = None) -> int:
+        """Copy one record's genotypes and QC fields in, as stored (at `pos`, default its
+        POS: a piece of a gVCF block starts elsewhere); returns its row."""
         row = len(self.pos)
         self.pos.append(record.POS if pos is None else pos)
-        array = record.genotype.array()
-        self.first[row] = array[:, 0]
-        self.second[row] = array[:, 1] if array.shape[1] >= 3 else VECTOR_END
+        gt = record.raw.get("GT")
+        if gt is None:  # no GT in this record: no called allele
+            self.first[row] = self.second[row] = MISSING
+            self.kinds["GT"][row] = 0
+        else:
+            self.first[row], self.second[row], self.kinds["GT"][row] = gt_slots(*gt)
         if self.gq is not None:
-            _copy_field(self.gq, row, record, "GQ")
+            self._copy_field(self.gq, row, record, "GQ", "GQ")
         if self.dp is not None:
-            _copy_field(self.dp, row, record, dp_field)
+            self._copy_field(self.dp, row, record, dp_field, "DP")
         if self.ad is not None:
-            values = record.format("AD")
-            if values is None:
+            stored = record.raw.get("AD")
+            if stored is None:
                 self.ad[row] = -1
+                self.kinds["AD"][row] = 0
             else:
+                values, self.kinds["AD"][row] = int_values(*stored)
                 if values.shape[1] > self.ad.shape[2]:
                     grown = np.empty((*self.ad.shape[:2], values.shape[1]), dtype=np.int32)
                     grown[..., : self.ad.shape[2]] = self.ad
@@ -99,14 +102,26 @@ class RecordBlock:
                 self.ad[row, :, : values.shape[1]] = values
         return row
 
+    def _copy_field(
+        self, buffer: np.ndarray, row: int, record: Record, name: str, slot: str
+    ) -> None:
+        """One-value-per-sample integer FORMAT field into `buffer[row]`; -1 if absent."""
+        stored = record.raw.get(name)
+        if stored is None:
+            buffer[row] = -1
+            self.kinds[slot][row] = 0
+        else:
+            values, self.kinds[slot][row] = int_values(*stored)
+            buffer[row] = values[:, 0]
 
-def _copy_field(buffer: np.ndarray, row: int, record: Variant, name: str) -> None:
-    """One-value-per-sample integer FORMAT field into `buffer[row]`; -1 if absent."""
-    values = record.format(name)
-    if values is None:
-        buffer[row] = -1
-    else:
-        buffer[row] = values[:, 0]
+    def decode(self) -> None:
+        """Turn the stored values of the block's rows into cyvcf2's conventions."""
+        rows = len(self.pos)
+        decode_alleles(self.first[:rows], self.kinds["GT"][:rows])
+        decode_alleles(self.second[:rows], self.kinds["GT"][:rows])
+        for name, values in (("GQ", self.gq), ("DP", self.dp), ("AD", self.ad)):
+            if values is not None:
+                decode_ints(values[:rows], self.kinds[name][:rows])
 
 
 def flush(
@@ -116,6 +131,7 @@ def flush(
     rows = len(block)
     if not rows:
         return
+    block.decode()
     pos = np.array(block.pos, dtype=np.int64)
     first, second = block.first[:rows], block.second[:rows]
     half = normalise_missing(first, second)

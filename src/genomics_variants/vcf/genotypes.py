@@ -1,4 +1,4 @@
-"""From cyvcf2 genotype arrays to one small code per sample and normalised variant.
+"""From genotype arrays (bcf.py) to one small code per sample and normalised variant.
 
 A code packs everything the frequency tables need about one sample at one variant:
 
@@ -11,7 +11,7 @@ Code 0 means "no contribution". Because copies sit in the high bits, the element
 maximum of two codes prefers the call carrying more ALT copies, which is how duplicate
 records of one variant in a file are merged.
 
-Calls are held as two int16 arrays (records x samples), the allele slots cyvcf2 gives:
+Calls are held as two int16 arrays (records x samples), the allele slots htslib gives:
 `first` and `second`, with -1 for a missing allele and -2 ("vector end") as the second slot
 of a haploid call. A half-missing call ("./1", "1/.") is a haploid call of its called
 allele, as `bcftools +fill-tags` counts it (AN 1, AC 1 if ALT, in AC_Hemi, never in AC_Hom);
@@ -37,7 +37,7 @@ COPIES_SHIFT = 4
 N_CODES = 64
 
 MISSING = -1
-VECTOR_END = -2  # cyvcf2/htslib: the second allele slot of a haploid call
+VECTOR_END = -2  # htslib (and cyvcf2): the second allele slot of a haploid call
 
 
 def normalise_missing(first: np.ndarray, second: np.ndarray) -> np.ndarray:

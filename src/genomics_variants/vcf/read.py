@@ -1,9 +1,9 @@
 """Read VCF/BCF/gVCF files into genotype codes per normalised variant and sample.
 
 A VCF's text is parsed by pysam into a temporary BCF, region by region (transcode.py), and
-its records are read with cyvcf2; each record's REF is checked against the reference and its
-ALT alleles normalised (normalise.py), and its calls go into a block that is decoded with
-numpy (block.py). A tabix-indexed joint file is read by several processes at once, each
+its records are read straight into numpy (bcf.py); each record's REF is checked against
+the reference and its ALT alleles normalised (normalise.py), and its calls go into a block
+that is decoded with numpy (block.py). A tabix-indexed joint file is read by several processes at once, each
 taking a balanced group of regions (partition.py); pieces are merged in genome order,
 duplicate variants combined.
 """
@@ -15,14 +15,13 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from cyvcf2 import VCF
 
 from genomics_variants.assembly import UNCOUNTED_CONTIGS, par_pieces
 from genomics_variants.reference import Reference
 from genomics_variants.sites import Sites
+from genomics_variants.vcf.bcf import BcfReader, Record
 from genomics_variants.vcf.block import Decoded, RecordBlock, flush
 from genomics_variants.vcf.calls import Blocks, FileCalls, FileSpec, ReadStats, Summarise
 from genomics_variants.vcf.header import read_header
@@ -72,23 +71,23 @@ def _read_part(job: _Job) -> _Part:
         Reference(job.reference) as reference,
         bcf_pieces(job.path, job.regions, job.samples) as pieces,
     ):
-        for piece in pieces:
-            vcf = VCF(str(piece), lazy=True)
-            try:
-                if list(vcf.samples) != list(job.samples):  # an input BCF: select in htslib
-                    vcf.set_samples(list(job.samples))
-                if list(vcf.samples) != list(job.samples):
-                    raise MedfollowError(f"{job.path.name}: could not select the kept samples")
-                _read_records(vcf, job, reference, block, part)
-            finally:
-                vcf.close()
+        for piece in pieces:  # an input BCF keeps all its samples: the reader selects
+            records = BcfReader(piece, job.samples, _decoded_fields(job))
+            _read_records(records, job, reference, block, part)
             flush(block, job.xy, job.qc, job.summarise, part.decoded)
             block.reset("")
     return part
 
 
+def _decoded_fields(job: _Job) -> list[str]:
+    """The FORMAT fields QC looks at (GT is always decoded)."""
+    if not job.qc.enabled:
+        return []
+    return [f for f in ("GQ", "DP", "MIN_DP", "AD") if f in job.fields]
+
+
 def _read_records(
-    records: Iterable[Any], job: _Job, reference: Reference, block: RecordBlock, part: _Part
+    records: Iterable[Record], job: _Job, reference: Reference, block: RecordBlock, part: _Part
 ) -> None:
     """Check, split and normalise records into `block` (flushed when full or at a new contig)."""
     block_dp = "MIN_DP" if "MIN_DP" in job.fields else "DP"

@@ -1,11 +1,11 @@
-"""Parse VCF text with pysam into a temporary uncompressed BCF, which cyvcf2 then reads.
+"""Parse VCF text with pysam into a temporary BCF, which bcf.py then reads into numpy.
 
-Parsing the FORMAT columns is most of the cost of reading a joint VCF, and the two htslib
-builds we ship parse at different speeds: pysam's (htslib 1.24) takes about half the time
-of the one inside cyvcf2's wheel on the benchmark cohort (1.1 s against 2.0 s for 3,199
-records x 4,000 samples of GT:GQ:DP:AD). cyvcf2 stays for what pysam lacks, genotypes as
-numpy arrays, and reading an uncompressed BCF costs it little (0.4 s for the same
-records). pysam releases the GIL while it parses and writes.
+Parsing the FORMAT columns is most of the cost of reading a joint VCF, and the htslib
+inside pysam (1.24) parses about twice as fast as older builds (the one inside cyvcf2's
+wheel took 2.0 s where pysam takes 1.1 s, for 3,199 records x 4,000 samples of
+GT:GQ:DP:AD). The BCF it writes holds each FORMAT field as one typed array per record,
+which bcf.py takes as numpy views without further parsing. pysam releases the GIL while
+it parses and writes.
 
 A BCF input is read as it is. A VCF is transcoded one region at a time (the reader asks
 for them in turn), so the temporary file holds one piece, never the whole file; records

@@ -49,6 +49,11 @@ def files(delivery: Path, manifest_rows: list[dict[str, str]]) -> dict[str, obje
         "gvcfs": gvcfs,
         "plain": [p for p in plain if p.name.removesuffix(".vcf.gz") not in gvcf_genomes],
         "plain_of_gvcf": [p for p in plain if p.name.removesuffix(".vcf.gz") in gvcf_genomes],
+        "plain_without_bed": [
+            delivery / r["vcf_file"]
+            for r in manifest_rows
+            if r["vcf_file"].startswith("per_sample/") and not r["callable_bed"]
+        ],
         "cpr": {row["genome_id"]: row["cpr"] for row in manifest_rows},
         "joint_genomes": [
             r["genome_id"] for r in manifest_rows if r["vcf_file"].startswith("joint")
@@ -134,7 +139,8 @@ def test_plain_vcf_without_callable_regions_is_of_unknown_coverage(
     store = Store(tmp_path / "store")
     ingest_files(store, [files["joint"]], reference, key=load_key(), workers=2)
     before = _totals(store)
-    result = ingest_files(store, [files["plain"][0]], reference, key=load_key(), workers=1)
+    plain = files["plain_without_bed"][0]  # the delivery names no callable regions for it
+    result = ingest_files(store, [plain], reference, key=load_key(), workers=1)
     assert result.files[0].kind == "vcf" and any("unknown coverage" in n for n in result.notes)
     batch = result.state.batches.column("batch_id").to_pylist()[-1]
     own = set(store.batch_sites(batch).ids.tolist())  # the variants the genome's records list
@@ -163,8 +169,12 @@ def test_callable_regions_make_a_plain_vcf_count_toward_an(
     bed.write_text(f"track name=callable\nchr17\t{lo - 1}\t{hi}\n", encoding="utf-8")
     lines = (delivery / "sample_manifest.tsv").read_text(encoding="utf-8").splitlines()
     manifest = tmp_path / "sample_manifest.tsv"
-    rows = [lines[0] + "\tcallable_bed"]
-    rows += [f"{line}\t{bed.name if line.startswith(genome) else ''}" for line in lines[1:]]
+    column = lines[0].split("\t").index("callable_bed")  # the delivery's own BEDs replaced
+    rows = [lines[0]]
+    for line in lines[1:]:
+        fields = line.split("\t")
+        fields[column] = bed.name if fields[0] == genome else ""
+        rows.append("\t".join(fields))
     manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
     result = ingest_files(store, [plain], reference, key=load_key(), manifest=manifest, workers=1)
     assert result.files[0].kind == "vcf+bed"

@@ -158,3 +158,21 @@ def test_interrupted_write_leaves_the_store_intact(
     assert store.current_generation() == (generation or 0) + 1
     assert json.loads((store.root / "store.json").read_text())["format_version"] == FORMAT_VERSION
     shutil.rmtree(store.root)
+
+
+def test_delivery_folder_counts_plain_vcfs_by_their_callable_regions(
+    delivery: Path, manifest_rows: list[dict[str, str]], tmp_path: Path
+) -> None:
+    """The delivery names a callable-regions BED for some plain single-sample VCFs: those
+    count toward AN (kind vcf+bed), the others stay of unknown coverage (kind vcf)."""
+    store = Store(tmp_path / "store")
+    reference = delivery / "reference" / "GRCh38_subset.fa.gz"
+    result = ingest_files(store, [delivery], reference, key=load_key(), workers=2)
+    kinds = {report.name: report.kind for report in result.files}
+    with_bed = {Path(r["vcf_file"]).name for r in manifest_rows if r["callable_bed"]}
+    plain = {name for name in kinds if not name.endswith(".g.vcf.gz")} - {"cohort.vcf.gz"}
+    assert plain & with_bed and plain - with_bed  # known and unknown coverage, both read
+    assert {kinds[name] for name in plain & with_bed} == {"vcf+bed"}
+    assert {kinds[name] for name in plain - with_bed} == {"vcf"}
+    stored = store.load().batches.column("kind").to_pylist()
+    assert stored.count("vcf+bed") == len(plain & with_bed)
