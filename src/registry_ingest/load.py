@@ -1,8 +1,22 @@
 """Write typed, pseudonymised batches into ``raw`` and refused rows into ``quarantine``.
 
-Tables are derived from the contract (``raw.<source>__<table>`` plus the lineage columns
-``_delivery_id``, ``_row_number`` and ``_loaded_at``), created or widened on demand. Rows
-travel by COPY (``medfollow_core.warehouse.copy``).
+``raw.<source>__<table>`` is derived from the contract plus the lineage columns
+``_delivery_id``, ``_row_number`` and ``_loaded_at``; it is created or widened on demand and
+is what every reader queries. A delivery's rows do not go into it directly: each delivery
+gets its own table, ``raw.<source>__<table>__a<attempt_id>``, created in the load's
+transaction from the parent's columns *without* ``_delivery_id`` and ``_loaded_at``, filled
+by COPY (``medfollow_core.warehouse.copy``), and then given those two columns with the
+delivery's id and load time as constant defaults and made an inheritance child of the
+parent. PostgreSQL keeps such a default once, in the catalogue (``attmissingval``), and
+returns it for every row written before the column existed: a query on the parent sees all
+three lineage columns on every row, but only ``_row_number`` (file order within the
+delivery) is stored per row. Storing the other two per row cost the server more than the
+whole bare COPY (README, "Performance").
+
+The delivery table is created in the load's transaction, so a failed or killed load leaves
+nothing behind, COPY may write it frozen, and the parent is never locked against readers
+(``inherit`` takes a share-update lock). Rows inserted into the parent itself (older
+warehouses, hand-made fixes) stay valid: the parent keeps its lineage columns.
 """
 
 from __future__ import annotations
@@ -18,6 +32,8 @@ LINEAGE = (
     ("_row_number", "bigint not null"),
     ("_loaded_at", "timestamptz not null default now()"),
 )
+PER_DELIVERY = ("_delivery_id", "_loaded_at")
+"""Lineage columns a delivery table holds once, as a default, instead of in every row."""
 QUARANTINE_COLUMNS = (
     ("_delivery_id", "text not null"),
     ("_row_number", "bigint not null"),
@@ -34,6 +50,12 @@ def quarantine_name(contract: SourceContract, table: Table) -> sql.Identifier:
     return sql.Identifier("quarantine", f"{contract.source}__{table.name}")
 
 
+def delivery_table_name(contract: SourceContract, table: Table, attempt_id: int) -> sql.Identifier:
+    """The table holding one load attempt's rows (``attempt_id`` as in ``audit.deliveries``:
+    unique, and short enough for PostgreSQL's 63-byte names, which a delivery id is not)."""
+    return sql.Identifier("raw", f"{contract.source}__{table.name}__a{attempt_id}")
+
+
 def raw_columns(table: Table) -> list[tuple[str, str]]:
     return [(c.target, c.pg_type) for c in table.columns] + list(LINEAGE)
 
@@ -42,7 +64,8 @@ def ensure_tables(conn: psycopg.Connection, contract: SourceContract) -> None:
     """Create the source's raw and quarantine tables, adding columns a contract gained.
 
     DDL takes an exclusive lock until the load commits, blocking readers of raw; so nothing
-    is altered unless a table or column is actually missing.
+    is altered unless a table or column is actually missing. A column added to a raw table
+    reaches every delivery table under it (inheritance).
     """
     for table in contract.tables:
         for schema, name, columns in (
@@ -62,7 +85,15 @@ def ensure_tables(conn: psycopg.Connection, contract: SourceContract) -> None:
                     )
                 )
                 if schema == "raw":
-                    _describe_new_raw_table(conn, contract, table)
+                    conn.execute(
+                        sql.SQL("comment on table {} is {}").format(
+                            ident,
+                            sql.Literal(
+                                f"{contract.title}: {table.name} (pseudonymised, contract-typed; "
+                                "one inheritance child per delivery)"
+                            ),
+                        )
+                    )
                 continue
             for column, pg_type in columns:
                 if column not in existing:
@@ -75,19 +106,99 @@ def ensure_tables(conn: psycopg.Connection, contract: SourceContract) -> None:
                     )
 
 
-def _describe_new_raw_table(
-    conn: psycopg.Connection, contract: SourceContract, table: Table
-) -> None:
-    # Deliveries are appended contiguously, so a BRIN index finds one delivery's rows
-    # (re-runs, quarantine moves) at a fraction of a btree's cost during COPY.
+def create_delivery_table(
+    conn: psycopg.Connection, contract: SourceContract, table: Table, attempt_id: int
+) -> tuple[sql.Identifier, list[str]]:
+    """Create this attempt's table for ``table``'s rows; returns it and the columns COPY fills.
+
+    The columns are the parent's as the catalogue has them now (so never a second copy of
+    the DDL), minus the per-delivery lineage that `attach_delivery_table` adds afterwards.
+    """
+    parent = raw_name(contract, table)
+    columns = [
+        (name, pg_type, not_null)
+        for name, pg_type, not_null in _parent_columns(conn, parent)
+        if name not in PER_DELIVERY
+    ]
+    child = delivery_table_name(contract, table, attempt_id)
     conn.execute(
-        sql.SQL("create index if not exists {} on {} using brin (_delivery_id)").format(
-            sql.Identifier(f"{contract.source}__{table.name}__delivery"), raw_name(contract, table)
+        sql.SQL("create table {} ({})").format(
+            child,
+            sql.SQL(", ").join(
+                sql.SQL("{} {}{}").format(
+                    sql.Identifier(name),
+                    sql.SQL(pg_type),
+                    sql.SQL(" not null" if not_null else ""),
+                )
+                for name, pg_type, not_null in columns
+            ),
+        )
+    )
+    return child, [name for name, _, _ in columns]
+
+
+def attach_delivery_table(
+    conn: psycopg.Connection,
+    contract: SourceContract,
+    table: Table,
+    child: sql.Identifier,
+    delivery_id: str,
+) -> None:
+    """Give the filled delivery table its delivery id and load time and put it under the parent.
+
+    Adding a column with a constant default (``now()`` is the transaction's start, constant
+    within it) rewrites nothing: the value is kept once in the catalogue and read for every
+    existing row. Then ``inherit`` makes the rows visible through ``raw.<source>__<table>``
+    when the load commits.
+    """
+    parent = raw_name(contract, table)
+    types = {name: pg_type for name, pg_type, _ in _parent_columns(conn, parent)}
+    defaults = {"_delivery_id": sql.Literal(delivery_id), "_loaded_at": sql.SQL("now()")}
+    conn.execute(
+        sql.SQL("alter table {} {}, inherit {}").format(
+            child,
+            sql.SQL(", ").join(
+                sql.SQL("add column {} {} not null default {}").format(
+                    sql.Identifier(name), sql.SQL(types[name]), defaults[name]
+                )
+                for name in PER_DELIVERY
+            ),
+            parent,
         )
     )
     conn.execute(
         sql.SQL("comment on table {} is {}").format(
-            raw_name(contract, table),
-            sql.Literal(f"{contract.title}: {table.name} (pseudonymised, contract-typed)"),
+            child, sql.Literal(f"{contract.source} delivery {delivery_id}: {table.name}")
         )
     )
+
+
+def replace_earlier_deliveries(
+    conn: psycopg.Connection, contract: SourceContract, table: Table
+) -> int:
+    """Empty a snapshot source's raw table before its new delivery loads; returns the rows
+    it held. Earlier delivery tables are dropped, rows held by the parent itself deleted."""
+    parent = raw_name(contract, table)
+    row = conn.execute(sql.SQL("select count(*) from {}").format(parent)).fetchone()
+    children = conn.execute(
+        "select inhrelid::regclass::text from pg_inherits where inhparent = %s::regclass",
+        (parent.as_string(conn),),
+    ).fetchall()
+    for (child,) in children:
+        conn.execute(sql.SQL("drop table {}").format(sql.SQL(child)))
+    conn.execute(sql.SQL("delete from only {}").format(parent))
+    return int(row[0]) if row else 0
+
+
+def _parent_columns(
+    conn: psycopg.Connection, parent: sql.Identifier
+) -> list[tuple[str, str, bool]]:
+    """(name, SQL type, not null) of the parent's live columns, in their order."""
+    return [
+        (str(name), str(pg_type), bool(not_null))
+        for name, pg_type, not_null in conn.execute(
+            "select attname, format_type(atttypid, atttypmod), attnotnull from pg_attribute "
+            "where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
+            (parent.as_string(conn),),
+        ).fetchall()
+    ]

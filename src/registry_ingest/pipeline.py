@@ -53,8 +53,16 @@ from medfollow_core.warehouse.copy import copy_table
 from registry_ingest import read
 from registry_ingest.convert import convert_batch
 from registry_ingest.files import check_columns, table_entries
-from registry_ingest.load import ensure_tables, quarantine_name, raw_name
+from registry_ingest.load import (
+    attach_delivery_table,
+    create_delivery_table,
+    ensure_tables,
+    quarantine_name,
+    raw_name,
+    replace_earlier_deliveries,
+)
 from registry_ingest.prefetch import prefetch
+from registry_ingest.recheck import child_reason, unknown_person_reason, unregistered
 from registry_ingest.stray_cprs import find_stray_cprs
 from registry_ingest.validate import DeliveryValidator
 
@@ -146,7 +154,7 @@ def ingest_delivery(
                     _check_files(delivery_dir, manifest, contract)
                     # One GX project per delivery: its results and Data Docs stay small and
                     # self-contained, and rendering never grows with the delivery history.
-                    gx_project = (gx_dir or config.state_dir() / "gx") / source / delivery_id
+                    gx_project = (gx_dir or config.validation_dir()) / source / delivery_id
                     validator = DeliveryValidator(gx_project, contract, manifest.cutoff_date)
                     load = _LoadRequest(
                         delivery_dir, manifest, contract, url, attempt.attempt_id, key
@@ -354,11 +362,13 @@ def _load(
         before: dict[str, int] = {}
         if contract.mode == "snapshot":
             for table in contract.tables:
-                deleted = conn.execute(sql.SQL("delete from {}").format(raw_name(contract, table)))
-                before[table.name] = deleted.rowcount
+                before[table.name] = replace_earlier_deliveries(conn, contract, table)
         after: dict[str, int] = {}
+        targets: dict[str, sql.Identifier] = {}
         for table in contract.tables:
             read_rows = loaded_rows = 0
+            target, columns = create_delivery_table(conn, contract, table, load.attempt_id)
+            targets[table.name] = target
             path, expected, _ = files[table.name]
             # the encoding _check_files verified: the sender's declaration, else the contract's
             encoding = manifest.encoding_of(entries[table.name]) or contract.encoding
@@ -367,7 +377,7 @@ def _load(
                 _prepare_batches(batches, table, manifest, pseudonymiser, validator)
             )
             for batch in prepared:
-                copy_table(conn, raw_name(contract, table), batch.good)
+                copy_table(conn, target, batch.good.select(columns), freeze=True)
                 copy_table(conn, quarantine_name(contract, table), batch.quarantine)
                 read_rows += batch.rows
                 loaded_rows += batch.good.num_rows
@@ -381,13 +391,17 @@ def _load(
                     f"{path.name}: manifest says {expected:,} rows, "
                     f"file has {read_rows:,} (truncated?)"
                 )
-            moved = _quarantine_cross_row(conn, contract, table, manifest)
+            attach_delivery_table(conn, contract, table, target, manifest.delivery_id)
+            moved = _quarantine_cross_row(conn, contract, table, target)
             after[table.name] = loaded_rows - moved
             outcome.rows_quarantined += moved
             outcome.tables[table.name] = read_rows
-        for child, moved in _quarantine_children(conn, contract, manifest).items():
+        for child, moved in _quarantine_children(conn, contract, manifest, targets).items():
             after[child] -= moved
             outcome.rows_quarantined += moved
+        for name, rows in after.items():
+            if rows == 0:  # a delivery table without rows only clutters raw
+                conn.execute(sql.SQL("drop table {}").format(targets[name]))
         outcome.rows_loaded = sum(after.values())
         forced = _guard_shrinking(contract, before, after, force_reason)
         outcome.status = "loaded"
@@ -474,13 +488,7 @@ def _prepare_batches(
         n = batch.num_rows
         row_numbers = pa.array(range(offset + 1, offset + n + 1), pa.int64())
         offset += n
-        typed = pa.table(
-            {
-                **stray.columns,
-                "_delivery_id": pa.repeat(manifest.delivery_id, n),
-                "_row_number": row_numbers,
-            }
-        )
+        typed = pa.table({**stray.columns, "_row_number": row_numbers})
         expectations, _ = validator.validate(table, typed)
         reasons = pc.coalesce(stray.reasons, converted.reasons, expectations)
         bad = pc.fill_null(pc.is_valid(reasons), False)
@@ -524,12 +532,12 @@ def _quarantine_records(
 
 
 def _quarantine_cross_row(
-    conn: psycopg.Connection, contract: SourceContract, table: Table, manifest: Manifest
+    conn: psycopg.Connection, contract: SourceContract, table: Table, target: sql.Identifier
 ) -> int:
-    """Checks that need more than one batch: duplicate keys and unknown persons."""
+    """Checks that need more than one batch: duplicate keys (against every delivery loaded,
+    this one included) and unknown persons; rows move out of this delivery's ``target``."""
     moved = 0
-    target, quarantine = raw_name(contract, table), quarantine_name(contract, table)
-    delivery = sql.Literal(manifest.delivery_id)
+    loaded, quarantine = raw_name(contract, table), quarantine_name(contract, table)
     if table.keys:
         keys = [contract.table(table.name).column(k).target for k in table.keys]
         key_list = sql.SQL(", ").join(sql.Identifier(k) for k in keys)
@@ -539,10 +547,9 @@ def _quarantine_cross_row(
             target,
             quarantine,
             reason,
-            delivery,
             sql.SQL(
                 "({keys}) in (select {keys} from {t} group by {keys} having count(*) > 1)"
-            ).format(keys=key_list, t=target),
+            ).format(keys=key_list, t=loaded),
         )
     person_cols = [c.target for c in table.columns if c.type == "cpr"]
     if contract.references_cpr_register and person_cols and _cpr_register_loaded(conn):
@@ -551,13 +558,11 @@ def _quarantine_cross_row(
                 conn,
                 target,
                 quarantine,
-                sql.Literal(f"{column}: person not in the CPR register"),
-                delivery,
-                sql.SQL(
-                    "{c} is not null and not exists (select 1 from raw.cpr__persons p "
-                    "where p.person_key = r.{c}) and not exists (select 1 from "
-                    "raw.cpr__changes h where h.gammelt_person_key = r.{c})"
-                ).format(c=sql.Identifier(column)),
+                sql.Literal(unknown_person_reason(column)),
+                sql.SQL("r.{c} is not null and {unknown}").format(
+                    c=sql.Identifier(column),
+                    unknown=unregistered(sql.SQL("r.{}").format(sql.Identifier(column))),
+                ),
             )
     return moved
 
@@ -581,7 +586,10 @@ def children_of(contract: SourceContract) -> list[tuple[Table, Table, str]]:
 
 
 def _quarantine_children(
-    conn: psycopg.Connection, contract: SourceContract, manifest: Manifest
+    conn: psycopg.Connection,
+    contract: SourceContract,
+    manifest: Manifest,
+    targets: dict[str, sql.Identifier],
 ) -> dict[str, int]:
     """Move a delivery's child rows whose parent row this delivery sent to quarantine.
 
@@ -594,10 +602,9 @@ def _quarantine_children(
     for parent, child, key in children_of(contract):
         moved[child.name] = moved.get(child.name, 0) + _move(
             conn,
-            raw_name(contract, child),
+            targets[child.name],
             quarantine_name(contract, child),
-            sql.Literal(f"{key}: its {parent.name} row is quarantined"),
-            delivery,
+            sql.Literal(child_reason(key, parent)),
             sql.SQL(
                 "r.{k}::text in (select q.record ->> {name} from {q} q where q._delivery_id = {d})"
             ).format(
@@ -615,17 +622,16 @@ def _move(
     target: sql.Identifier,
     quarantine: sql.Identifier,
     reason: sql.Composable,
-    delivery: sql.Composable,
     condition: sql.Composable,
 ) -> int:
+    """Move the rows of a delivery table ``target`` that meet ``condition`` to quarantine."""
     cur = conn.execute(
         sql.SQL(
-            """with moved as (
-               delete from {t} r where r._delivery_id = {d} and {cond} returning r.*)
+            """with moved as (delete from {t} r where {cond} returning r.*)
            insert into {q} (_delivery_id, _row_number, reason, record)
            select _delivery_id, _row_number, {reason},
                   to_jsonb(moved) - '_delivery_id' - '_row_number' from moved"""
-        ).format(t=target, d=delivery, cond=condition, q=quarantine, reason=reason)
+        ).format(t=target, cond=condition, q=quarantine, reason=reason)
     )
     return cur.rowcount
 
