@@ -1,12 +1,24 @@
 """National variant frequencies: new genome deliveries are ingested one VCF per mapped task,
-then published as one release; a daily sync removes genomes of persons who opted out."""
+then published as one release; a daily sync removes genomes of persons who opted out.
+
+A genome delivery is checked against the opt-out register of its own cut-off, so it waits
+until that register is loaded (the ingest DAGs load it): the DAG polls the landing area and
+also runs whenever the opt-out register is loaded."""
 
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, Param
+from airflow.sdk import (
+    DAG,
+    AssetAny,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    DeltaTriggerTimetable,
+    Param,
+)
 
 from medfollow_airflow.ingest import PendingDeliverySensor, raw_assets, report_failure
+from medfollow_airflow.schedules import landing_poll, run_timeout, sensor_timing
 from medfollow_airflow.variants import (
     IngestGenomeFileOperator,
     ListGenomeFilesOperator,
@@ -24,10 +36,13 @@ DEFAULT_ARGS = {
 
 with DAG(
     dag_id="variant_frequencies",
-    schedule="@hourly",
+    schedule=AssetOrTimeSchedule(
+        timetable=DeltaTriggerTimetable(landing_poll()), assets=AssetAny(*raw_assets("optout"))
+    ),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=run_timeout(),
     default_args=DEFAULT_ARGS,
     tags=["genomics", "variants"],
     params={"wait_for_deliveries": Param(True, type="boolean")},
@@ -36,11 +51,10 @@ with DAG(
     pending = PendingDeliverySensor(
         task_id="wait_for_genomes",
         source="genomes",
-        poke_interval=300,
-        timeout=30 * 60,
-        mode="reschedule",
+        after="optout",
         soft_fail=True,
         retries=0,
+        **sensor_timing(),
     )
     files = ListGenomeFilesOperator(task_id="list_genome_files", delivery_dirs=pending.output)
     ingested = IngestGenomeFileOperator.partial(

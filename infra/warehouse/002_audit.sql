@@ -22,3 +22,15 @@ create unique index if not exists deliveries_loaded_once
 -- The delivered files' checksums (one digest over the manifest's per-file sha256s): a loaded
 -- id arriving again with other content is refused, not skipped.
 alter table audit.deliveries add column if not exists files_sha256 text;
+
+-- Rows moved back from quarantine into raw when a newer CPR register knew their persons
+-- (registry_ingest/recheck.py): which delivery's rows, how many, and which register did it.
+create table if not exists audit.rechecks (
+    recheck_id            bigint generated always as identity primary key,
+    source                text        not null,
+    table_name            text        not null,
+    delivery_id           text        not null,
+    register_delivery_id  text,
+    rows_reinstated       bigint      not null,
+    rechecked_at          timestamptz not null default now()
+);

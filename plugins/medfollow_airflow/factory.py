@@ -2,8 +2,12 @@
 
 No DAG file is copy-pasted: adding a source is adding a contract YAML. Each source gets a
 sensor that waits for pending delivery folders, an ingest task mapped over them (one task
-instance per delivery), and a publish task that emits the source's raw-table assets. Within a family the CPR register goes first, because other sources
-are checked against it.
+instance per delivery), and a publish task that emits the source's raw-table assets.
+
+Order comes from the data: a source checked against the CPR register waits until the
+register of its own cut-off is loaded (whichever DAG loads it, whenever), and its family's
+DAG also runs whenever a register is loaded. After each register load, rows quarantined
+because their person was unknown are checked again against it.
 """
 
 from __future__ import annotations
@@ -12,15 +16,21 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Param, TriggerRule
+from airflow.sdk import DAG, AssetAny, AssetOrTimeSchedule, DeltaTriggerTimetable, Param
 
 from medfollow_airflow.ingest import (
     IngestDeliveryOperator,
     PendingDeliverySensor,
     PublishRawTablesOperator,
+    RecheckUnknownPersonsOperator,
+    raw_assets,
     report_failure,
 )
+from medfollow_airflow.schedules import landing_poll, run_timeout, sensor_timing
 from medfollow_core.landing.contracts import SourceContract, families
+
+REGISTER = "cpr"
+"""The source every person-bearing source is validated against."""
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
@@ -47,13 +57,27 @@ def _doc(family: str, contracts: list[SourceContract]) -> str:
 
 
 def ingest_dag(family: str, contracts: list[SourceContract]) -> DAG:
-    ordered = sorted(contracts, key=lambda c: (c.source != "cpr", c.source))
+    ordered = sorted(contracts, key=lambda c: (c.source != REGISTER, c.source))
+    # (the family that loads the register waits for it within its own runs)
+    waits_for_register = any(c.references_cpr_register for c in ordered) and all(
+        c.source != REGISTER for c in ordered
+    )
+    poll = landing_poll()
     with DAG(
         dag_id=f"ingest_{family}",
-        schedule="@hourly",
+        # Polled on a fixed interval; a family checked against the CPR register also runs as
+        # soon as a register is loaded, so its deliveries that waited for it go right away.
+        schedule=(
+            AssetOrTimeSchedule(
+                timetable=DeltaTriggerTimetable(poll), assets=AssetAny(*raw_assets(REGISTER))
+            )
+            if waits_for_register
+            else DeltaTriggerTimetable(poll)
+        ),
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
+        dagrun_timeout=run_timeout(),
         default_args=DEFAULT_ARGS,
         tags=["ingest", family],
         params={
@@ -66,16 +90,16 @@ def ingest_dag(family: str, contracts: list[SourceContract]) -> DAG:
         # Publishing runs even when one delivery was refused (the others committed); this
         # leaf makes the run itself fail whenever any delivery failed, so nothing is hidden.
         watcher = EmptyOperator(task_id="all_deliveries_ok", trigger_rule="all_success")
-        previous = None
         for contract in ordered:
+            # Sensors run side by side (a chain of them could outlive the schedule); a source
+            # checked against the CPR register waits for the register of its own cut-off.
             sensor = PendingDeliverySensor(
                 task_id=f"wait_for_{contract.source}",
                 source=contract.source,
-                poke_interval=60,
-                timeout=30 * 60,
-                mode="reschedule",
+                after=REGISTER if contract.references_cpr_register else None,
                 soft_fail=True,
                 retries=0,
+                **sensor_timing(),
             )
             ingest = IngestDeliveryOperator.partial(
                 task_id=f"ingest_{contract.source}",
@@ -89,11 +113,10 @@ def ingest_dag(family: str, contracts: list[SourceContract]) -> DAG:
             )
             ingest >> publish
             ingest >> watcher
-            if previous is not None:
-                # a family member with nothing pending must not block the next
-                sensor.trigger_rule = TriggerRule.ALL_DONE
-                previous >> sensor
-            previous = publish
+            if contract.source == REGISTER:
+                # rows quarantined earlier because their person was not yet registered get
+                # another chance against every newer register
+                publish >> RecheckUnknownPersonsOperator(task_id="recheck_unknown_persons")
     return dag
 
 

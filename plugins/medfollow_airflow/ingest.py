@@ -31,26 +31,41 @@ def raw_assets(source: str) -> list[Any]:
 
 
 class PendingDeliverySensor(BaseSensorOperator):
-    """Waits for delivery folders of one source in the landing area; returns their paths.
+    """Waits for delivery folders of one source in the landing area that are ready to load;
+    returns their paths.
 
-    A run triggered with ``{"wait_for_deliveries": false}`` (the demo, an engineer's manual
-    run) does not wait: with nothing pending, the source is skipped at once.
+    With ``after`` (the CPR register for sources checked against it, the opt-out register
+    for genomes), a delivery is ready only once ``after``'s delivery of the same or a later
+    cut-off is loaded (``ready_deliveries``): the order comes from the data, not from which
+    DAG happens to run first. A run triggered with ``{"wait_for_deliveries": false}`` (the
+    demo, an engineer's manual run) does not wait: with nothing ready, the source is skipped
+    at once.
     """
 
-    def __init__(self, *, source: str, landing: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        source: str,
+        after: str | None = None,
+        landing: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.source = source
+        self.after = after
         self.landing = landing
 
     def poke(self, context: Any) -> PokeReturnValue:
-        from medfollow_core.landing.folders import landing_dir, pending_deliveries
+        from medfollow_core.landing.folders import landing_dir, ready_deliveries
 
         landing = Path(self.landing) if self.landing else landing_dir()
-        pending = pending_deliveries(landing, self.source, WarehouseHook().dsn())
-        log.info("%s: %d pending deliveries in %s", self.source, len(pending), landing)
-        if not pending and not context["params"].get("wait_for_deliveries", True):
-            raise AirflowSkipException(f"{self.source}: no pending deliveries")
-        return PokeReturnValue(is_done=bool(pending), xcom_value=[str(p) for p in pending])
+        found = ready_deliveries(landing, self.source, WarehouseHook().dsn(), after=self.after)
+        log.info("%s: %d deliveries ready in %s", self.source, len(found.ready), landing)
+        for folder, why in found.waiting.items():
+            log.info("%s/%s %s", self.source, scrub(folder.name), why)
+        if not found.ready and not context["params"].get("wait_for_deliveries", True):
+            raise AirflowSkipException(f"{self.source}: no delivery ready")
+        return PokeReturnValue(is_done=bool(found.ready), xcom_value=[str(p) for p in found.ready])
 
 
 class IngestDeliveryOperator(BaseOperator):
@@ -114,6 +129,23 @@ class PublishRawTablesOperator(BaseOperator):
             len(loaded),
             ", ".join(a.name for a in self.outlets),
         )
+
+
+class RecheckUnknownPersonsOperator(BaseOperator):
+    """After a CPR register load: rows quarantined because their person was not yet in the
+    register go back into raw if the register now knows every person they name
+    (``registry_ingest.recheck``); the rest stay quarantined. Returns rows reinstated."""
+
+    def execute(self, context: Any) -> int:
+        from registry_ingest.recheck import recheck_unknown_persons
+
+        loaded = [r for r in (context["ti"].xcom_pull(task_ids="ingest_cpr") or []) if r]
+        with scrubbed_errors():
+            moved = recheck_unknown_persons(
+                WarehouseHook().dsn(),
+                register_delivery=loaded[-1]["delivery_id"] if loaded else None,
+            )
+        return sum(m.rows for m in moved)
 
 
 def report_failure(context: Any) -> None:

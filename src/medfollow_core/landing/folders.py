@@ -7,7 +7,8 @@ still being written and is left alone until its manifest appears (senders write 
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -17,7 +18,7 @@ from medfollow_core.landing.manifest import MANIFEST_NAME, Manifest, ManifestErr
 
 
 def landing_dir() -> Path:
-    return Path(os.environ.get("MEDFOLLOW_LANDING_DIR", config.state_dir() / "landing")).resolve()
+    return config.landing_dir()
 
 
 def delivery_dirs(landing: Path, source: str) -> list[Path]:
@@ -43,6 +44,52 @@ def pending_deliveries(landing: Path, source: str, url: str) -> list[Path]:
         ).fetchall()
     done = {r[0] for r in rows}
     return [p for p in candidates if _delivery_id(p) not in done]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Pending deliveries split into those that may load now and those that wait (and why)."""
+
+    ready: list[Path] = field(default_factory=list)
+    waiting: dict[Path, str] = field(default_factory=dict)
+
+
+def ready_deliveries(landing: Path, source: str, url: str, *, after: str | None) -> Readiness:
+    """Pending deliveries of ``source`` whose cut-off the ``after`` source has caught up with.
+
+    A source checked against another one (rows against the CPR register, genomes against the
+    opt-out register) must be checked against that source *of its own cut-off*: a lab
+    delivery for September validated against August's register would quarantine every
+    person born or immigrated in September as unknown. So a delivery is ready only once a
+    delivery of ``after`` with the same or a later cut-off is loaded; until then it waits,
+    whatever order the deliveries arrive or the DAGs run in. A folder whose manifest cannot
+    be read is ready: loading it is what refuses it, with the reason, in the audit.
+    """
+    pending = pending_deliveries(landing, source, url)
+    if after is None or not pending:
+        return Readiness(ready=pending)
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "select max(cutoff_date) from audit.deliveries where source = %s and status = 'loaded'",
+            (after,),
+        ).fetchone()
+    caught_up: date | None = row[0] if row else None
+    readiness = Readiness()
+    for folder in pending:
+        cutoff = _cutoff(folder)
+        if cutoff is None or (caught_up is not None and cutoff <= caught_up):
+            readiness.ready.append(folder)
+        else:
+            latest = f"latest loaded: {caught_up}" if caught_up else "none loaded yet"
+            readiness.waiting[folder] = f"waits for {after} of cut-off {cutoff} ({latest})"
+    return readiness
+
+
+def _cutoff(folder: Path) -> date | None:
+    try:
+        return Manifest.read(folder).cutoff_date
+    except ManifestError:
+        return None
 
 
 def _delivery_id(folder: Path) -> str:
