@@ -2,10 +2,13 @@
 
 Reads go through pysam (bgzipped FASTA with .fai and .gzi, or plain FASTA with .fai) and are
 cached in 1 Mb windows, so checking the REF of consecutive records costs a slice, not a seek.
+A store keeps the reference its genomes were read against; `require_same_sequence` refuses
+a later delivery whose FASTA carries another sequence.
 """
 
 from __future__ import annotations
 
+import filecmp
 from pathlib import Path
 
 import pysam
@@ -74,3 +77,35 @@ class Reference:
     def base(self, contig: str, pos: int) -> str:
         """The base at 1-based `pos`."""
         return self.fetch(contig, pos - 1, pos)
+
+
+def require_same_sequence(registered: Path, delivered: Path) -> None:
+    """Refuse (MedfollowError) a `delivered` FASTA that is not the sequence of `registered`.
+
+    Genomes called against another sequence cannot be normalised and counted with the
+    stored ones: their REF alleles and indel positions mean something else. Every contig of
+    `registered` must be in `delivered` with the same bases (soft-masking aside); file
+    names, paths, compression and extra contigs do not matter. Byte-identical files, the
+    usual case (every delivery ships the same FASTA), are recognised without decoding.
+    """
+    with Reference(registered) as ours, Reference(delivered) as theirs:
+        if filecmp.cmp(registered, delivered, shallow=False):
+            return
+        for contig, length in ours.lengths.items():
+            if contig not in theirs.lengths:
+                raise MedfollowError(
+                    f"reference {delivered.name} lacks {contig} of the store's reference"
+                )
+            if theirs.lengths[contig] != length:
+                raise MedfollowError(
+                    f"reference {delivered.name} has {contig} of another length than the store's"
+                )
+            for start in range(0, length, WINDOW):
+                if ours.fetch(contig, start, start + WINDOW) != theirs.fetch(
+                    contig, start, start + WINDOW
+                ):
+                    raise MedfollowError(
+                        f"reference {delivered.name} differs from the store's reference on "
+                        f"{contig} (within {start + 1:,}-{min(start + WINDOW, length):,}): "
+                        "its genomes were called against another sequence than the stored ones"
+                    )

@@ -87,7 +87,6 @@ class _Month:
     cutoff: date
     optouts: list[tuple[date, optout.OptOuts]]
     genome_rows: range
-    genome_seed: int
 
 
 def generate(
@@ -252,7 +251,6 @@ def _plan_months(
                 cutoff=cutoff,
                 optouts=snapshots,
                 genome_rows=range(start, len(sequenced)),
-                genome_seed=derived_seed(seed, _named("genomes", k, cutoff)),
             )
         )
         state = current
@@ -313,13 +311,16 @@ def _write_month(
         samples = _genome_samples(ctx, plan, bank.dna_sample_ids)
         from synthetic_deliveries.genomes import write_genomes  # written separately; heavy deps
 
+        # One simulation of every genome the world sequences, whichever month delivers it:
+        # every month's delivery has the same reference and sites.
         deliveries.append(
             write_genomes(
                 landing,
-                samples.slice(rows.start, len(rows)),
-                seed=month.genome_seed,
+                samples,
+                seed=derived_seed(world.seed, "genomes"),
                 cutoff=month.cutoff,
                 progress=progress,
+                deliver=rows,
             )
         )
         step("genomes")

@@ -7,10 +7,16 @@ FASTA the calls were made against. Genotypes come from a coalescent simulation (
 few GRCh38 windows (BRCA1 on chr17, chrX inside and outside PAR1), so allele frequencies and
 linkage look like a real population, and the evidence fields give genotype QC real work.
 
+A world sequenced over several months is one simulation: `write_genomes` is given every
+genome of the world and the rows one month delivers, so each month's delivery carries the
+same reference FASTA (byte for byte, as real deliveries are all called against the same
+GRCh38), its genomes' genotypes are drawn at the same sites, and a genome is jointly called,
+delivered alone, as gVCF or with a callable BED whichever month delivers it.
+
 Layout under `landing/genomes/genomes-YYYYMM/`:
 
     reference/GRCh38_subset.fa.gz (+ .fai, .gzi)
-    joint/cohort.vcf.gz (+ .tbi)
+    joint/cohort.vcf.gz (+ .tbi), absent when no genome of the delivery is jointly called
     per_sample/<genome_id>.vcf.gz (+ .tbi), a few also <genome_id>.g.vcf.gz (+ .tbi)
     per_sample/<genome_id>.callable.bed for every other single-sample genome
     sample_manifest.tsv
@@ -22,6 +28,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import date
 from itertools import pairwise
@@ -81,7 +88,8 @@ DEFAULT_WINDOWS: tuple[Window, ...] = (
 
 @dataclass(frozen=True)
 class Cohort:
-    """The validated `samples` table and how its genomes are split across files."""
+    """The validated `samples` table (every simulated genome, indexed by row) and which of
+    them a delivery holds in which files."""
 
     genome_id: list[str]
     sample_id: list[str]
@@ -90,16 +98,29 @@ class Cohort:
     joint: np.ndarray  # sample indices in the joint VCF
     single: np.ndarray  # sample indices delivered as single-sample VCFs
     gvcf: np.ndarray  # positions within `single` also delivered as gVCF
-
-    @property
-    def with_bed(self) -> np.ndarray:
-        """Positions within `single` delivered with a callable-regions BED: every other one,
-        so a delivery has plain VCFs of known and of unknown coverage."""
-        return np.arange(0, len(self.single), 2)
+    with_bed: np.ndarray  # positions within `single` delivered with a callable-regions BED
 
     @property
     def xy(self) -> np.ndarray:
         return np.array([k == "XY" for k in self.karyotype], dtype=bool)
+
+    @property
+    def delivered(self) -> np.ndarray:
+        """Sample indices this delivery holds, in table order."""
+        return np.sort(np.concatenate([self.joint, self.single]))
+
+    def restrict(self, rows: range) -> Cohort:
+        """The same split for the samples of `rows` only: each keeps its kind of file, so
+        the split does not depend on which delivery carries a genome."""
+        single = (self.single >= rows.start) & (self.single < rows.stop)
+        position = np.cumsum(single) - 1  # position within the restricted `single`
+        return replace(
+            self,
+            joint=self.joint[(self.joint >= rows.start) & (self.joint < rows.stop)],
+            single=self.single[single],
+            gvcf=position[self.gvcf[single[self.gvcf]]],
+            with_bed=position[self.with_bed[single[self.with_bed]]],
+        )
 
 
 def _read_samples(samples: pa.Table) -> dict[str, list[str]]:
@@ -141,6 +162,8 @@ def _split_cohort(
         joint=np.sort(order[n_single:]),
         single=np.sort(order[:n_single]),
         gvcf=np.sort(rng.choice(n_single, size=n_gvcf, replace=False)),
+        # Every other one, so a delivery has plain VCFs of known and of unknown coverage.
+        with_bed=np.arange(0, n_single, 2),
     )
 
 
@@ -176,15 +199,22 @@ def _write_joint(
 ) -> tuple[int, list[SampleSlice]]:
     """Simulate every call, stream the joint VCF and keep the single-sample genomes' calls.
 
-    Returns the joint record count and one SampleSlice per window for the other writers.
+    Calls are simulated for every sample of the table, delivered or not, so a genome's calls
+    do not depend on which delivery carries it; the joint VCF lists only the alleles its own
+    samples carry, and no site where they carry none (what joint calling them would emit).
+    Without jointly called genomes in the delivery no joint VCF is written. Returns the joint
+    record count and one SampleSlice per window for the other writers.
     """
     n_samples = len(cohort.genome_id)
     chunk = max(1, CELLS_PER_CHUNK // n_samples)
     total, done, records = sum(len(s.pos) for s in sites), 0, 0
     slices: list[SampleSlice] = []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with BGZFile(str(path), "wb", index=None) as out:
-        out.write(vcf_header([cohort.genome_id[i] for i in cohort.joint], gvcf=False))
+    with ExitStack() as stack:
+        out = None
+        if len(cohort.joint):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            out = stack.enter_context(BGZFile(str(path), "wb", index=None))
+            out.write(vcf_header([cohort.genome_id[i] for i in cohort.joint], gvcf=False))
         for window_sites, seed_seq in zip(sites, seeds, strict=True):
             rng = np.random.default_rng(seed_seq)
             kept_calls: list[Calls] = []
@@ -192,24 +222,25 @@ def _write_joint(
             for lo in range(0, max(1, len(window_sites.pos)), chunk):
                 block = slice(lo, lo + chunk)
                 calls = simulate_calls(window_sites.hap[block], window_sites.haploid, coverage, rng)
-                joint, alleles, n_alleles = compact_alleles(
-                    calls.select(cohort.joint),
-                    window_sites.alleles[block],
-                    window_sites.n_alleles[block],
-                )
-                polymorphic = n_alleles > 1
-                out.write(
-                    joint_lines(
-                        window_sites.window.contig,
-                        window_sites.pos[block][polymorphic],
-                        alleles[polymorphic],
-                        n_alleles[polymorphic],
-                        joint.rows(polymorphic),
+                if out is not None:
+                    joint, alleles, n_alleles = compact_alleles(
+                        calls.select(cohort.joint),
+                        window_sites.alleles[block],
+                        window_sites.n_alleles[block],
                     )
-                )
-                records += int(polymorphic.sum())
+                    polymorphic = n_alleles > 1
+                    out.write(
+                        joint_lines(
+                            window_sites.window.contig,
+                            window_sites.pos[block][polymorphic],
+                            alleles[polymorphic],
+                            n_alleles[polymorphic],
+                            joint.rows(polymorphic),
+                        )
+                    )
+                    records += int(polymorphic.sum())
                 kept_calls.append(calls.select(cohort.single))
-                done += len(alleles)
+                done += len(window_sites.pos[block])
                 report("genomes: joint VCF", done, total)
             slices.append(
                 SampleSlice(
@@ -220,7 +251,8 @@ def _write_joint(
                     calls=Calls.concat(kept_calls),
                 )
             )
-    index_vcf(path)
+    if len(cohort.joint):
+        index_vcf(path)
     return records, slices
 
 
@@ -314,26 +346,29 @@ def _write_callable_beds(
 
 def _write_sample_manifest(path: Path, cohort: Cohort) -> int:
     """genome id -> biobank sample -> person, with karyotype, the file holding the calls and
-    the callable-regions BED delivered with a single-sample VCF (empty where none was)."""
-    vcf_file = [JOINT_FILE] * len(cohort.genome_id)
-    callable_bed = [""] * len(cohort.genome_id)
+    the callable-regions BED delivered with a single-sample VCF (empty where none was), for
+    the delivered genomes."""
+    vcf_file = dict.fromkeys(cohort.joint.tolist(), JOINT_FILE)
+    callable_bed = dict.fromkeys(cohort.delivered.tolist(), "")
     for sample in cohort.single.tolist():
         vcf_file[sample] = f"per_sample/{cohort.genome_id[sample]}.vcf.gz"
     for sample in cohort.single[cohort.with_bed].tolist():
         callable_bed[sample] = _bed_name(cohort.genome_id[sample])
-    rows = zip(
-        cohort.genome_id,
-        cohort.sample_id,
-        cohort.cpr,
-        cohort.karyotype,
-        vcf_file,
-        callable_bed,
-        strict=True,
-    )
+    rows = [
+        (
+            cohort.genome_id[i],
+            cohort.sample_id[i],
+            cohort.cpr[i],
+            cohort.karyotype[i],
+            vcf_file[i],
+            callable_bed[i],
+        )
+        for i in cohort.delivered.tolist()
+    ]
     header = (*SAMPLE_COLUMNS, "vcf_file", "callable_bed")
     lines = ["\t".join(header), *("\t".join(row) for row in rows)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return len(vcf_file)
+    return len(rows)
 
 
 def write_genomes(
@@ -345,18 +380,27 @@ def write_genomes(
     progress: Progress | None = None,
     windows: Sequence[Window] = DEFAULT_WINDOWS,
     joint_fraction: float = 0.8,
+    deliver: range | None = None,
 ) -> Path:
-    """Write a genome delivery for `samples` under `landing/genomes/` and return its folder.
+    """Write a genome delivery under `landing/genomes/` and return its folder.
 
-    The delivery is built in a hidden sibling folder and moved into place at the end, so an
-    interrupted run never leaves a half-written delivery where ingest would look.
+    Every genome of `samples` is simulated (from `seed`); the delivery holds the rows
+    `deliver` (default: all). Deliveries of one `samples` table and seed with different
+    rows therefore share their reference FASTA and sites, as monthly deliveries of one
+    world should. The delivery is built in a hidden sibling folder and moved into place at
+    the end, so an interrupted run never leaves a half-written delivery where ingest would
+    look.
     """
     report: Progress = progress or (lambda _label, _done, _total: None)
-    cohort = _split_cohort(
+    world = _split_cohort(
         _read_samples(samples),
         joint_fraction,
         np.random.default_rng(np.random.SeedSequence([seed, 0])),
     )
+    rows = range(samples.num_rows) if deliver is None else deliver
+    if rows.step != 1 or not 0 <= rows.start < rows.stop <= samples.num_rows:
+        raise ValueError(f"deliver must be a non-empty range of rows within 0..{samples.num_rows}")
+    cohort = world.restrict(rows)
     windows = _check_windows(windows)
     delivery_id = f"genomes-{cutoff:%Y%m}"
     final = Path(landing) / "genomes" / delivery_id
@@ -380,10 +424,9 @@ def write_genomes(
     joint_records, slices = _write_joint(
         work / JOINT_FILE, cohort, sites, coverage, call_seeds, report
     )
-    files = [
-        (REFERENCE_FILE, "reference_genome", len(contigs)),
-        (JOINT_FILE, "genotypes_joint", joint_records),
-    ]
+    files = [(REFERENCE_FILE, "reference_genome", len(contigs))]
+    if len(cohort.joint):
+        files.append((JOINT_FILE, "genotypes_joint", joint_records))
     if len(cohort.single):
         files += _write_single_sample_vcfs(work, cohort, slices, report)
         files += _write_gvcfs(work, cohort, slices, coverage, gvcf_seed, report)

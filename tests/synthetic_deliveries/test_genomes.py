@@ -368,3 +368,50 @@ def test_invalid_samples_are_rejected_without_revealing_cpr(tmp_path: Path) -> N
     with pytest.raises(ValueError, match="duplicates"):
         write_genomes(tmp_path, duplicated, seed=1, cutoff=CUTOFF)
     assert not (tmp_path / "genomes").exists() or not any((tmp_path / "genomes").iterdir())
+
+
+def test_deliveries_of_some_rows_come_from_the_one_simulation(
+    delivery: Path, tmp_path: Path
+) -> None:
+    """Rows delivered in two parts (as monthly rounds deliver them) get byte-identical
+    references, the same kind of file and the same calls as in one delivery of all rows,
+    and each part's joint VCF holds only sites its own samples carry."""
+    halves = (range(0, N_SAMPLES // 2), range(N_SAMPLES // 2, N_SAMPLES))
+    parts = [
+        write_genomes(tmp_path / str(i), _samples(), seed=SEED, cutoff=CUTOFF, deliver=rows)
+        for i, rows in enumerate(halves)
+    ]
+    whole = _digests(delivery)
+
+    def rows(folder: Path) -> list[str]:
+        return (folder / "sample_manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
+
+    assert rows(parts[0]) + rows(parts[1]) == rows(delivery)  # same split into files
+    joint_samples: list[str] = []
+    for part in parts:
+        digests = _digests(part)
+        for name, digest in digests.items():
+            if name.startswith("reference/") or (
+                name.startswith("per_sample/") and not name.endswith(".g.vcf.gz")
+            ):
+                assert digest == whole[name], name
+        with pysam.VariantFile(str(part / "joint" / "cohort.vcf.gz")) as joint:
+            joint_samples += list(joint.header.samples)
+            for rec in joint:
+                calls = [a for s in rec.samples.values() for a in s["GT"]]
+                assert any(a is not None and a > 0 for a in calls), (rec.chrom, rec.pos)
+    assert sum(name.startswith("per_sample/") for p in parts for name in _digests(p)) == sum(
+        name.startswith("per_sample/") for name in whole
+    )
+    with pysam.VariantFile(str(delivery / "joint" / "cohort.vcf.gz")) as joint:
+        assert joint_samples == list(joint.header.samples)
+    # A delivery without jointly called genomes has no joint VCF (no joint-calling run).
+    alone = next(i for i, row in enumerate(rows(delivery)) if "\tper_sample/" in row)
+    single = write_genomes(
+        tmp_path / "alone", _samples(), seed=SEED, cutoff=CUTOFF, deliver=range(alone, alone + 1)
+    )
+    assert rows(single) == [rows(delivery)[alone]]
+    assert not (single / "joint").exists()
+    assert "joint/cohort.vcf.gz" not in (single / "manifest.json").read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="deliver"):
+        write_genomes(tmp_path / "x", _samples(), seed=SEED, cutoff=CUTOFF, deliver=range(20, 30))

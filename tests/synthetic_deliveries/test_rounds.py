@@ -15,6 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pysam
 import pytest
 
 from medfollow_core.cpr import normalise_cpr
@@ -208,6 +209,52 @@ def test_genomes_of_the_second_month_are_new_samples(rounds: list[SynthResult]) 
         assert normalise_cpr(genome["cpr"]) in known
     truth = pq.read_table(rounds[1].ground_truth / "genomes.parquet")
     assert set(truth["genome_id"].to_pylist()) == ids[0] | ids[1]
+
+
+def _variants(delivery: Path) -> dict[tuple[str, int], tuple[str, set[str]]]:
+    """(contig, POS) -> (REF, ALTs) over a genome delivery's joint and single-sample VCFs;
+    every joint record must carry an ALT in one of the delivery's own samples."""
+    found: dict[tuple[str, int], tuple[str, set[str]]] = {}
+    for vcf in sorted(delivery.glob("**/*.vcf.gz")):
+        if vcf.name.endswith(".g.vcf.gz"):
+            continue
+        with pysam.VariantFile(str(vcf)) as records:
+            for rec in records:
+                if vcf.name == "cohort.vcf.gz":
+                    calls = [a for s in rec.samples.values() for a in s["GT"]]
+                    assert any(a is not None and a > 0 for a in calls), (rec.chrom, rec.pos)
+                ref, alts = found.setdefault((rec.chrom, rec.pos), (rec.ref, set()))
+                assert rec.ref == ref, (vcf.name, rec.chrom, rec.pos)
+                alts.update(rec.alts or ())
+    return found
+
+
+def test_genomes_of_every_month_share_one_reference_and_its_sites(
+    rounds: list[SynthResult],
+) -> None:
+    """One simulation of every sequenced genome: the same FASTA bytes each month (the store
+    registers its reference at first ingest), and a site's REF and ALTs do not depend on
+    which month delivered the genome carrying it."""
+    first, second = (r.out / "landing" / "genomes" / f"genomes-{month(r)}" for r in rounds)
+    references = sorted(p.name for p in (first / "reference").iterdir())
+    assert references == [
+        "GRCh38_subset.fa.gz",
+        "GRCh38_subset.fa.gz.fai",
+        "GRCh38_subset.fa.gz.gzi",
+    ]
+    for name in references:
+        assert (first / "reference" / name).read_bytes() == (
+            second / "reference" / name
+        ).read_bytes()
+    ours, theirs = _variants(first), _variants(second)
+    shared = ours.keys() & theirs.keys()
+    # Common variants are carried in both months: most sites of one are sites of the other.
+    assert len(shared) > 0.3 * min(len(ours), len(theirs)) > 30
+    same_alt = 0
+    for site in shared:
+        assert ours[site][0] == theirs[site][0], site
+        same_alt += bool(ours[site][1] & theirs[site][1])
+    assert same_alt > 0.9 * len(shared)
 
 
 def test_same_arguments_give_identical_bytes(rounds: list[SynthResult], tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ from genomics_variants.contributions.manifest import (
 from genomics_variants.contributions.measures import measure_sums
 from genomics_variants.contributions.store import State, Store
 from genomics_variants.contributions.warehouse import optouts_in_force, regions_of
+from genomics_variants.reference import require_same_sequence
 from genomics_variants.sites import Sites, locate
 from genomics_variants.vcf.callable import callable_blocks
 from genomics_variants.vcf.calls import Blocks, FileCalls, FileSpec, ReadStats
@@ -365,6 +366,9 @@ def ingest_files(
         optouts |= found
     with store.writer():
         state = store.load()
+        registered = store.reference
+        if registered is not None:  # before anything is stored under another sequence
+            require_same_sequence(registered, Path(reference))
         plans = _plan(paths, genomes, state, optouts)
         readable = [p for p in plans if len(p.kept)]
         people = {k for p in readable for k in genomes.person_key[p.kept].tolist()}
