@@ -16,7 +16,7 @@ from medfollow_core.landing.folders import ready_deliveries
 from registry_ingest.pipeline import ingest_delivery
 from registry_ingest.recheck import recheck_unknown_persons
 from support.deliveries import write_delivery
-from support.hostile import Population, population, state_dir
+from support.hostile import Population, population, register_row, state_dir
 
 __all__ = ["population", "state_dir"]  # module-scoped fixtures used below
 
@@ -25,22 +25,8 @@ pytestmark = pytest.mark.integration
 AUGUST, SEPTEMBER = date(2026, 8, 31), date(2026, 9, 30)
 
 
-def person(people: Population, i: int) -> dict[str, object]:
-    return {
-        "cpr": people.cpr(i),
-        "fornavn": "Ida",
-        "efternavn": "Holm",
-        "koen": "2",
-        "foedselsdato": "01-01-1970",
-        "region": "1084",
-        "kommune": "101",
-        "postnr": "2100",
-        "status": "01",
-    }
-
-
 def register(root: Path, people: Population, persons: Sequence[int], cutoff: date) -> Path:
-    rows = [person(people, i) for i in persons]
+    rows = [register_row(people, i) for i in persons]
     return write_delivery(root, "cpr", {"persons": rows}, cutoff=cutoff)
 
 
@@ -59,8 +45,7 @@ def lpr3(root: Path, people: Population, persons: Sequence[int], cutoff: date) -
                 {"dw_ek_kontakt": k, "diagnosekode": "DC833", "diagnosetype": "A"} for k in contacts
             ],
             "procedurer": [
-                {"dw_ek_kontakt": k, "procedurekode": "BOHJ19", "dato_start": day}
-                for k in contacts
+                {"dw_ek_kontakt": k, "procedurekode": "BOHJ19", "dato_start": day} for k in contacts
             ],
         },
         cutoff=cutoff,

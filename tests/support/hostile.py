@@ -44,6 +44,21 @@ class Population:
         return sorted({h[:6] + "-****" for h in hits if h in self.cprs})
 
 
+def register_row(people: Population, i: int) -> dict[str, object]:
+    """One person of ``people`` as a CPR register row (names and address fixed)."""
+    return {
+        "cpr": people.cpr(i),
+        "fornavn": "Søren",
+        "efternavn": "Åberg",
+        "koen": "1",
+        "foedselsdato": "01-01-1960",
+        "region": "1084",
+        "kommune": "101",
+        "postnr": "2100",
+        "status": "01",
+    }
+
+
 def spellings(cpr: str) -> list[str]:
     """The ways people write one CPR number: plain, hyphen, space, dots."""
     return [

@@ -22,6 +22,7 @@ from support.hostile import (
     audit_rows,
     one_line_error,
     population,
+    register_row,
     run_cli,
     state_dir,
     tables_snapshot,
@@ -32,20 +33,6 @@ __all__ = ["population", "state_dir"]  # module-scoped fixtures used below
 pytestmark = pytest.mark.integration
 
 AUGUST, SEPTEMBER = date(2026, 8, 31), date(2026, 9, 30)
-
-
-def person(people: Population, i: int) -> dict[str, object]:
-    return {
-        "cpr": people.cpr(i),
-        "fornavn": "Søren",
-        "efternavn": "Åberg",
-        "koen": "1",
-        "foedselsdato": "01-01-1960",
-        "region": "1084",
-        "kommune": "101",
-        "postnr": "2100",
-        "status": "01",
-    }
 
 
 def optouts(people: Population, n: int) -> list[dict[str, object]]:
@@ -79,7 +66,7 @@ def register(
 ) -> str:
     """A warehouse with the CPR register of August loaded (20 persons)."""
     root = tmp_path_factory.mktemp("landing")
-    rows = [person(population, i) for i in range(20)]
+    rows = [register_row(population, i) for i in range(20)]
     folder = write_delivery(root, "cpr", {"persons": rows}, cutoff=AUGUST)
     assert ingest_delivery(folder, url=db_url, key=key).status == "loaded"
     return db_url
@@ -100,7 +87,7 @@ def test_a_snapshot_whose_rows_are_all_quarantined_cannot_empty_the_register(
     register: str, key: bytes, tmp_path: Path, population: Population
 ) -> None:
     """Swapped ``cpr`` and ``foedselsdato`` headers: every row fails, none would load."""
-    rows = [person(population, i) for i in range(20)]
+    rows = [register_row(population, i) for i in range(20)]
     folder = write_delivery(tmp_path, "cpr", {"persons": rows}, delivery_id="cpr-swapped")
     path = folder / "cpr_persons.csv"
     header, *lines = path.read_text().splitlines()
@@ -115,7 +102,7 @@ def test_a_snapshot_whose_rows_are_all_quarantined_cannot_empty_the_register(
 def test_a_cutoff_in_the_future_is_refused_and_freezes_nothing(
     register: str, key: bytes, tmp_path: Path, population: Population
 ) -> None:
-    rows = [person(population, i) for i in range(20)]
+    rows = [register_row(population, i) for i in range(20)]
     typo = write_delivery(
         tmp_path, "cpr", {"persons": rows}, delivery_id="cpr-typo", cutoff=date(2206, 9, 30)
     )
