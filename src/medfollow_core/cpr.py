@@ -40,14 +40,6 @@ from medfollow_core.types import where_else_null
 MOD11_WEIGHTS: tuple[int, ...] = (4, 3, 2, 7, 6, 5, 4, 3, 2, 1)
 """Weights of the modulus-11 control; a conforming number's weighted digit sum is 0 mod 11."""
 
-CPR_SHAPED = re.compile(r"(?<![0-9A-Fa-f])\d{2}([./ -]?)\d{2}\1\d{2}[ .-]?\d{4}(?![0-9A-Fa-f])")
-"""Anything that could be a CPR number as people write one: ten digits, optionally with a
-hyphen, space or dot after the sixth and one separator (dot, slash, space or hyphen) used
-throughout the date (``DD.MM.YY-SSSS``), anywhere in a text. A lone separator after DDMM
-(``2003-000123``: a year and a serial) is an id, not a CPR spelling. Not inside a longer
-number, nor a run of digits within a hexadecimal pseudonym (a hex digit on either side). The
-scrubber masks every match; it is deliberately wider than the set of valid numbers."""
-
 _DELIVERED = r"^(\d{6})-(\d{4})$"
 """The two spellings a delivery's CPR column may use: ten digits, or a hyphen after DDMMYY."""
 

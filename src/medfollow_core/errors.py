@@ -11,11 +11,11 @@ on construction so that no code path can put a CPR into a log, the audit table o
 
 from __future__ import annotations
 
-from medfollow_core.cpr import CPR_SHAPED
+from medfollow_core.cpr_shape import CPR_SHAPED
 
 
 def scrub(text: str) -> str:
-    """Mask anything shaped like a CPR number, in any spelling (see `cpr.CPR_SHAPED`)."""
+    """Mask anything shaped like a CPR number, in any spelling (see `cpr_shape.CPR_SHAPED`)."""
     return CPR_SHAPED.sub("<cpr>", text)
 
 

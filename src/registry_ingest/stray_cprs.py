@@ -3,7 +3,7 @@
 A CPR column is validated and pseudonymised by its contract; but suppliers also put CPR
 numbers where they do not belong — in a free-text lab comment, in a code column, under a
 swapped header. Every text value and every number of a delivered batch is scanned for
-CPR-shaped values in any spelling (``cpr.CPR_SHAPED``: hyphen, space, dots, inside text) whose
+CPR-shaped values in any spelling (``cpr_shape.CPR_SHAPED``: hyphen, space, dots, inside text) whose
 digits form a valid CPR number (``cpr.validate_cpr``). The policy:
 
 * a CPR *inside* a longer text is masked (replaced by ``<cpr>``) and the row loads: the rest
@@ -26,7 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from medfollow_core.cpr import CPR_SHAPED, validate_cpr
+from medfollow_core.cpr import validate_cpr
+from medfollow_core.cpr_shape import CPR_SHAPED
 from medfollow_core.landing.contracts import Table
 from medfollow_core.pseudonymise import Pseudonymiser
 

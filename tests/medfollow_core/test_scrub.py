@@ -16,7 +16,7 @@ from datetime import date
 
 import pytest
 
-from medfollow_core.cpr import CPR_SHAPED
+from medfollow_core.cpr_shape import CPR_SHAPED
 from medfollow_core.errors import MedfollowError, scrub
 from support.deliveries import make_cpr
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from medfollow_core.cpr import CPR_SHAPED
+from medfollow_core.cpr_shape import CPR_SHAPED
 from support.deliveries import make_cpr
 from support.privacy import columns_holding_cprs
 

@@ -7,7 +7,8 @@ import re
 import psycopg
 import pyarrow as pa
 
-from medfollow_core.cpr import CPR_SHAPED, validate_cpr_column
+from medfollow_core.cpr import validate_cpr_column
+from medfollow_core.cpr_shape import CPR_SHAPED
 
 
 def columns_holding_cprs(url: str) -> tuple[int, list[str]]:

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from medfollow.cli.main import run
-from medfollow_core.cpr import CPR_SHAPED
+from medfollow_core.cpr_shape import CPR_SHAPED
 from medfollow_core.landing.manifest import sha256_of, write_manifest
 from support.deliveries import make_cpr, write_delivery
 
