@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from medfollow.cli.output import console, print_table, progress_callback
-from medfollow_core.cpr import CPR_SHAPED
+from medfollow_core.cpr_shape import CPR_SHAPED
 from medfollow_core.errors import MedfollowError
 
 app = typer.Typer(
@@ -75,9 +75,9 @@ def _min_change(value: int | None) -> int:
 def _store(store: Path | None) -> Path:
     if store is not None:
         return store
-    from medfollow_core.config import state_dir
+    from medfollow_core.config import variant_store_dir
 
-    return state_dir() / "variants"
+    return variant_store_dir()
 
 
 def _warehouse_url(dsn: str | None) -> str:
