@@ -1,14 +1,16 @@
 """Follow-up marts for advanced therapies, then the Medicinrådet release.
 
 First `source_freshness` runs `dbt source freshness`: a source past its error_after fails
-the run, naming the source and how long ago it was loaded. Record linkage runs next (task
+the run, naming the source and how long ago it was loaded (it also leaves dbt's partial
+parse for this warehouse, so that no dbt task parses the project again). Record linkage runs next (task
 group `linkage`: every record to one person key, emitting the `linkage.person_links` asset
 the marts resolve every person through). Then dbt, rendered by Cosmos from the dbt manifest
 built before parsing (no dbt runs when this file is parsed) as one `dbt build` task per
 model, seed and snapshot (each running its own data and unit tests; tests spanning several
 models get tasks of their own), builds staging → intermediate → marts → exports once every
 source the marts read has delivered again since the last build: one consistent rebuild per
-monthly delivery round, not one per source. Each model task emits an asset for its table.
+monthly delivery round, not one per source. Each model task emits an asset for its table
+(``medfollow://warehouse/<schema>/<table>``); a failed data test fails its task without retry.
 The release task then writes the release of the cut-off the exports were built for, once:
 releases are immutable, so a rebuild for the same cut-off skips it, as does a month whose
 deliveries are incomplete.
@@ -19,15 +21,8 @@ from datetime import timedelta
 import pendulum
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, TaskGroup
-from cosmos import DbtTaskGroup
 
-from medfollow_airflow.cosmos_config import (
-    check_source_freshness,
-    execution_config,
-    profile_config,
-    project_config,
-    render_config,
-)
+from medfollow_airflow.cosmos_config import check_source_freshness, dbt_task_group
 from medfollow_airflow.ingest import raw_assets, report_failure
 from medfollow_airflow.linkage import LinkPersonsOperator
 from medfollow_airflow.release import MedicinraadetReleaseOperator
@@ -64,12 +59,6 @@ with DAG(
     )
     with TaskGroup(group_id="linkage", tooltip="one person key for every record") as linkage:
         LinkPersonsOperator(task_id="link_persons")
-    marts = DbtTaskGroup(
-        group_id="dbt",
-        project_config=project_config(),
-        profile_config=profile_config(),
-        execution_config=execution_config(),
-        render_config=render_config(),
-    )
+    marts = dbt_task_group("dbt")
     release = MedicinraadetReleaseOperator(task_id="medicinraadet_release", sources=MART_SOURCES)
     freshness >> linkage >> marts >> release

@@ -1,24 +1,20 @@
 """Airflow assets for warehouse tables, named so that downstream DAGs can wait on them.
 
-URIs follow the postgres provider's scheme, the same one Cosmos uses for dbt models (``postgres://host:port/database/schema/table``)
-and are built from the configured warehouse DSN; the embedded server keeps a stable port
-for this reason.
+An asset names a table logically — ``medfollow.<schema>.<table>``, URI
+``medfollow://warehouse/<schema>/<table>`` — never by the server it lives on: moving the
+warehouse to another host or port (or the embedded server picking another port) must not
+rename every asset, orphan its event history and break the schedules that wait on it. One
+Airflow deployment serves one warehouse, so the logical name is unambiguous. The ingest
+tasks, linkage, the variant release and every dbt model task (``cosmos_config``) name their
+tables through this one function.
 """
 
 from __future__ import annotations
 
-import os
-
 from airflow.sdk import Asset
 
-from medfollow_core.warehouse.connection import dsn_parts
-
-_FALLBACK_DSN = "postgresql://postgres@127.0.0.1:5432/medfollow"
+SCHEME = "medfollow"
 
 
 def table_asset(schema: str, table: str) -> Asset:
-    parts = dsn_parts(os.environ.get("MEDFOLLOW_DATABASE_URL", _FALLBACK_DSN))
-    uri = f"postgres://{parts['host']}:{parts['port']}/{parts['dbname']}/{schema}/{table}"
-    # The URI is the identity (and the name): Airflow treats two assets sharing a name but
-    # not a URI as a conflict, and one warehouse's raw.x is not another's.
-    return Asset(uri=uri)
+    return Asset(name=f"{SCHEME}.{schema}.{table}", uri=f"{SCHEME}://warehouse/{schema}/{table}")

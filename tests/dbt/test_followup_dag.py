@@ -79,3 +79,27 @@ def test_source_freshness_then_linkage_before_any_dbt_task(dag) -> None:
     assert not freshness.get_flat_relative_ids(upstream=True)
     linked = dag.get_task("linkage.link_persons").get_flat_relative_ids(upstream=False)
     assert dbt_tasks <= linked
+
+
+def test_every_table_dbt_builds_is_an_asset_named_independently_of_the_warehouse(dag) -> None:
+    """Each model, seed and snapshot task declares its table (as dbt names it: schema and
+    alias) under the logical medfollow scheme; no asset carries a host or port, so moving
+    the warehouse renames nothing."""
+    from medfollow_airflow.assets import table_asset
+
+    manifest = json.loads(config.dbt_manifest_path().read_text())
+    expected = {
+        node["name"]: table_asset(node["schema"], node["alias"])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] in ("model", "seed", "snapshot")
+    }
+    declared = {
+        task.task_id.removeprefix("dbt.").rsplit("_", 2)[0]: task.outlets
+        for task in dag.tasks
+        if task.task_id.startswith("dbt.") and task.task_id.endswith("_build")
+    }
+    assert declared == {name: [asset] for name, asset in expected.items()}
+    uris = [a.uri for t in dag.tasks for a in t.outlets] + [
+        a.uri for a in dag.timetable.asset_condition.objects
+    ]
+    assert all(uri.startswith("medfollow://warehouse/") for uri in uris), uris

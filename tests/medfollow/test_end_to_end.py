@@ -12,6 +12,7 @@ import pytest
 
 from medfollow.orchestration import environment
 from medfollow.orchestration.runner import run_dag
+from medfollow_airflow.assets import table_asset
 from medfollow_core import config
 from medfollow_core.landing.contracts import families
 from support.privacy import columns_holding_cprs
@@ -35,6 +36,7 @@ def platform(db_url: str, airflow_metadata: Path, tmp_path_factory: pytest.TempP
 
 
 def test_ingest_dags_load_every_delivery(platform: str, tmp_path: Path) -> None:
+    before = _asset_events()
     for family in sorted(families()):
         result = run_dag(f"ingest_{family}", tmp_path / "airflow.log", NO_WAIT)
         assert result.ok, f"ingest_{family}: {result.task_states} (see {tmp_path / 'airflow.log'})"
@@ -53,11 +55,10 @@ def test_ingest_dags_load_every_delivery(platform: str, tmp_path: Path) -> None:
     ), rows
     assert all(run_id for _, _, run_id, _ in rows), "every attempt records its Airflow run id"
     emitted = _asset_events()
-    database = platform.rsplit("/", 1)[1]
     for contract in (c for cs in families().values() for c in cs):
         for table in contract.tables:
-            suffix = f"/{database}/raw/{contract.source}__{table.name}"
-            assert any(uri.endswith(suffix) for uri in emitted), f"no asset event for {suffix}"
+            uri = table_asset("raw", f"{contract.source}__{table.name}").uri
+            assert emitted.get(uri, 0) > before.get(uri, 0), f"no asset event for {uri}"
 
 
 def _asset_events() -> dict[str, int]:
@@ -90,8 +91,11 @@ def test_second_run_skips_everything(platform: str, tmp_path: Path) -> None:
 
 
 def test_marts_dag_builds_dbt_models_through_cosmos(platform: str, tmp_path: Path) -> None:
+    before = _asset_events()
     result = run_dag("followup_marts", tmp_path / "airflow.log")
     assert result.ok, result.task_states
+    uri = table_asset("marts", "fct_atmp_treatment").uri
+    assert _asset_events().get(uri, 0) == before.get(uri, 0) + 1, "one event per model task"
     with psycopg.connect(platform) as conn:
         persons = conn.execute("select count(*) from raw.cpr__persons").fetchone()
         mart = conn.execute("select count(*) from marts.dim_person").fetchone()

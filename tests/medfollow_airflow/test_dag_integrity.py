@@ -47,6 +47,14 @@ for name in (
         setattr(os, name, refuse(f"os.{name}"))
 dbtRunner.invoke = refuse("dbtRunner.invoke")
 
+# and whatever starts a process by a path not patched above (C code, a module holding its
+# own reference) still passes the interpreter's audit events
+def audit(event, args):
+    if event in ("subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.exec",
+                 "os.spawn", "os.system"):
+        attempted.append(event)
+
+sys.addaudithook(audit)
 bag = DagBag(dag_folder=sys.argv[1])
 print("RESULT " + json.dumps({
     "import_errors": {os.path.basename(k): v for k, v in bag.import_errors.items()},
@@ -129,6 +137,16 @@ def test_the_marts_dag_has_a_task_per_model_of_the_manifest(dagbag) -> None:
     assert models and not missing
 
 
+def test_the_marts_dag_refuses_cosmos_cache_in_the_shared_temp_directory(dagbag) -> None:
+    """Cosmos' default cache is one folder of the system temp directory for every deployment
+    on the host: the marts DAG does not load with it, and says which setting to give."""
+    found = guarded_load(
+        {"AIRFLOW__COSMOS__ENABLE_CACHE": "True", "AIRFLOW__COSMOS__CACHE_DIR": ""}
+    )
+    assert list(found["import_errors"]) == ["followup_marts.py"]
+    assert "AIRFLOW__COSMOS__CACHE_DIR" in found["import_errors"]["followup_marts.py"]
+
+
 def test_without_a_manifest_the_marts_dag_fails_to_load_saying_how_to_build_it(
     dagbag, tmp_path: Path
 ) -> None:
@@ -136,3 +154,46 @@ def test_without_a_manifest_the_marts_dag_fails_to_load_saying_how_to_build_it(
     assert found["attempted"] == []
     assert list(found["import_errors"]) == ["followup_marts.py"]
     assert "dbt parse" in found["import_errors"]["followup_marts.py"]
+
+
+def test_no_landing_run_outlives_its_schedule(dagbag) -> None:
+    """Sensors poll side by side (no chain) and give up, and runs time out, before the
+    next run of the DAG is due."""
+    from medfollow_airflow.schedules import landing_poll
+
+    polled = [d for d in dagbag.dags.values() if d.dag_id.startswith("ingest_")]
+    polled.append(dagbag.dags["variant_frequencies"])
+    for dag in polled:
+        assert dag.dagrun_timeout is not None and dag.dagrun_timeout < landing_poll(), dag.dag_id
+        sensors = [t for t in dag.tasks if t.task_id.startswith("wait_for_")]
+        assert sensors, dag.dag_id
+        for sensor in sensors:
+            assert sensor.upstream_task_ids == set(), f"{dag.dag_id}.{sensor.task_id} is chained"
+            assert sensor.timeout < landing_poll().total_seconds()
+
+
+def test_sources_wait_for_the_register_they_are_checked_against(dagbag) -> None:
+    """Every source validated against the CPR register waits for the register of its
+    cut-off; genomes wait for the opt-out register; families that wait also run when the
+    register is loaded."""
+    from medfollow_airflow.ingest import raw_assets
+    from medfollow_core.landing.contracts import all_contracts
+
+    waits = {}
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            if task.task_id.startswith("wait_for_"):
+                waits[task.source] = task.after
+    expected = {
+        source: ("cpr" if contract.references_cpr_register else None)
+        for source, contract in all_contracts().items()
+    }
+    assert waits == {**expected, "genomes": "optout"}
+
+    def scheduled_on(dag_id: str) -> set[str]:
+        condition = dagbag.dags[dag_id].timetable.asset_condition
+        return {str(asset.name) for asset in condition.objects}
+
+    register = {str(a.name) for a in raw_assets("cpr")}
+    assert register <= scheduled_on("ingest_laboratory")
+    assert {str(a.name) for a in raw_assets("optout")} <= scheduled_on("variant_frequencies")
