@@ -18,7 +18,7 @@ from airflow.sdk import (
 )
 
 from medfollow_airflow.ingest import PendingDeliverySensor, raw_assets, report_failure
-from medfollow_airflow.schedules import landing_poll, run_timeout, sensor_timing
+from medfollow_airflow.schedules import landing_poll, sensor_timing
 from medfollow_airflow.variants import (
     IngestGenomeFileOperator,
     ListGenomeFilesOperator,
@@ -42,7 +42,6 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=run_timeout(),
     default_args=DEFAULT_ARGS,
     tags=["genomics", "variants"],
     params={"wait_for_deliveries": Param(True, type="boolean")},

@@ -26,7 +26,7 @@ from medfollow_airflow.ingest import (
     raw_assets,
     report_failure,
 )
-from medfollow_airflow.schedules import landing_poll, run_timeout, sensor_timing
+from medfollow_airflow.schedules import landing_poll, sensor_timing
 from medfollow_core.landing.contracts import SourceContract, families
 
 REGISTER = "cpr"
@@ -77,7 +77,6 @@ def ingest_dag(family: str, contracts: list[SourceContract]) -> DAG:
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
-        dagrun_timeout=run_timeout(),
         default_args=DEFAULT_ARGS,
         tags=["ingest", family],
         params={

@@ -139,12 +139,8 @@ class RecheckUnknownPersonsOperator(BaseOperator):
     def execute(self, context: Any) -> int:
         from registry_ingest.recheck import recheck_unknown_persons
 
-        loaded = [r for r in (context["ti"].xcom_pull(task_ids="ingest_cpr") or []) if r]
         with scrubbed_errors():
-            moved = recheck_unknown_persons(
-                WarehouseHook().dsn(),
-                register_delivery=loaded[-1]["delivery_id"] if loaded else None,
-            )
+            moved = recheck_unknown_persons(WarehouseHook().dsn())
         return sum(m.rows for m in moved)
 
 

@@ -1,10 +1,11 @@
 """How often the landing area is polled, and the sensor timings that follow from it.
 
 One setting, ``MEDFOLLOW_LANDING_POLL_SECONDS`` (default an hour), read when the DAG files
-are parsed. Everything else is derived so that a run never outlives its schedule: sensors
-give up (soft-fail) after 80 % of the interval and the whole run is timed out at 95 %, so an
-idle run has ended before the next one is due, and a delivery that arrives is picked up by
-the next poke, at most a twelfth of the interval (and never more than a minute) later.
+are parsed. Everything else is derived so that an idle run never outlives its schedule:
+sensors give up (soft-fail) after 80 % of the interval, so a run that found nothing has
+ended before the next one is due, and a delivery that arrives is picked up by the next
+poke, at most a twelfth of the interval (and never more than a minute) later. A run that
+found deliveries is not timed out: a load interrupted half-way would only be retried.
 """
 
 from __future__ import annotations
@@ -50,8 +51,3 @@ def sensor_timing() -> SensorTiming:
     return SensorTiming(
         poke_interval=poke, timeout=poll * 0.8, mode="reschedule" if poke >= 60 else "poke"
     )
-
-
-def run_timeout() -> timedelta:
-    """``dagrun_timeout`` for a DAG polled at ``landing_poll()``."""
-    return landing_poll() * 0.95

@@ -55,13 +55,16 @@ class Reinstated:
     rows: int
 
 
-def recheck_unknown_persons(url: str, *, register_delivery: str | None = None) -> list[Reinstated]:
+def recheck_unknown_persons(url: str) -> list[Reinstated]:
     """Move back into raw every quarantined unknown-person row whose persons are now all
-    registered (and their quarantined children); one transaction per source."""
+    registered (and their quarantined children); one transaction per source. Each move
+    names the register in force (the snapshot that made the persons known)."""
     found: list[Reinstated] = []
     with psycopg.connect(url) as conn:
         if not (table_exists(conn, "raw.cpr__persons") and table_exists(conn, "raw.cpr__changes")):
             return found
+        register = audit.snapshot_in_force(conn, "cpr")
+        register_delivery = register[1] if register else None
         for contract in all_contracts().values():
             if not contract.references_cpr_register:
                 continue

@@ -157,14 +157,13 @@ def test_without_a_manifest_the_marts_dag_fails_to_load_saying_how_to_build_it(
 
 
 def test_no_landing_run_outlives_its_schedule(dagbag) -> None:
-    """Sensors poll side by side (no chain) and give up, and runs time out, before the
-    next run of the DAG is due."""
+    """Sensors poll side by side (no chain) and give up before the next run of the DAG is
+    due, so a run that found nothing has ended by then."""
     from medfollow_airflow.schedules import landing_poll
 
     polled = [d for d in dagbag.dags.values() if d.dag_id.startswith("ingest_")]
     polled.append(dagbag.dags["variant_frequencies"])
     for dag in polled:
-        assert dag.dagrun_timeout is not None and dag.dagrun_timeout < landing_poll(), dag.dag_id
         sensors = [t for t in dag.tasks if t.task_id.startswith("wait_for_")]
         assert sensors, dag.dag_id
         for sensor in sensors:

@@ -110,7 +110,7 @@ def test_quarantined_unknown_persons_return_when_a_register_knows_them(
         tmp_path / "newer", population, [*range(12), 100, 101, 102], date(2026, 10, 31)
     )
     assert ingest_delivery(newer, url=db_url, key=key).status == "loaded"
-    moved = recheck_unknown_persons(db_url, register_delivery="cpr-202610")
+    moved = recheck_unknown_persons(db_url)
     assert {(m.table, m.rows) for m in moved} == {
         ("kontakter", 3),
         ("diagnoser", 3),
