@@ -1,4 +1,10 @@
-"""The warehouse as Airflow sees it: a connection and a secret, nothing more."""
+"""The warehouse as Airflow sees it: a connection and a secret, nothing more.
+
+Both come from Airflow's secrets-backend chain — the local file backend medfollow writes by
+default (``medfollow.orchestration.secrets``), or Vault or a cloud secret manager in a
+deployment that configures one — so no password or key travels in a process environment.
+A task on a Celery worker without a backend of its own gets them from the API server.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,15 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseHook, Variable
 
-from medfollow_core.config import WAREHOUSE_CONN_ID
+from medfollow_core.config import PSEUDONYM_SECRET_VARIABLE, WAREHOUSE_CONN_ID
 from medfollow_core.pseudonymise import load_key
-
-PSEUDONYM_SECRET_VARIABLE = "medfollow_pseudonym_secret"
 
 
 class WarehouseHook(BaseHook):
     """DSN from the ``medfollow_warehouse`` connection; the pseudonymisation key from the
-    secrets backend (Airflow variable ``medfollow_pseudonym_secret``), else the environment,
-    else the local key file — the same order and checks as the CLI (``load_key``)."""
+    Airflow variable ``medfollow_pseudonym_secret``, else the environment, else the local key
+    file (for ``dag.test()`` runs without a backend) — the same checks as the CLI
+    (``load_key``)."""
 
     conn_name_attr = "warehouse_conn_id"
     default_conn_name = WAREHOUSE_CONN_ID

@@ -23,7 +23,7 @@ RELEASE_ASSET = table_asset("variants", "frequencies")
 
 
 def store_dir() -> Path:
-    return config.state_dir() / "variants"
+    return config.variant_store_dir()
 
 
 class ListGenomeFilesOperator(BaseOperator):

@@ -55,7 +55,6 @@ from medicinraadet_release.review import review_entry, write_manifest
 from medicinraadet_release.tables import BuildInfo, ExportTable, read_build_info
 from medicinraadet_release.workbook import write_workbook
 
-RELEASE_DIR_ENV = "MEDFOLLOW_RELEASE_DIR"
 WORKBOOK_NAME = "medicinraadet_followup.xlsx"
 REPORT_NAME = "medicinraadet_followup.html"
 FOLDER_PATTERN = re.compile(r"medicinraadet-(\d{4}-\d{2}-\d{2})")
@@ -80,9 +79,8 @@ class DisclosureRefused(MedfollowError):
 
 
 def release_root() -> Path:
-    """Where scheduled releases go: $MEDFOLLOW_RELEASE_DIR, else <state dir>/releases."""
-    configured = os.environ.get(RELEASE_DIR_ENV)
-    return Path(configured) if configured else config.state_dir() / "releases"
+    """Where scheduled releases go: $MEDFOLLOW_RELEASE_DIR, else <shared root>/releases."""
+    return config.release_dir()
 
 
 def release_folder_name(cutoff: date) -> str:

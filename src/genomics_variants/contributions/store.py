@@ -14,6 +14,7 @@ Layout under the store directory:
                                                       the format that writes fastest)
     state/CURRENT                                     the generation in force
     store.json                                        format version, reference FASTA
+    reference/<name>.fa[.gz] (+ .fai, .gzi)           that FASTA, registered at ingest
     releases/...                                      see frequencies/release.py
 
 A batch is partitioned into its own folder (hive style, `batch=<id>`) and its calls file is
@@ -47,6 +48,7 @@ from medfollow_core.errors import MedfollowError
 
 AGGREGATE_FILE = "aggregate.arrow"
 FORMAT_VERSION = 3  # 2: the working aggregate is Arrow IPC; 3: measure seen_unknown added
+REFERENCE_DIR = "reference"
 CALLS_ROW_GROUP = 128
 
 SAMPLES_SCHEMA = pa.schema(
@@ -169,18 +171,34 @@ class Store:
     @property
     def reference(self) -> Path | None:
         """The reference FASTA the stored genomes were read against (the latest ingest's),
-        if it is still there: look-ups use it to normalise a typed indel."""
+        registered inside the store: look-ups use it to normalise a typed indel. (Stores
+        written before references were registered name an outside path; that is honoured
+        while it exists.)"""
         meta = self.root / "store.json"
         if not meta.exists():
             return None
         recorded = json.loads(meta.read_text(encoding="utf-8")).get("reference")
-        return Path(recorded) if recorded and Path(recorded).exists() else None
+        path = self.root / recorded if recorded else None
+        return path if path is not None and path.exists() else None
 
     def remember_reference(self, fasta: Path) -> None:
-        """Record the reference FASTA of an ingest in store.json (call while writing)."""
+        """Register the reference FASTA of an ingest (call while writing): copy it and its
+        indexes into ``reference/`` unless a copy of the same name and size is there, and
+        record the store-relative path in store.json. The store is then self-contained: a
+        worker or API server on another machine needs the store's folder, not the landing
+        area the genomes arrived in (which is cleaned up after delivery)."""
+        fasta = Path(fasta)
+        folder = self.root / REFERENCE_DIR
+        folder.mkdir(exist_ok=True)
+        for source in [fasta, *_fasta_indexes(fasta)]:
+            target = folder / source.name
+            if not target.exists() or target.stat().st_size != source.stat().st_size:
+                partial = target.with_name(f".{target.name}.partial")
+                shutil.copyfile(source, partial)
+                os.replace(partial, target)
         meta = self.root / "store.json"
         content = json.loads(meta.read_text(encoding="utf-8"))
-        content["reference"] = str(Path(fasta).resolve())
+        content["reference"] = f"{REFERENCE_DIR}/{fasta.name}"
         _atomic_write_text(meta, json.dumps(content) + "\n")
 
     def current_generation(self) -> int | None:
@@ -320,3 +338,8 @@ class Store:
             table.column("end").to_numpy(),
             table.column("code").to_numpy().astype(np.uint8),
         )
+
+
+def _fasta_indexes(fasta: Path) -> list[Path]:
+    """The index files beside a FASTA (samtools faidx's .fai, bgzip's .gzi) that exist."""
+    return [p for p in (Path(f"{fasta}.fai"), Path(f"{fasta}.gzi")) if p.exists()]

@@ -210,9 +210,12 @@ def read_calls(
 ) -> list[FileCalls]:
     """Read files; pieces of all of them are spread over `workers` processes (fork).
 
-    With one worker, or one piece, everything runs in this process.
+    With one worker, or one piece, everything runs in this process; so it does inside a
+    daemonic process (a task on a Celery prefork worker), which may not start processes.
     """
     report = progress or (lambda _label, _done, _total: None)
+    if multiprocessing.current_process().daemon:
+        workers = 1
     jobs = [plan_jobs(spec, reference, qc=qc, workers=workers) for spec in files]
     flat = [job for file_jobs in jobs for job in file_jobs]
     results: list[_Part] = []

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from medfollow.cli import airflow as airflow_commands
 from medfollow.cli import db as db_commands
 from medfollow.cli import docs as docs_commands
 from medfollow.cli import linkage as linkage_commands
@@ -28,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+app.add_typer(airflow_commands.app, name="airflow")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(variants_commands.app, name="variants")
 app.add_typer(release_commands.app, name="release")
@@ -164,16 +166,6 @@ def deliveries(
     shown = [c for c in AUDIT_COLUMNS if c not in ("started_at", "airflow_run_id")]
     index = [AUDIT_COLUMNS.index(c) for c in shown]
     print_table("audit.deliveries", shown, [[r[i] for i in index] for r in rows])
-
-
-@app.command()
-def airflow(
-    port: Annotated[int, typer.Option(help="Web UI port")] = 8080,
-) -> None:
-    """Start `airflow standalone` (scheduler, dag-processor, API server and UI) for this project."""
-    from medfollow.orchestration.runner import standalone
-
-    standalone(port)
 
 
 @app.command()

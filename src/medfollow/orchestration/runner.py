@@ -1,8 +1,10 @@
-"""Run the project's DAGs in-process with ``dag.test()``, or start Airflow's own UI.
+"""Prepare Airflow for this project, and run its DAGs in-process with ``dag.test()``.
 
 ``dag.test()`` is Airflow's supported way to run a whole DAG in one process: real
-operators, real XCom, real asset events, a real metadata database (SQLite here), no
-scheduler. The demo and the end-to-end tests both use it.
+operators, real XCom, real asset events, a real metadata database, no scheduler. The demo
+and the end-to-end tests use it, on SQLite metadata: one process writes it at a time, so it
+needs no server and leaves the services' PostgreSQL metadata alone. The services themselves
+(``medfollow airflow``) are in ``services.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from medfollow.orchestration import environment
 from medfollow_core import config
 from medfollow_core.errors import MedfollowError
 
+DBT_POOL = "dbt"
+"""The pool dbt tasks run in (``policy.py`` puts them there): as many slots as dbt
+invocations the machine(s) bear."""
+
 
 @dataclass(frozen=True)
 class DagResult:
@@ -32,30 +38,42 @@ class DagResult:
         return self.state == "success"
 
 
-def prepare(url: str) -> Path:
-    """Point Airflow at this project and warehouse, migrate its metadata database, and build
-    the dbt manifest the marts DAG is rendered from (so parsing the DAGs runs no dbt)."""
-    environment.apply(url)
+def prepare(url: str, *, metadata: str | None = None, dbt_pool_slots: int = 1) -> Path:
+    """Point Airflow at this project and warehouse (metadata: ``dag.test()``'s SQLite unless
+    given), migrate its metadata database, create the ``dbt`` pool, and build the dbt
+    manifest the marts DAG is rendered from (so parsing the DAGs runs no dbt)."""
+    environment.apply(url, metadata=metadata)
     build_manifest()
     home = environment.airflow_home()
-    log = home / "db-migrate.log"
+    _airflow_cli(home / "db-migrate.log", "db", "migrate")
+    _airflow_cli(
+        home / "pools.log", "pools", "set", DBT_POOL, str(dbt_pool_slots), "dbt model tasks"
+    )
+    # Airflow wrote its generated keys (JWT signing, Fernet) there on first use.
+    if (home / "airflow.cfg").exists():
+        (home / "airflow.cfg").chmod(0o600)
+    return home
+
+
+def _airflow_cli(log: Path, *args: str) -> None:
     with log.open("w") as fh:
         result = subprocess.run(
-            [_airflow(), "db", "migrate"],
+            [_airflow(), *args],
             stdout=fh,
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
             check=False,
         )
     if result.returncode != 0:
-        raise MedfollowError(f"airflow db migrate failed; see {log}")
-    return home
+        raise MedfollowError(f"airflow {' '.join(args[:2])} failed; see {log}")
 
 
 def build_manifest() -> Path:
     """``dbt parse`` the project into the state folder and point ``$MEDFOLLOW_DBT_MANIFEST``
     at the result. The manifest is written elsewhere first and moved into place, so a
-    concurrent reader never sees half a file."""
+    concurrent reader never sees half a file. dbt's partial-parse file is kept beside it: the
+    marts DAG's tasks read it instead of parsing the project again, which they can only do if
+    it was parsed for the profile and target they use (medfollow_airflow.cosmos_config)."""
     folder = config.state_dir() / "dbt"
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.json"
@@ -71,6 +89,10 @@ def build_manifest() -> Path:
                     project,
                     "--profiles-dir",
                     project,
+                    "--profile",
+                    "medfollow",
+                    "--target",
+                    "warehouse",
                     "--target-path",
                     str(Path(work) / "target"),
                     "--log-path",
@@ -85,6 +107,9 @@ def build_manifest() -> Path:
             kept = folder / "dbt-parse.log"
             os.replace(log, kept)
             raise MedfollowError(f"dbt parse failed; see {kept}")
+        os.replace(
+            Path(work) / "target" / "partial_parse.msgpack", folder / "partial_parse.msgpack"
+        )
         os.replace(Path(work) / "target" / "manifest.json", manifest)
     os.environ[config.DBT_MANIFEST_ENV] = str(manifest)
     return manifest
@@ -109,19 +134,6 @@ def run_dag(dag_id: str, logfile: Path, conf: dict[str, object] | None = None) -
         state = str(ti.state or "none")
         states[state] = states.get(state, 0) + 1
     return DagResult(dag_id=dag_id, state=str(run.state), task_states=states)
-
-
-def standalone(port: int) -> None:
-    """Start ``airflow standalone`` in the foreground for a user who wants the UI."""
-    from medfollow_core.warehouse.bootstrap import bootstrap
-    from medfollow_core.warehouse.connection import database_url
-
-    url = database_url()
-    bootstrap(url)
-    prepare(url)
-    os.environ["AIRFLOW__API__PORT"] = str(port)
-    os.environ.setdefault("AIRFLOW__API__HOST", "127.0.0.1")  # a laptop UI, not a server
-    os.execv(_airflow(), [_airflow(), "standalone"])
 
 
 def _airflow() -> str:

@@ -37,7 +37,10 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ingest": ("Load one delivery through the same path the Airflow DAG uses", ("source", "path")),
     "sources": ("List the declared sources and their raw tables", ("--markdown",)),
     "deliveries": ("Show audit.deliveries: every delivery attempt", ("--source", "--limit")),
-    "airflow": ("Start `airflow standalone`", ("--port",)),
+    "airflow": (
+        "Airflow services: scheduler, DAG processor, triggerer, API server",
+        ("--port", "--executor", "--broker", "worker"),
+    ),
     "demo": ("Run the whole platform end-to-end", ("--persons", "--genomes", "--seed")),
     "link": ("Link two files of people", ("left", "right", "--spec", "--out", "--model")),
     "db": ("The warehouse: embedded PostgreSQL", ("start", "stop", "status", "url", "psql")),
