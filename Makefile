@@ -48,8 +48,16 @@ reference-tools:
 demo: $(SYNCED)
 	$(VENV)/bin/medfollow demo
 
+# The real-scheduler test spends most of its time waiting for Airflow's services, so it runs
+# beside the rest of the suite (its report is printed at the end); both must pass.
 test: $(SYNCED) reference-tools lint
-	$(VENV)/bin/pytest
+	@mkdir -p .state
+	@$(VENV)/bin/pytest -m real_scheduler -s -p no:cacheprovider > .state/real-scheduler.log 2>&1 & \
+	  scheduler=$$!; \
+	  $(VENV)/bin/pytest -m "not real_scheduler"; suite=$$?; \
+	  wait $$scheduler; real=$$?; \
+	  echo "--- real-scheduler test ---"; tail -n 40 .state/real-scheduler.log; \
+	  exit $$(( suite || real ))
 
 bench: $(SYNCED) reference-tools
 	$(VENV)/bin/python -m bench
