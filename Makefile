@@ -49,14 +49,18 @@ demo: $(SYNCED)
 	$(VENV)/bin/medfollow demo
 
 # The real-scheduler test spends most of its time waiting for Airflow's services, so it runs
-# beside the rest of the suite (its report is printed at the end); both must pass.
+# beside the rest of the suite (its report is printed at the end); both must pass. Without
+# MEDFOLLOW_TEST_DATABASE_URL both use the embedded test server, started once here for both.
+TEST_DB := MEDFOLLOW_STATE_DIR=$(CURDIR)/.state/test MEDFOLLOW_DATABASE_URL= $(VENV)/bin/medfollow db
 test: $(SYNCED) reference-tools lint
 	@mkdir -p .state
-	@$(VENV)/bin/pytest -m real_scheduler -s -p no:cacheprovider > .state/real-scheduler.log 2>&1 & \
+	@if [ -z "$$MEDFOLLOW_TEST_DATABASE_URL" ]; then $(TEST_DB) start >/dev/null; fi; \
+	  $(VENV)/bin/pytest -m real_scheduler -s -p no:cacheprovider > .state/real-scheduler.log 2>&1 & \
 	  scheduler=$$!; \
 	  $(VENV)/bin/pytest -m "not real_scheduler"; suite=$$?; \
 	  wait $$scheduler; real=$$?; \
 	  echo "--- real-scheduler test ---"; tail -n 40 .state/real-scheduler.log; \
+	  if [ -z "$$MEDFOLLOW_TEST_DATABASE_URL" ]; then $(TEST_DB) stop >/dev/null; fi; \
 	  exit $$(( suite || real ))
 
 bench: $(SYNCED) reference-tools

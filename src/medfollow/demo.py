@@ -41,15 +41,14 @@ def run_demo(*, persons: int, genomes: int, seed: int) -> None:
     os.environ["MEDFOLLOW_LINKAGE_GROUND_TRUTH"] = str(demo_dir / "ground_truth")
 
     from medfollow.orchestration.runner import prepare, run_dag
-    from medfollow_core.landing.contracts import families
+    from medfollow_core.landing.contracts import families_register_first
 
     prepare(url)
     logfile = demo_dir / "airflow-runs.log"
     logfile.unlink(missing_ok=True)
     # The family holding the CPR register first: the other sources wait for the register of
     # their cut-off (as they would under the scheduler), and genomes for the opt-out register.
-    register_family = next(f for f, cs in families().items() if any(c.source == "cpr" for c in cs))
-    dag_ids = [f"ingest_{f}" for f in sorted(families(), key=lambda f: f != register_family)] + [
+    dag_ids = [f"ingest_{family}" for family in families_register_first()] + [
         "followup_marts",
         "variant_frequencies",
         "variant_optout_sync",

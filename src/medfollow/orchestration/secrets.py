@@ -15,10 +15,11 @@ the API server reads them here.
 
 from __future__ import annotations
 
-import hashlib
+import atexit
 import json
 import os
 import shlex
+import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -49,25 +50,32 @@ def backend_env(warehouse_url: str) -> dict[str, str]:
     """Write the local backend's files for this warehouse (unless the deployment has its own
     backend) and return the variables that point Airflow at them.
 
-    The files sit in a folder named after a digest of their content, so processes that
-    share a state directory but not a warehouse (parallel test sessions, a demo beside the
-    services) never overwrite each other's connection."""
+    The files sit in a folder of this process (``p<pid>``), rewritten in place when the
+    warehouse changes: Airflow initialises its secrets backends once per process, with the
+    file paths of that moment, so the paths must not move; and processes sharing a state
+    directory but not a warehouse (parallel test sessions, a demo beside the services)
+    never overwrite each other's connection. Children (the services) read the folder of the
+    process that started them; it is removed when that process exits."""
     if own_backend_configured():
         return {}
-    connection = json.dumps({config.WAREHOUSE_CONN_ID: _connection(warehouse_url)})
-    variables_text = json.dumps(_variables())
-    digest = hashlib.sha256(f"{connection}\n{variables_text}".encode()).hexdigest()[:16]
-    folder = secrets_dir() / digest
-    folder.mkdir(mode=0o700, exist_ok=True)
+    folder = _process_folder()
     connections, variables = folder / "connections.json", folder / "variables.json"
-    write_private(connections, connection)
-    write_private(variables, variables_text)
+    write_private(connections, json.dumps({config.WAREHOUSE_CONN_ID: _connection(warehouse_url)}))
+    write_private(variables, json.dumps(_variables()))
     return {
         BACKEND_ENV: LOCAL_BACKEND,
         BACKEND_KWARGS_ENV: json.dumps(
             {"connections_file_path": str(connections), "variables_file_path": str(variables)}
         ),
     }
+
+
+def _process_folder() -> Path:
+    folder = secrets_dir() / f"p{os.getpid()}"
+    if not folder.exists():
+        folder.mkdir(mode=0o700)
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def setting_env(name: str, value: str) -> dict[str, str]:
