@@ -16,7 +16,14 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, AssetAny, AssetOrTimeSchedule, DeltaTriggerTimetable, Param
+from airflow.sdk import (
+    DAG,
+    AssetAny,
+    AssetOrTimeSchedule,
+    DeltaTriggerTimetable,
+    Param,
+    TriggerRule,
+)
 
 from medfollow_airflow.ingest import (
     IngestDeliveryOperator,
@@ -89,17 +96,28 @@ def ingest_dag(family: str, contracts: list[SourceContract]) -> DAG:
         # Publishing runs even when one delivery was refused (the others committed); this
         # leaf makes the run itself fail whenever any delivery failed, so nothing is hidden.
         watcher = EmptyOperator(task_id="all_deliveries_ok", trigger_rule="all_success")
+        loads_register = any(c.source == REGISTER for c in ordered)
+        register_published = None
         for contract in ordered:
             # Sensors run side by side (a chain of them could outlive the schedule); a source
-            # checked against the CPR register waits for the register of its own cut-off.
+            # checked against the CPR register waits for the register of its own cut-off. In
+            # the family that loads the register, its dependants start once the register's
+            # load is done (so a run that does not wait, like the demo's, still loads them),
+            # and both halves of that one link get half the sensors' time.
+            timing = sensor_timing()
+            if loads_register and (contract.source == REGISTER or contract.references_cpr_register):
+                timing["timeout"] /= 2
             sensor = PendingDeliverySensor(
                 task_id=f"wait_for_{contract.source}",
                 source=contract.source,
                 after=REGISTER if contract.references_cpr_register else None,
                 soft_fail=True,
                 retries=0,
-                **sensor_timing(),
+                **timing,
             )
+            if contract.references_cpr_register and register_published is not None:
+                sensor.trigger_rule = TriggerRule.ALL_DONE
+                register_published >> sensor
             ingest = IngestDeliveryOperator.partial(
                 task_id=f"ingest_{contract.source}",
                 source=contract.source,
@@ -113,6 +131,7 @@ def ingest_dag(family: str, contracts: list[SourceContract]) -> DAG:
             ingest >> publish
             ingest >> watcher
             if contract.source == REGISTER:
+                register_published = publish
                 # rows quarantined earlier because their person was not yet registered get
                 # another chance against every newer register
                 publish >> RecheckUnknownPersonsOperator(task_id="recheck_unknown_persons")

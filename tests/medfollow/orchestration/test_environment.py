@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -70,14 +71,32 @@ def test_a_backend_of_the_deployment_is_kept_and_nothing_is_written(
 
 
 def test_two_warehouses_on_one_state_directory_keep_their_own_connection(state: Path) -> None:
-    """Test sessions (or a demo beside the services) share a state directory: writing the
-    backend for one warehouse must not repoint a process that runs against another."""
+    """Test sessions (or a demo beside the services) share a state directory: another
+    process writing the backend for its warehouse must not repoint this one; and within a
+    process the files stay where Airflow, which loads its backends once, first found them."""
     first = json.loads(secrets.backend_env(WAREHOUSE)[secrets.BACKEND_KWARGS_ENV])
     other = WAREHOUSE.replace("/medfollow", "/medfollow_other")
-    second = json.loads(secrets.backend_env(other)[secrets.BACKEND_KWARGS_ENV])
-    assert first["connections_file_path"] != second["connections_file_path"]
+    code = (
+        "import json, sys; from medfollow.orchestration import secrets; "
+        "print(json.loads(secrets.backend_env(sys.argv[1])[secrets.BACKEND_KWARGS_ENV])"
+        "['connections_file_path'])"
+    )
+    elsewhere = subprocess.run(
+        [sys.executable, "-c", code, other],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "MEDFOLLOW_STATE_DIR": str(state)},
+    ).stdout.strip()
+    assert elsewhere != first["connections_file_path"]
     kept = json.loads(Path(first["connections_file_path"]).read_text())
     assert kept[config.WAREHOUSE_CONN_ID]["schema"] == "medfollow"
+    assert not Path(elsewhere).exists()  # removed when that process ended
+
+    again = json.loads(secrets.backend_env(other)[secrets.BACKEND_KWARGS_ENV])
+    assert again["connections_file_path"] == first["connections_file_path"]
+    moved = json.loads(Path(again["connections_file_path"]).read_text())
+    assert moved[config.WAREHOUSE_CONN_ID]["schema"] == "medfollow_other"
 
 
 def test_no_service_inherits_a_password_or_the_key(
