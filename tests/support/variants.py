@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,3 +140,12 @@ def bcftools_counts(
 def release_rows(path: Path) -> dict[str, dict[str, object]]:
     table = pq.read_table(path)
     return {row["variant_id"]: row for row in table.to_pylist()}
+
+
+def audit_entries(access_dir: Path) -> list[dict[str, object]]:
+    """Every line of the API's audit log under a store's access folder, oldest file first."""
+    return [
+        json.loads(line)
+        for path in sorted((access_dir / "audit").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]

@@ -5,7 +5,6 @@ tier and granularity."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from genomics_variants.api.shortcut import Shortcut
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import FrequencyIndex
 from genomics_variants.frequencies.release import current_release
+from support.variants import audit_entries
 
 QUERY_STRINGS = [
     b"",
@@ -96,11 +96,7 @@ def _auth(token: object) -> dict[str, str]:
 
 def _audit(api: dict[str, object]) -> list[dict[str, Any]]:
     store: Store = api["store"]  # type: ignore[assignment]
-    return [
-        json.loads(line)
-        for path in sorted((store.access_dir / "audit").glob("*.jsonl"))
-        for line in path.read_text().splitlines()
-    ]
+    return audit_entries(store.access_dir)
 
 
 def _queries(api: dict[str, object]) -> dict[str, dict[str, str]]:

@@ -28,6 +28,7 @@ from genomics_variants.api.privacy import Tier
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import FrequencyIndex
 from genomics_variants.frequencies.release import current_release
+from support.variants import audit_entries
 
 MARKER = "ZQXHOSTILEQZX"  # appears in no legitimate answer
 
@@ -40,11 +41,7 @@ def _client(api: dict[str, object], **options: Any) -> TestClient:
 
 def _audit(api: dict[str, object]) -> list[dict[str, Any]]:
     store: Store = api["store"]  # type: ignore[assignment]
-    return [
-        json.loads(line)
-        for path in sorted((store.access_dir / "audit").glob("*.jsonl"))
-        for line in path.read_text().splitlines()
-    ]
+    return audit_entries(store.access_dir)
 
 
 def _hidden_and_absent(api: dict[str, object]) -> tuple[str, str]:
