@@ -80,13 +80,13 @@ def write_vcf(path: Path, text: str) -> Path:
     return path
 
 
-def write_handcrafted(folder: Path, cprs: list[str]) -> Handcrafted:
-    reference = folder / "reference.fa.gz"
+def write_handcrafted_reference(path: Path, chr17: str = CHR17_SEQ) -> Path:
+    """The handcrafted reference FASTA, with `chr17` as its chr17 window."""
     as_bytes = lambda s: np.frombuffer(s.encode(), dtype=np.uint8)  # noqa: E731
     write_reference_fasta(
-        reference,
+        path,
         [
-            ContigSequence("chr17", 83_257_441, ((CHR17_OFFSET, as_bytes(CHR17_SEQ)),)),
+            ContigSequence("chr17", 83_257_441, ((CHR17_OFFSET, as_bytes(chr17)),)),
             ContigSequence(
                 "chrX",
                 156_040_895,
@@ -94,6 +94,11 @@ def write_handcrafted(folder: Path, cprs: list[str]) -> Handcrafted:
             ),
         ],
     )
+    return path
+
+
+def write_handcrafted(folder: Path, cprs: list[str]) -> Handcrafted:
+    reference = write_handcrafted_reference(folder / "reference.fa.gz")
     vcf = write_vcf(folder / "handcrafted.vcf.gz", vcf_text(RECORDS, SAMPLES))
     manifest = folder / "sample_manifest.tsv"
     rows = [

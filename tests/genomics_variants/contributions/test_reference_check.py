@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from genomics_variants.contributions.ingest import ingest_files
@@ -15,36 +14,14 @@ from genomics_variants.contributions.store import Store
 from medfollow_core.errors import MedfollowError
 from medfollow_core.pseudonymise import load_key
 from support.variants import (
-    CHR17_OFFSET,
     CHR17_SEQ,
-    CHRX_OFFSET,
-    CHRX_SEQ,
-    PAR_OFFSET,
-    PAR_SEQ,
     RECORDS,
     SAMPLES,
     Handcrafted,
     vcf_text,
+    write_handcrafted_reference,
     write_vcf,
 )
-from synthetic_deliveries.genomes_reference import ContigSequence, write_reference_fasta
-
-
-def _fasta(path: Path, chr17: str) -> Path:
-    """The handcrafted reference with `chr17` as its chr17 window."""
-    as_bytes = lambda s: np.frombuffer(s.encode(), dtype=np.uint8)  # noqa: E731
-    write_reference_fasta(
-        path,
-        [
-            ContigSequence("chr17", 83_257_441, ((CHR17_OFFSET, as_bytes(chr17)),)),
-            ContigSequence(
-                "chrX",
-                156_040_895,
-                ((PAR_OFFSET, as_bytes(PAR_SEQ)), (CHRX_OFFSET, as_bytes(CHRX_SEQ))),
-            ),
-        ],
-    )
-    return path
 
 
 def _stored(store: Store) -> tuple[int, int, str]:
@@ -67,14 +44,16 @@ def test_a_delivery_against_another_sequence_is_refused(
 
     # Same contigs and lengths, one base changed far from any record.
     changed = CHR17_SEQ[:100] + ("A" if CHR17_SEQ[100] != "A" else "C") + CHR17_SEQ[101:]
-    other = _fasta(tmp_path / "other" / "GRCh38.fa.gz", changed)
+    other = write_handcrafted_reference(tmp_path / "other" / "GRCh38.fa.gz", changed)
     with pytest.raises(MedfollowError, match=r"differs from the store's reference on chr17") as err:
         ingest_files(store, [handcrafted.vcf], other, key=key, manifest=handcrafted.manifest)
     assert "\n" not in str(err.value)
     assert _stored(store) == before  # nothing stored, the registered reference kept
 
     # The same sequence, soft-masked, under another name and folder: s3 and s4 are added.
-    same = _fasta(tmp_path / "elsewhere" / "hg38_masked.fa.gz", CHR17_SEQ.lower())
+    same = write_handcrafted_reference(
+        tmp_path / "elsewhere" / "hg38_masked.fa.gz", CHR17_SEQ.lower()
+    )
     assert same.read_bytes() != handcrafted.reference.read_bytes()
     result = ingest_files(store, [handcrafted.vcf], same, key=key, manifest=handcrafted.manifest)
     assert result.added == 2
