@@ -198,4 +198,5 @@ def families_register_first() -> list[str]:
     """Family names, the family holding the CPR register first, then by name: the order in
     which running each family's DAG once loads everything (the demo, the end-to-end tests),
     because the other sources wait for the register of their cut-off."""
-    return sorted(families(), key=lambda f: (all(c.source != "cpr" for c in families()[f]), f))
+    grouped = families()
+    return sorted(grouped, key=lambda f: (all(c.source != "cpr" for c in grouped[f]), f))
