@@ -147,8 +147,9 @@ def reader_ranges(summary: ExportTable, threshold: int) -> PreviousRanges:
             k: reader_bounds(k, m, published.shown.get(k), threshold)
             for k, m in published.markers.items()
         }
+        reader = table.reader(bounds)
         for key in table.keys:
-            found = table.feasible_range(((key, 1),), bounds)
+            found = reader.range(((key, 1),))
             ranges[(group, key)] = (found.low, found.high)
     return ranges
 

@@ -11,19 +11,24 @@ n × (1 − S) is exact), so those are variables too: events by 1 year ⊆ by 2 
 A reader knows a shown count exactly, "<T" as 1..T−1, "≤T−1" as 0..T−1, "x" as at least
 T (each marker is only ever put on such a count), and nothing from a blank survival
 estimate (≥ 0). The feasible range of any cell — a count, or a complement such as
-patients − deaths — is found by linear programming (HiGHS through scipy) over all of that at
-once. Protection and the release audit both ask this one model.
+patients − deaths — is found by linear programming over all of that at once. Protection and
+the release audit both ask this one model, thousands of times per release: a `Reader` holds
+one HiGHS model per table and set of bounds and only changes its objective between
+questions (HiGHS re-solves from the previous basis), instead of building and validating a
+new problem through scipy's `linprog` for each.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+import highspy
 import numpy as np
-from scipy.optimize import linprog
 
 TOTAL = "total"
 MEASURES: tuple[str, ...] = (
@@ -189,34 +194,11 @@ class LinkedTable:
         self, terms: Terms, bounds: Mapping[Key, tuple[float, float | None]]
     ) -> Range:
         """Smallest and largest value of `terms` given the bounds and the relations."""
-        objective = np.zeros(len(self.keys))
-        for key, coefficient in terms:
-            objective[self.index[key]] += coefficient
-        box = [bounds[key] for key in self.keys]
-        low, low_binding = self._optimise(objective, box)
-        high, high_binding = self._optimise(-objective, box)
-        return Range(low, -high, low_binding, high_binding)
+        return self.reader(bounds).range(terms)
 
-    def _optimise(
-        self, objective: np.ndarray, box: list[tuple[float, float | None]]
-    ) -> tuple[float, frozenset[Key]]:
-        """min objective·x; unbounded gives −∞. Binding: cells whose bound moves the optimum."""
-        result = linprog(
-            objective,
-            A_ub=self._inequalities if len(self._inequalities) else None,
-            b_ub=np.zeros(len(self._inequalities)) if len(self._inequalities) else None,
-            A_eq=self._equalities if len(self._equalities) else None,
-            b_eq=np.zeros(len(self._equalities)) if len(self._equalities) else None,
-            bounds=box,
-            method="highs",
-        )
-        if result.status == 3:
-            return -math.inf, frozenset()
-        if result.status != 0:
-            raise ValueError(f"the published cells contradict each other ({result.message})")
-        sensitivity = np.abs(result.lower.marginals) + np.abs(result.upper.marginals)
-        binding = frozenset(k for k, s in zip(self.keys, sensitivity, strict=True) if s > 1e-9)
-        return float(result.fun), binding
+    def reader(self, bounds: Mapping[Key, tuple[float, float | None]]) -> Reader:
+        """The reader's model of this table under `bounds`, to ask many questions of."""
+        return Reader(self, bounds)
 
     def failures(
         self,
@@ -225,11 +207,118 @@ class LinkedTable:
     ) -> list[Failure]:
         """The requirements the published cells break."""
         found = []
+        reader = self.reader(bounds)
         for requirement in requirements:
-            found_range = self.feasible_range(requirement.terms, bounds)
+            found_range = reader.range(requirement.terms)
             if _breaks(requirement, found_range):
                 found.append(Failure(requirement, found_range))
         return found
+
+
+_banner_shown = False
+
+
+def _new_highs() -> highspy.Highs:
+    """A silent HiGHS instance. The first one made in a process prints HiGHS's banner from
+    C++ straight to file descriptor 1, past Python's sys.stdout, where it would end up in
+    the CLI's output and the task logs: that one is made with descriptor 1 on /dev/null."""
+    global _banner_shown
+    if _banner_shown:
+        highs = highspy.Highs()  # type: ignore[no-untyped-call]
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 1)
+                highs = highspy.Highs()  # type: ignore[no-untyped-call]
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _banner_shown = True
+    highs.setOptionValue("output_flag", False)
+    return highs
+
+
+class Reader:
+    """One HiGHS model of a linked table under one set of cell bounds: the relations as
+    rows, the bounds as column bounds. Each question only replaces the objective."""
+
+    def __init__(
+        self, table: LinkedTable, bounds: Mapping[Key, tuple[float, float | None]]
+    ) -> None:
+        self.keys = table.keys
+        width = len(self.keys)
+        relations = [table._equalities, table._inequalities]
+        matrix = np.vstack([r for r in relations if len(r)] or [np.zeros((0, width))])
+        equal = len(table._equalities)
+        model = highspy.HighsLp()
+        model.num_col_ = width
+        model.num_row_ = len(matrix)
+        model.col_cost_ = np.zeros(width)
+        model.col_lower_ = np.array([bounds[k][0] for k in self.keys], dtype=float)
+        model.col_upper_ = np.array(
+            [highspy.kHighsInf if bounds[k][1] is None else bounds[k][1] for k in self.keys],
+            dtype=float,
+        )
+        # equalities: row = 0; inequalities: row <= 0
+        model.row_lower_ = np.array(
+            [0.0] * equal + [-highspy.kHighsInf] * (len(matrix) - equal), dtype=float
+        )
+        model.row_upper_ = np.zeros(len(matrix))
+        columns = matrix.T
+        starts, indices, values = [0], [], []
+        for column in columns:
+            (rows,) = np.nonzero(column)
+            indices.extend(rows.tolist())
+            values.extend(column[rows].tolist())
+            starts.append(len(indices))
+        model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        model.a_matrix_.start_ = np.array(starts, dtype=np.int32)
+        model.a_matrix_.index_ = np.array(indices, dtype=np.int32)
+        model.a_matrix_.value_ = np.array(values, dtype=float)
+        self._highs = _new_highs()
+        self._highs.passModel(model)
+        self._columns = np.arange(width, dtype=np.int32)
+        self._index = table.index
+
+    def range(self, terms: Terms) -> Range:
+        """Smallest and largest value of `terms`."""
+        objective = np.zeros(len(self.keys))
+        for key, coefficient in terms:
+            objective[self._index[key]] += coefficient
+        low, low_binding = self._minimise(objective)
+        high, high_binding = self._minimise(-objective)
+        return Range(low, -high, low_binding, high_binding)
+
+    def _minimise(self, objective: np.ndarray) -> tuple[float, frozenset[Key]]:
+        """min objective·x; unbounded gives −∞. Binding: cells whose bound moves the optimum
+        (a non-zero reduced cost)."""
+        highs = self._highs
+        highs.changeColsCost(len(objective), self._columns, objective)
+        highs.run()
+        status = highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kUnbounded:
+            return -math.inf, frozenset()
+        if status != highspy.HighsModelStatus.kOptimal:
+            if status == highspy.HighsModelStatus.kUnboundedOrInfeasible:
+                # presolve could not tell: the relations are homogeneous and the published
+                # cells are never contradictory when they come from real counts, so ask again
+                # without presolve to tell unbounded from infeasible
+                highs.setOptionValue("presolve", "off")
+                highs.run()
+                highs.setOptionValue("presolve", "choose")
+                status = highs.getModelStatus()
+                if status == highspy.HighsModelStatus.kUnbounded:
+                    return -math.inf, frozenset()
+            if status != highspy.HighsModelStatus.kOptimal:
+                raise ValueError(
+                    "the published cells contradict each other "
+                    f"({highs.modelStatusToString(status)})"
+                )
+        duals = np.asarray(highs.getSolution().col_dual)
+        binding = frozenset(k for k, d in zip(self.keys, duals, strict=True) if abs(d) > 1e-9)
+        return float(highs.getInfo().objective_function_value), binding
 
 
 def _breaks(requirement: Requirement, found: Range) -> bool:
