@@ -75,6 +75,8 @@ def partition(
     except (OSError, ValueError, struct.error):
         return None
     names = list(windows)
+    if not any(len(o) for o in windows.values()):
+        return None  # an index of no record (a VCF of a header only): nothing to cut
     contig = np.concatenate([np.full(len(o), i) for i, o in enumerate(windows.values())])
     window = np.concatenate([np.arange(len(o)) for o in windows.values()])
     if not len(window):

@@ -158,3 +158,10 @@ def test_reading_in_small_regions_changes_nothing(
     pieces = read_file(joint, reference, workers=2)
     assert np.array_equal(whole.sites.ids, pieces.sites.ids)
     assert np.array_equal(whole.codes, pieces.codes)
+
+
+def test_a_vcf_without_records_has_nothing_to_cut(tmp_path: Path) -> None:
+    """A single-sample VCF of a header only (a genome with no call in the delivered
+    regions) is indexed like any other; partitioning it must not fail on the empty index."""
+    empty = write_vcf(tmp_path / "empty.vcf.gz", vcf_text((), ("S1",)))
+    assert partition(empty, 2) is None
