@@ -57,7 +57,10 @@ def test_a_dying_service_is_restarted_with_growing_delays(tmp_path: Path) -> Non
     starts = tmp_path / "starts"
     dying = f"open({str(starts)!r}, 'a').write('x'); raise SystemExit(3)"
     supervisor = _supervise(tmp_path, dying)
-    time.sleep(4)
+    # four starts (three restarts); on a loaded machine each Python start takes a while
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not starts.exists() or len(starts.read_text()) < 4):
+        time.sleep(0.1)
     supervisor.send_signal(signal.SIGTERM)
     output, _ = supervisor.communicate(timeout=30)
     assert supervisor.returncode == 0, output
