@@ -62,6 +62,9 @@ def execution_api_env(api_url: str) -> dict[str, str]:
     }
 
 
+CELERY_CONFIG_OPTIONS = "medfollow_airflow.celery_config.CELERY_CONFIG"
+
+
 def executor_env(deployment: Deployment, metadata: str) -> dict[str, str]:
     """The executor, its limits and (Celery) its broker and result backend."""
     env = {
@@ -74,7 +77,11 @@ def executor_env(deployment: Deployment, metadata: str) -> dict[str, str]:
         raise MedfollowError("the celery executor needs a broker: --broker redis://HOST:6379/0")
     return (
         env
-        | {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"}
+        | {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            # workers import dbt and Cosmos once, before forking the task processes
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG_OPTIONS,
+        }
         | secrets.setting_env("AIRFLOW__CELERY__BROKER_URL", deployment.broker)
         | secrets.setting_env("AIRFLOW__CELERY__RESULT_BACKEND", f"db+{libpq_url(metadata)}")
     )

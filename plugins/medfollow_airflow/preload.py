@@ -1,0 +1,11 @@
+"""What a Celery worker imports before forking the processes its tasks run in (see
+celery_config): the slowest imports of the platform's tasks — dbt's runner and Cosmos'
+operators for every dbt model task, Great Expectations and the ingest pipeline for every
+delivery. None of them starts a thread or opens a connection on import, so forking after
+it is safe."""
+
+import cosmos.operators.local  # noqa: F401
+import dbt.cli.main  # noqa: F401
+import great_expectations  # noqa: F401
+
+import registry_ingest.pipeline  # noqa: F401
