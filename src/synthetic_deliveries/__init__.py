@@ -27,6 +27,7 @@ from synthetic_deliveries.catalogue import load_indications
 from synthetic_deliveries.cohort import Treatment, build_cohort
 from synthetic_deliveries.cohort_records import CohortRecords, render_cohort
 from synthetic_deliveries.danish_csv import day_number
+from synthetic_deliveries.families import FH_VARIANT_KEY, build_families
 from synthetic_deliveries.ground_truth import write_ground_truth
 from synthetic_deliveries.population import Population, build_population
 from synthetic_deliveries.rng import derived_seed, stream
@@ -310,6 +311,7 @@ def _write_month(
     if plan is not None and len(rows):
         samples = _genome_samples(ctx, plan, bank.dna_sample_ids)
         from synthetic_deliveries.genomes import write_genomes  # written separately; heavy deps
+        from synthetic_deliveries.planted import load_named_positions
 
         # One simulation of every genome the world sequences, whichever month delivers it:
         # every month's delivery has the same reference and sites.
@@ -321,6 +323,8 @@ def _write_month(
                 cutoff=month.cutoff,
                 progress=progress,
                 deliver=rows,
+                positions=load_named_positions(),
+                truth=out / "ground_truth",
             )
         )
         step("genomes")
@@ -360,13 +364,17 @@ def _write_month(
 
 
 def _genome_samples(ctx: SourceContext, plan: SequencingPlan, sample_ids: list[str]) -> pa.Table:
-    """The sample manifest handed to the genome writer (CPR valid on the sampling day)."""
+    """The sample manifest handed to the genome writer (CPR valid on the sampling day);
+    `planted` names the variant the writer plants in a sample (an FH carrier's LDLR
+    variant), null for none."""
+    carrier = build_families(ctx.pop).carrier[plan.person]
     return pa.table(
         {
             "genome_id": pa.array(plan.genome_ids, pa.string()),
             "sample_id": pa.array(sample_ids, pa.string()),
             "cpr": ctx.pop.cpr_at(plan.person, plan.day),
             "karyotype": pa.array(np.where(ctx.pop.karyotype_xy[plan.person], "XY", "XX")),
+            "planted": pa.array(np.where(carrier, FH_VARIANT_KEY, ""), pa.string(), mask=~carrier),
         }
     )
 

@@ -21,6 +21,10 @@ Layout under `landing/genomes/genomes-YYYYMM/`:
     per_sample/<genome_id>.callable.bed for every other single-sample genome
     sample_manifest.tsv
     manifest.json
+
+Given named positions (planted.py: the dbt seed of pharmacogenetic and FH variants), the
+delivery also carries a short window around each, with the variants planted at their
+GRCh38 positions, and, given a `truth` folder, the answer key `genome_positions.csv`.
 """
 
 from __future__ import annotations
@@ -64,8 +68,16 @@ from synthetic_deliveries.genomes_vcf import (
     vcf_header,
     write_bgzf_vcf,
 )
+from synthetic_deliveries.planted import (
+    NamedPosition,
+    Planting,
+    covered_cells,
+    plant,
+    planted_calls,
+    write_truth,
+)
 
-__all__ = ["DEFAULT_WINDOWS", "Window", "write_genomes"]
+__all__ = ["DEFAULT_WINDOWS", "NamedPosition", "Window", "write_genomes"]
 
 
 SOURCE = "genomes"
@@ -221,7 +233,12 @@ def _write_joint(
             # At least one (possibly empty) block, so a window without sites still yields a slice.
             for lo in range(0, max(1, len(window_sites.pos)), chunk):
                 block = slice(lo, lo + chunk)
-                calls = simulate_calls(window_sites.hap[block], window_sites.haploid, coverage, rng)
+                if window_sites.missing is None:
+                    calls = simulate_calls(
+                        window_sites.hap[block], window_sites.haploid, coverage, rng
+                    )
+                else:
+                    calls = planted_calls(window_sites.hap[block], window_sites.missing[block], rng)
                 if out is not None:
                     joint, alleles, n_alleles = compact_alleles(
                         calls.select(cohort.joint),
@@ -249,6 +266,7 @@ def _write_joint(
                     pos=window_sites.pos,
                     alleles=window_sites.alleles,
                     calls=Calls.concat(kept_calls),
+                    planted=window_sites.missing is not None,
                 )
             )
     if len(cohort.joint):
@@ -381,6 +399,8 @@ def write_genomes(
     windows: Sequence[Window] = DEFAULT_WINDOWS,
     joint_fraction: float = 0.8,
     deliver: range | None = None,
+    positions: Sequence[NamedPosition] = (),
+    truth: Path | None = None,
 ) -> Path:
     """Write a genome delivery under `landing/genomes/` and return its folder.
 
@@ -390,8 +410,16 @@ def write_genomes(
     world should. The delivery is built in a hidden sibling folder and moved into place at
     the end, so an interrupted run never leaves a half-written delivery where ingest would
     look.
+
+    `positions` (planted.py, e.g. `load_named_positions()`) plants those variants, each in
+    its own short window; the samples table may carry a nullable string column `planted`
+    naming a variant key the sample carries heterozygously. With `truth`, the answer key
+    `truth/genome_positions.csv` (genome_id, variant_key, genotype, covered) is written,
+    merged with the rows of genomes earlier deliveries wrote there.
     """
     report: Progress = progress or (lambda _label, _done, _total: None)
+    if truth is not None and not positions:
+        raise ValueError("an answer key (truth) needs named positions to plant")
     world = _split_cohort(
         _read_samples(samples),
         joint_fraction,
@@ -401,7 +429,7 @@ def write_genomes(
     if rows.step != 1 or not 0 <= rows.start < rows.stop <= samples.num_rows:
         raise ValueError(f"deliver must be a non-empty range of rows within 0..{samples.num_rows}")
     cohort = world.restrict(rows)
-    windows = _check_windows(windows)
+    windows = _check_windows(windows) if windows or not positions else ()
     delivery_id = f"genomes-{cutoff:%Y%m}"
     final = Path(landing) / "genomes" / delivery_id
     work = final.with_name(f".{delivery_id}.partial")
@@ -412,11 +440,30 @@ def write_genomes(
         2 + len(windows)
     )
     coverage = sample_coverage(len(cohort.genome_id), np.random.default_rng(coverage_seed))
-    build_seeds, call_seeds = zip(*(s.spawn(2) for s in window_seeds), strict=True)
+    pairs = [s.spawn(2) for s in window_seeds]
+    build_seeds = tuple(p[0] for p in pairs)
+    call_seeds = tuple(p[1] for p in pairs)
     sites = []
     for done, (window, seed_seq) in enumerate(zip(windows, build_seeds, strict=True), start=1):
         sites.append(build_window(window, cohort.xy, seed_seq))
         report("genomes: simulating windows", done, len(windows))
+    planting = None
+    if positions:
+        planted_column = (
+            samples.column("planted").to_pylist()
+            if "planted" in samples.column_names
+            else [None] * samples.num_rows
+        )
+        plant_seed, plant_calls_seed = np.random.SeedSequence([seed, 2]).spawn(2)
+        planting = plant(positions, planted_column, plant_seed)
+        windows = _check_windows([*windows, *(s.window for s in planting.sites)])
+        extra_seeds = plant_calls_seed.spawn(len(planting.sites))
+        merged = sorted(
+            zip([*sites, *planting.sites], [*call_seeds, *extra_seeds], strict=True),
+            key=lambda pair: (CONTIG_RANK[pair[0].window.contig], pair[0].window.start),
+        )
+        sites = [pair[0] for pair in merged]
+        call_seeds = tuple(pair[1] for pair in merged)
 
     contigs = _reference_contigs(sites)
     write_reference_fasta(work / REFERENCE_FILE, contigs)
@@ -446,6 +493,17 @@ def write_genomes(
         files=files,
         extra={"assembly": "GRCh38", "simulated_regions": [w.label for w in windows]},
     )
+    if truth is not None and planting is not None:
+        _write_position_truth(Path(truth), planting, cohort)
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)
     return final
+
+
+def _write_position_truth(folder: Path, planting: Planting, cohort: Cohort) -> None:
+    """The answer key of the named positions for the genomes this delivery holds."""
+    gvcf = cohort.single[cohort.gvcf]
+    bed = np.setdiff1d(cohort.single[cohort.with_bed], gvcf)
+    plain = np.setdiff1d(cohort.single, np.concatenate([gvcf, bed]))
+    covered = covered_cells(planting, cohort.joint, gvcf, bed, plain)
+    write_truth(folder, planting, cohort.genome_id, cohort.delivered, covered)

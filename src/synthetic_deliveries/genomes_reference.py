@@ -9,13 +9,13 @@ Outside the windows the sequence is `N`, which bgzip compresses to almost nothin
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pysam
-from pysam.libcbgzf import BGZFile
 
 # UCSC hg38 chrom.sizes for the primary assembly, in karyotype order.
 GRCH38_CONTIGS: tuple[tuple[str, int], ...] = (
@@ -64,7 +64,6 @@ STR_COPIES = (3, 8)
 BACKGROUND_REPEATS_PER_KB = 0.7
 
 FASTA_LINE = 60
-FASTA_CHUNK_LINES = 1 << 14
 
 
 @dataclass(frozen=True)
@@ -115,33 +114,84 @@ def add_background_repeats(sequence: np.ndarray, rng: np.random.Generator) -> No
         plant_repeat(sequence, int(rng.integers(0, len(sequence) - span)), unit, copies)
 
 
-def _write_contig(out: BGZFile, contig: ContigSequence) -> None:
-    """Stream one contig as 60-column FASTA without materialising the whole contig."""
-    out.write(f">{contig.name}\n".encode())
-    chunk = FASTA_LINE * FASTA_CHUNK_LINES
-    for chunk_start in range(0, contig.length, chunk):
-        chunk_end = min(chunk_start + chunk, contig.length)
-        bases = np.full(chunk_end - chunk_start, ord("N"), dtype=np.uint8)
-        for window_start, window_seq in contig.windows:
-            lo = max(window_start, chunk_start)
-            hi = min(window_start + len(window_seq), chunk_end)
-            if lo < hi:
-                bases[lo - chunk_start : hi - chunk_start] = window_seq[
-                    lo - window_start : hi - window_start
-                ]
-        full = len(bases) // FASTA_LINE * FASTA_LINE
-        lines = np.empty((full // FASTA_LINE, FASTA_LINE + 1), dtype=np.uint8)
-        lines[:, :FASTA_LINE] = bases[:full].reshape(-1, FASTA_LINE)
-        lines[:, FASTA_LINE] = ord("\n")
-        out.write(lines.tobytes())
-        if full < len(bases):
-            out.write(bases[full:].tobytes() + b"\n")
+BLOCK_LINES = 1000  # FASTA lines per BGZF block (61,000 bytes, under BGZF's 64 KiB)
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def _bgzf_block(data: bytes) -> bytes:
+    """One BGZF block: a gzip member with the BC extra field giving its compressed size."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    deflated = compressor.compress(data) + compressor.flush()
+    header = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x06\x00BC\x02\x00"
+    size = len(header) + 2 + len(deflated) + 8
+    return (
+        header
+        + struct.pack("<H", size - 1)
+        + deflated
+        + struct.pack("<II", zlib.crc32(data), len(data))
+    )
+
+
+def _contig_lines(contig: ContigSequence, first: int, last: int) -> bytes:
+    """FASTA text of lines [first, last) of a contig (60 bases and a newline each)."""
+    lo, hi = first * FASTA_LINE, min(last * FASTA_LINE, contig.length)
+    bases = np.full(hi - lo, ord("N"), dtype=np.uint8)
+    for window_start, window_seq in contig.windows:
+        a, b = max(window_start, lo), min(window_start + len(window_seq), hi)
+        if a < b:
+            bases[a - lo : b - lo] = window_seq[a - window_start : b - window_start]
+    full = len(bases) // FASTA_LINE * FASTA_LINE
+    lines = np.empty((full // FASTA_LINE, FASTA_LINE + 1), dtype=np.uint8)
+    lines[:, :FASTA_LINE] = bases[:full].reshape(-1, FASTA_LINE)
+    lines[:, FASTA_LINE] = ord("\n")
+    tail = bases[full:].tobytes() + b"\n" if full < len(bases) else b""
+    return lines.tobytes() + tail
 
 
 def write_reference_fasta(path: Path, contigs: Sequence[ContigSequence]) -> None:
-    """Write a bgzipped FASTA with its .fai and .gzi so `bcftools norm -f` can use it."""
+    """Write a bgzipped FASTA with its .fai and .gzi so `bcftools norm -f` can use it.
+
+    Written block by block rather than through a BGZF stream: outside the windows the
+    contigs are N, and every block of 1,000 N lines compresses to the same bytes, so that
+    block is compressed once and repeated. The indexes are written alongside (the offsets
+    are known while writing) instead of by a second pass that decompresses ~1 Gb of N
+    when named positions put windows on several long chromosomes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with BGZFile(str(path), "wb", index=None) as out:
+    line_bytes = FASTA_LINE + 1
+    all_n = _bgzf_block((b"N" * FASTA_LINE + b"\n") * BLOCK_LINES)
+    fai: list[str] = []
+    gzi: list[tuple[int, int]] = []
+    compressed = uncompressed = 0
+    with path.open("wb") as out:
+
+        def emit(block: bytes, size: int) -> None:
+            nonlocal compressed, uncompressed
+            if compressed:
+                gzi.append((compressed, uncompressed))
+            out.write(block)
+            compressed += len(block)
+            uncompressed += size
+
         for contig in contigs:
-            _write_contig(out, contig)
-    pysam.faidx(str(path))
+            header = f">{contig.name}\n".encode()
+            emit(_bgzf_block(header), len(header))
+            fai.append(
+                f"{contig.name}\t{contig.length}\t{uncompressed}\t{FASTA_LINE}\t{line_bytes}"
+            )
+            n_lines = -(-contig.length // FASTA_LINE)
+            for first in range(0, n_lines, BLOCK_LINES):
+                last = min(first + BLOCK_LINES, n_lines)
+                lo, hi = first * FASTA_LINE, last * FASTA_LINE
+                touched = any(start < hi and lo < start + len(seq) for start, seq in contig.windows)
+                if last - first == BLOCK_LINES and hi <= contig.length and not touched:
+                    emit(all_n, BLOCK_LINES * line_bytes)
+                else:
+                    text = _contig_lines(contig, first, last)
+                    emit(_bgzf_block(text), len(text))
+        out.write(BGZF_EOF)
+    Path(f"{path}.fai").write_text("".join(f"{row}\n" for row in fai), encoding="utf-8")
+    with open(f"{path}.gzi", "wb") as index:
+        index.write(struct.pack("<Q", len(gzi)))
+        for pair in gzi:
+            index.write(struct.pack("<QQ", *pair))

@@ -91,6 +91,8 @@ class WindowSites:
 
     `hap` holds allele indices (sites x samples x 2); the second slot is NO_ALLELE for XY
     samples where the window is haploid. `alleles[:, 0]` is REF; unused slots are b"".
+    `missing` (sites x samples) is set only for a window of planted named positions
+    (planted.py): its calls are then clean, and missing exactly there.
     """
 
     window: Window
@@ -100,6 +102,7 @@ class WindowSites:
     n_alleles: np.ndarray
     hap: np.ndarray
     haploid: np.ndarray
+    missing: np.ndarray | None = None
 
 
 def _msprime_seed(seed_seq: np.random.SeedSequence) -> int:

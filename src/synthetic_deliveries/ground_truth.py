@@ -18,7 +18,11 @@ import pyarrow.compute as pc
 
 from synthetic_deliveries.cohort import Treatment
 from synthetic_deliveries.danish_csv import NEVER, to_date32, write_parquet
+from synthetic_deliveries.families import FH_VARIANT_KEY, build_families, fh_care
 from synthetic_deliveries.population import Population
+
+GENOME_TRUTH_FILE = "genome_positions.csv"
+"""Written by the genome writer (planted.TRUTH_FILE) before the rest of the answer key."""
 
 
 def write_ground_truth(
@@ -31,9 +35,18 @@ def write_ground_truth(
     genomes: pa.Table | None,
 ) -> Path:
     path = out / "ground_truth"
+    # The genome writer has already put this month's genotype answer key here; anything
+    # else is an earlier run's and goes.
+    keep = {GENOME_TRUTH_FILE} if genomes is not None else set()
     if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+        for stale in path.iterdir():
+            if stale.name in keep:
+                continue
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
+    path.mkdir(parents=True, exist_ok=True)
     write_parquet(_persons(pop, cohort), path / "persons.parquet")
     treatments = _treatments(pop, cohort, crossborder_links)
     if any(tr.cutoff > pop.cutoff for tr in cohort):
@@ -42,6 +55,7 @@ def write_ground_truth(
     write_parquet(crossborder_links, path / "crossborder_links.parquet")
     write_parquet(legacy_links, path / "biobank_legacy_links.parquet")
     write_parquet(_cpr_changes(pop), path / "cpr_changes.parquet")
+    write_parquet(_fh_carriers(pop), path / "fh_carriers.parquet")
     if genomes is not None:
         write_parquet(genomes, path / "genomes.parquet")
     return path
@@ -161,6 +175,42 @@ def _treatments(pop: Population, cohort: list[Treatment], links: pa.Table) -> pa
             "followup_end": days([tr.followup_end for tr in spine]),
         }
     )
+
+
+def _fh_carriers(pop: Population) -> pa.Table:
+    """Per registered person: parents (person ids) and familial hypercholesterolaemia.
+
+    `ldl_measured` and `treated_from` are what the registries show of a carrier by the
+    cut-off (a measurement in the laboratory delivery, lipid-lowering dispensings from that
+    date); both are null for non-carriers, whose background tests are not tracked here.
+    """
+    families = build_families(pop)
+    care = fh_care(pop, families)
+    measured = np.zeros(pop.n, bool)
+    measured[care.ldl_person] = True
+    highest = np.zeros(pop.n)
+    np.maximum.at(highest, care.ldl_person, care.ldl_value)
+    carrier = families.carrier
+
+    def parent_id(parent: np.ndarray) -> pa.Array:
+        return pa.array(parent + 1, pa.int64(), mask=parent < 0)
+
+    table = pa.table(
+        {
+            "person_id": pa.array(pop.person_id),
+            "carrier": pa.array(carrier),
+            "variant_key": pa.array(
+                np.where(carrier, FH_VARIANT_KEY, ""), pa.string(), mask=~carrier
+            ),
+            "ldl_measured": pa.array(measured, mask=~carrier),
+            "highest_ldl": pa.array(np.round(highest, 1), pa.float64(), mask=~measured),
+            "treated_from": to_date32(np.where(carrier, care.treated_from, NEVER)),
+            "mother_id": parent_id(families.mother),
+            "father_id": parent_id(families.father),
+        }
+    )
+    registered = pop.registered()
+    return table if registered.all() else table.filter(pa.array(registered))
 
 
 def _cpr_changes(pop: Population) -> pa.Table:

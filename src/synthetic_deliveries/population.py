@@ -84,6 +84,10 @@ class Population:
     renamed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     renamed_day: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     renamed_from: list[str] = field(default_factory=list)
+    # Seed of the world's families (parent links, FH carriers; see families.py), drawn last
+    # from the population stream so that every month's register and the ground truth can
+    # rebuild the same families from the spine alone.
+    family_seed: int = 0
 
     @property
     def n(self) -> int:
@@ -96,6 +100,18 @@ class Population:
     @property
     def kommune(self) -> np.ndarray:
         return geography.MUNICIPALITY_CODES[self.muni]
+
+    def first_residence(self) -> tuple[np.ndarray, np.ndarray]:
+        """(municipality index, region) each person lived in before any move the world
+        records: the same in every month's register, unlike the current residence."""
+        muni, region = self.muni.copy(), self.region.copy()
+        # Later moves first, so each person ends with the residence before their first move.
+        latest_first = np.argsort(self.moved_day, kind="stable")[::-1]
+        for idx, (m, r, _p) in zip(
+            self.moved[latest_first], self.moved_from[latest_first], strict=True
+        ):
+            muni[idx], region[idx] = m, r
+        return muni, region
 
     def window(self) -> tuple[np.ndarray, np.ndarray]:
         """(first, last) day each person can appear in Danish registries from 2019 on.
@@ -304,6 +320,7 @@ def build_population(rng: np.random.Generator, persons: int, cutoff: date) -> Po
         changed_day=np.zeros(0, np.int32),
     )
     _issue_all_cprs(rng, pop)
+    pop.family_seed = int(rng.integers(0, 2**63 - 1))
     return pop
 
 

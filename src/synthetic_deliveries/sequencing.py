@@ -1,6 +1,8 @@
 """Who is whole-genome sequenced at the national genome centre, and from which sample.
 
 The sequenced set is enriched for the treated cohort (the patients follow-up cares about),
+then for familial hypercholesterolaemia (carriers and their first-degree relatives: cascade
+testing is how FH genomes get made, so even a small demo sequences a carrier or two),
 deliberately includes persons who have opted out (the platform must exclude them), and is
 otherwise drawn from everyone present in Denmark. Each sequenced person gets one DNA sample
 taken while they were in the country; the biobank writer assigns its sample id.
@@ -14,10 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthetic_deliveries.cohort import Treatment
+from synthetic_deliveries.families import Families, build_families
 from synthetic_deliveries.population import Population
+from synthetic_deliveries.rng import stream
 
 COHORT_SHARE = 0.3
 OPTED_OUT_SHARE = 0.05
+FH_SHARE = 0.03
+FH_MIN = 2
+"""Genomes per round for FH cascade testing: about 3 %, at least 2 (half carriers, half
+first-degree relatives of a carrier, who are carriers or not)."""
 
 
 @dataclass(frozen=True)
@@ -76,16 +84,19 @@ def plan_sequencing(
 
     taken = ~present
     taken[chosen] = True
+    cascade = _cascade(pop, taken, min(_fh_slots(genomes), genomes - len(chosen)), since)
+    taken[cascade] = True
     candidates = np.unique(opted_out[present[opted_out]])
     candidates = candidates[~taken[candidates]]
-    take = min(len(candidates), max(1, round(OPTED_OUT_SHARE * genomes)), genomes - len(chosen))
+    room = genomes - len(chosen) - len(cascade)
+    take = min(len(candidates), max(1, round(OPTED_OUT_SHARE * genomes)), room)
     extra = rng.choice(candidates, size=take, replace=False) if take > 0 else np.zeros(0, np.int64)
     taken[extra] = True
 
     pool = np.flatnonzero(present & ~taken)
-    take = min(len(pool), genomes - len(chosen) - len(extra))
+    take = min(len(pool), room - len(extra))
     rest = rng.choice(pool, size=take, replace=False) if take > 0 else np.zeros(0, np.int64)
-    others = np.concatenate([extra, rest]).astype(np.int64)
+    others = np.concatenate([cascade, extra, rest]).astype(np.int64)
     other_days = first[others] + np.floor(
         rng.random(len(others)) * (last[others].astype(np.int64) - first[others] + 1)
     ).astype(np.int64)
@@ -96,3 +107,46 @@ def plan_sequencing(
     return SequencingPlan(
         person=person[order], day=day[order], minute=rng.integers(420, 960, len(person))
     )
+
+
+def _fh_slots(genomes: int) -> int:
+    return max(FH_MIN, round(FH_SHARE * genomes)) if genomes else 0
+
+
+def _cascade(pop: Population, taken: np.ndarray, slots: int, since: int | None) -> np.ndarray:
+    """Up to `slots` persons not yet `taken`: half (rounded up) FH carriers, the rest
+    first-degree relatives of a carrier (parent, child, sibling; carriers themselves or
+    not), more carriers when relatives run short. Drawn from a stream of the world's
+    families per round, so the shared sequencing stream and the treated cohort's picks
+    stay as they were."""
+    if slots <= 0:
+        return np.zeros(0, np.int64)
+    families = build_families(pop)
+    rng = stream(pop.family_seed, f"sequencing:fh:{since}")
+    free = ~taken
+    carriers = rng.permutation(np.flatnonzero(families.carrier & free))
+    index_cases = carriers[: (slots + 1) // 2]
+    related = _carrier_relatives(families) & free
+    related[index_cases] = False
+    relatives = rng.permutation(np.flatnonzero(related))[: slots - len(index_cases)]
+    more = carriers[len(index_cases) :]
+    more = more[~np.isin(more, relatives)][: slots - len(index_cases) - len(relatives)]
+    return np.concatenate([index_cases, relatives, more]).astype(np.int64)
+
+
+def _carrier_relatives(families: Families) -> np.ndarray:
+    """Mask of persons with a first-degree relative (parent, child, full or half sibling)
+    who carries the FH variant."""
+    carrier = families.carrier
+    n = len(carrier)
+    related = np.zeros(n, bool)
+    for parent in (families.mother, families.father):
+        known = parent >= 0
+        of = np.maximum(parent, 0)
+        related |= known & carrier[of]  # a carrier parent
+        related[parent[known & carrier]] = True  # a carrier child
+        carrier_children = np.zeros(n, np.int64)
+        np.add.at(carrier_children, parent[known & carrier], 1)
+        others = carrier_children[of] - carrier.astype(np.int64)  # not counting oneself
+        related |= known & (others > 0)  # a carrier sibling through this parent
+    return related

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from synthetic_deliveries import names
 from synthetic_deliveries.danish_csv import NEVER, fmt_date, fmt_int, hyphenate_some
+from synthetic_deliveries.families import build_families
 from synthetic_deliveries.population import Population
 from synthetic_deliveries.sources import SourceContext
 
@@ -29,6 +31,7 @@ def write(ctx: SourceContext) -> Path:
     pop = ctx.register
     delivery = ctx.delivery(SOURCE)
     status, status_day = pop.status()
+    families = build_families(ctx.pop)
     persons = pa.table(
         {
             "cpr": hyphenate_some(pop.cpr, rng, HYPHEN_SHARE),
@@ -40,6 +43,8 @@ def write(ctx: SourceContext) -> Path:
             "region": pa.array(pop.region.astype(np.int64)),
             "kommune": fmt_int(pop.kommune, 3),
             "postnr": fmt_int(pop.postnr, 4),
+            "mor_cpr": _parent_cpr(pop, families.mother, rng),
+            "far_cpr": _parent_cpr(pop, families.father, rng),
             "status": pa.array(status),
             "status_dato": fmt_date(status_day),
         }
@@ -58,6 +63,14 @@ def write(ctx: SourceContext) -> Path:
     )
     delivery.csv("cpr_changes.csv", "cpr_changes", changes, encoding=ENCODING)
     return delivery.close()
+
+
+def _parent_cpr(pop: Population, parent: np.ndarray, rng: np.random.Generator) -> pa.Array:
+    """Each person's parent's CPR number as the register holds it on the cut-off (null when
+    the register has no parent: born before 1960, born abroad, or the parent unknown)."""
+    cpr = pop.cpr.take(pa.array(np.maximum(parent, 0)))
+    known = pa.array(parent >= 0)
+    return hyphenate_some(pc.if_else(known, cpr, pa.scalar(None, pa.string())), rng, HYPHEN_SHARE)
 
 
 def _migrations(pop: Population, rng: np.random.Generator) -> pa.Table:

@@ -1,6 +1,7 @@
 """The laboratory delivery (UTF-8, `;`, decimal comma, `DD-MM-YYYY HH:MM`).
 
-Background LDL cholesterol (high in familial hypercholesterolaemia) and neutrophil counts,
+Background LDL cholesterol (of adults; the FH carriers' own measurements, high until they
+are treated, come from `families.fh_care`) and neutrophil counts,
 plus the cohort's follow-up analyses: neutrophils (cytopenia) and IgG (B-cell aplasia)
 after CAR-T, factor IX activity after haemophilia B gene therapy. Values under an
 analysis's reporting floor are written as text such as `<0,1`, as laboratories do.
@@ -15,8 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synthetic_deliveries import codes
-from synthetic_deliveries.background import draw_events, familial_hypercholesterolaemia
+from synthetic_deliveries.background import draw_events
 from synthetic_deliveries.danish_csv import fmt_datetime, fmt_decimal, hyphenate_some
+from synthetic_deliveries.families import build_families, fh_care
 from synthetic_deliveries.population import YEAR
 from synthetic_deliveries.sources import SourceContext
 
@@ -28,10 +30,14 @@ def write(ctx: SourceContext) -> Path:
     rng = ctx.rng(SOURCE)
     pop = ctx.pop
     adult = (pop.cutoff - pop.birth) / YEAR >= 30
-    fh = familial_hypercholesterolaemia(ctx.seed, pop)
-    ldl_person, ldl_day = draw_events(rng, pop, np.where(fh, 1.0, np.where(adult, 0.08, 0.0)))
+    families = build_families(pop)
+    care = fh_care(pop, families)
+    background = adult & ~families.carrier
+    ldl_person, ldl_day = draw_events(rng, pop, np.where(background, 0.08, 0.0))
     ldl = rng.lognormal(np.log(3.0), 0.28, len(ldl_person))
-    ldl = np.where(fh[ldl_person], rng.uniform(5.0, 8.5, len(ldl_person)), ldl)
+    ldl_person = np.concatenate([ldl_person, care.ldl_person])
+    ldl_day = np.concatenate([ldl_day, care.ldl_day])
+    ldl = np.concatenate([ldl, care.ldl_value])
     neu_person, neu_day = draw_events(rng, pop, 0.05)
     neu = rng.lognormal(np.log(3.6), 0.35, len(neu_person))
 

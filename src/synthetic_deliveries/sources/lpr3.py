@@ -17,11 +17,12 @@ import pyarrow as pa
 
 from synthetic_deliveries import codes
 from synthetic_deliveries.background import (
+    FH_DIAGNOSIS_CODE,
     age_at_midpoint,
     draw_events,
-    familial_hypercholesterolaemia,
+    fh_clinical,
 )
-from synthetic_deliveries.danish_csv import fmt_date, fmt_time
+from synthetic_deliveries.danish_csv import NEVER, fmt_date, fmt_time
 from synthetic_deliveries.population import YEAR
 from synthetic_deliveries.sources import SourceContext
 
@@ -41,7 +42,7 @@ _DIAGNOSES: tuple[tuple[str, str, float, float, float, int, float], ...] = (
     ("DM545", "Ortopædisk kirurgi", 0.5, 5, 3, 0, 0.3),
     ("DI109", "Intern medicin", 0, 3, 6, 0, 0.1),
     ("DE119", "Endokrinologi", 0.1, 3, 5, 0, 0.1),
-    ("DE780", "Kardiologi", 0, 0.5, 0.6, 0, 0.0),
+    ("DE780", "Kardiologi", 0, 0, 0, 0, 0.0),  # only from `background.fh_clinical`
     ("DJ449", "Lungesygdomme", 0, 1, 5, 0, 0.5),
     ("DI489", "Kardiologi", 0, 1, 5, 0, 0.5),
     ("DI219", "Kardiologi", 0, 0.5, 2, 0, 1.0),
@@ -56,6 +57,9 @@ _DIAGNOSES: tuple[tuple[str, str, float, float, float, int, float], ...] = (
     ("DC189", "Kirurgi", 0, 0.3, 0.8, 0, 0.2),
     ("DH269", "Oftalmologi", 0, 0.3, 3, 0, 0.0),
     ("DH353", "Oftalmologi", 0, 0.1, 2, 0, 0.0),
+    # Never drawn at random (weight 0): FH carriers' premature coronary disease.
+    ("DI200", "Kardiologi", 0, 0, 0, 0, 1.0),
+    ("DI251", "Kardiologi", 0, 0, 0, 0, 0.0),
 )
 _PLUS_CODES = ("DZ921", "DZ880", "DZ515")
 
@@ -112,7 +116,10 @@ def write(ctx: SourceContext) -> Path:
     d_code = np.concatenate([bg["diag_code"], rec.diagnoses.array("code", object)])
     d_type = np.concatenate([bg["diag_type"], rec.diagnoses.array("type", object)])
     retracted = np.concatenate(
-        [rng.random(len(bg["diag_code"])) < RETRACTED_SHARE, np.zeros(len(rec.diagnoses), bool)]
+        [
+            (rng.random(len(bg["diag_code"])) < RETRACTED_SHARE) & ~bg["diag_planted"],
+            np.zeros(len(rec.diagnoses), bool),
+        ]
     )
     d_order = np.lexsort((d_type, contact_key[d_contact]))
     diagnoser = pa.table(
@@ -147,21 +154,27 @@ def write(ctx: SourceContext) -> Path:
 
 
 def _background(ctx: SourceContext, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Ordinary hospital contacts for the whole spine, plus an FH work-up contact."""
+    """Ordinary hospital contacts for the whole spine, plus the FH contacts of
+    `background.fh_clinical`: a lipid clinic's DE780 diagnosis and carriers' premature
+    coronary disease, whose A diagnosis is never retracted (the answer key counts them)."""
     pop = ctx.pop
     rate = 0.12 + 0.004 * age_at_midpoint(pop)
     person, day = draw_events(rng, pop, rate)
-    fh = np.flatnonzero(familial_hypercholesterolaemia(ctx.seed, pop))
-    first, last = pop.window()
-    fh = fh[first[fh] <= last[fh]]
-    fh_day = first[fh] + np.floor(rng.random(len(fh)) * (last[fh] - first[fh] + 1)).astype(np.int32)
-    is_fh = np.concatenate([np.zeros(len(person), bool), np.ones(len(fh), bool)])
-    person = np.concatenate([person, fh])
+    clinical = fh_clinical(pop)
+    diagnosed = np.flatnonzero(clinical.diagnosed_from != NEVER)
+    fh_person = np.concatenate([diagnosed, clinical.cad_person])
+    fh_day = np.concatenate([clinical.diagnosed_from[diagnosed], clinical.cad_day])
+    fh_code = np.concatenate(
+        [np.full(len(diagnosed), FH_DIAGNOSIS_CODE, object), clinical.cad_code]
+    )
+    _, last = pop.window()
+    is_fh = np.concatenate([np.zeros(len(person), bool), np.ones(len(fh_person), bool)])
+    person = np.concatenate([person, fh_person])
     day = np.concatenate([day, fh_day]).astype(np.int64)
     n = len(person)
 
     code_idx = _draw_diagnoses(rng, pop.birth[person], pop.sex[person], day)
-    code_idx[is_fh] = [c for c, *_ in _DIAGNOSES].index("DE780")
+    code_idx[is_fh] = [[c for c, *_ in _DIAGNOSES].index(str(c)) for c in fh_code]
     codes_arr = np.array([d[0] for d in _DIAGNOSES], dtype=object)
     specialties = np.array([d[1] for d in _DIAGNOSES], dtype=object)
     p_acute = np.array([d[6] for d in _DIAGNOSES])
@@ -224,6 +237,7 @@ def _background(ctx: SourceContext, rng: np.random.Generator) -> dict[str, np.nd
         "diag_contact": diag_contact,
         "diag_code": diag_code,
         "diag_type": diag_type,
+        "diag_planted": np.concatenate([is_fh, np.zeros(len(diag_code) - n, bool)]),
         "proc_contact": proc_contact,
         "proc_code": proc_code,
     }

@@ -91,9 +91,8 @@ def test_a_snapshot_whose_rows_are_all_quarantined_cannot_empty_the_register(
     folder = write_delivery(tmp_path, "cpr", {"persons": rows}, delivery_id="cpr-swapped")
     path = folder / "cpr_persons.csv"
     header, *lines = path.read_text().splitlines()
-    swapped = (
-        header.replace("cpr;", "X;").replace("foedselsdato", "cpr").replace("X;", "foedselsdato;")
-    )
+    swap = {"cpr": "foedselsdato", "foedselsdato": "cpr"}
+    swapped = ";".join(swap.get(name, name) for name in header.split(";"))
     path.write_text("\n".join([swapped, *lines]) + "\n")
     rewrite_checksums(folder)
     assert "cpr__persons 20 → 0 rows" in (refused(register, folder, key, "cpr").reason or "")
