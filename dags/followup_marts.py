@@ -36,6 +36,8 @@ MART_SOURCES = [
     "outcomes",
     "outcomes_crossborder",
     "lmdb",
+    # the genetic-data opt-outs: the pharmacogenetic and FH marts leave those persons out
+    "optout",
 ]
 
 

@@ -1,5 +1,7 @@
 """National variant frequencies: new genome deliveries are ingested one VCF per mapped task,
-then published as one release; a daily sync removes genomes of persons who opted out.
+then published as one release, and each stored genome's genotype at the named positions
+(pharmacogenetics, FH) is exported for dbt; a daily sync removes genomes of persons who
+opted out and exports the genotypes again without them.
 
 A genome delivery is checked against the opt-out register of its own cut-off, so it waits
 until that register is loaded (the ingest DAGs load it): the DAG polls the landing area and
@@ -20,6 +22,7 @@ from airflow.sdk import (
 from medfollow_airflow.ingest import PendingDeliverySensor, raw_assets, report_failure
 from medfollow_airflow.schedules import landing_poll, sensor_timing
 from medfollow_airflow.variants import (
+    ExportGenotypesOperator,
     IngestGenomeFileOperator,
     ListGenomeFilesOperator,
     PublishReleaseOperator,
@@ -59,7 +62,8 @@ with DAG(
     ingested = IngestGenomeFileOperator.partial(
         task_id="ingest_genome_file", max_active_tis_per_dag=2
     ).expand(item=files.output)
-    PublishReleaseOperator(task_id="publish_release", results=ingested.output)
+    published = PublishReleaseOperator(task_id="publish_release", results=ingested.output)
+    published >> ExportGenotypesOperator(task_id="export_genotypes")
 
 with DAG(
     dag_id="variant_optout_sync",
@@ -76,4 +80,6 @@ with DAG(
     "(tissue-use or genetic-data register), exactly, and publishes a new release. "
     "Runs daily and whenever the opt-out register is reloaded.",
 ) as variant_optout_sync:
-    SyncOptOutsOperator(task_id="sync_optouts")
+    SyncOptOutsOperator(task_id="sync_optouts") >> ExportGenotypesOperator(
+        task_id="export_genotypes"
+    )

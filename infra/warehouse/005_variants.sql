@@ -56,3 +56,29 @@ comment on table variants.frequencies is
     'unsuffixed counts use QC-passing (adj) genotypes, *_raw all genotypes; '
     'seen_unknown_coverage (stratum all): samples of unknown coverage carrying the ALT, in no '
     'AC, AN or AF (definitions: genomics_variants.frequencies.strata).';
+-- Genotype of every stored genome at each named position of the dbt seed
+-- genotyped_positions (genomics_variants.contributions.positions): read from the per-sample
+-- contribution store, never from the VCFs, and replaced in one transaction per export.
+-- person_key is the pseudonym the genome manifest carried (dbt resolves it to the person's
+-- current key); persons with an opt-out in force are never written.
+create table if not exists variants.person_genotypes (
+    person_key text not null,
+    genome_id text not null,
+    variant_key text not null,
+    chrom text not null,
+    pos integer not null,
+    ref text not null,
+    alt text not null,
+    callability text not null
+        check (callability in ('called_ref', 'called_variant', 'not_covered')),
+    alt_copies smallint,
+    ploidy smallint,
+    exported_at timestamptz not null,
+    primary key (genome_id, variant_key),
+    check ((callability = 'not_covered') = (alt_copies is null))
+);
+comment on table variants.person_genotypes is
+    'One row per stored genome and named position (dbt seed genotyped_positions): called_ref '
+    '/ called_variant when a QC-passing (adj) call or reference block / callable region covers '
+    'the position, else not_covered (missing or failing call, no record in a joint VCF, plain '
+    'VCF of unknown coverage); alt_copies and ploidy are null when not covered.';

@@ -20,6 +20,7 @@ from medfollow_core.errors import MedfollowError
 log = logging.getLogger(__name__)
 
 RELEASE_ASSET = table_asset("variants", "frequencies")
+GENOTYPES_ASSET = table_asset("variants", "person_genotypes")
 
 
 def store_dir() -> Path:
@@ -133,3 +134,28 @@ class SyncOptOutsOperator(BaseOperator):
                 else f"{removed.genomes} genome(s) removed before they were ever released"
             )
         return {"genomes_removed": removed.genomes, "release_id": published.release.release_id}
+
+
+class ExportGenotypesOperator(BaseOperator):
+    """Replaces ``variants.person_genotypes`` (each stored genome at the named positions of
+    the dbt seed genotyped_positions) from the contribution store, in one transaction; the
+    pharmacogenetic and FH marts read it (asset: variants.person_genotypes)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("outlets", [GENOTYPES_ASSET])
+        super().__init__(**kwargs)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from genomics_variants.contributions.positions import export_genotypes
+
+        if not (store_dir() / "state").exists():
+            raise AirflowSkipException("no variant store yet")
+        try:
+            exported = export_genotypes(store_dir(), WarehouseHook().dsn())
+        except MedfollowError as exc:
+            raise AirflowFailException(str(exc)) from None
+        return {
+            "genomes": exported.genomes,
+            "rows": exported.rows,
+            "excluded_optout": exported.excluded,
+        }

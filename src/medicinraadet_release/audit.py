@@ -15,7 +15,10 @@ counts, and the previous release, and checks:
 * curves — every drop holds ≥ T deaths and leaves ≥ T at risk; numbers at risk are ≥ T
   and change by 0 or ≥ T;
 * cumulative incidence — shown only beside the total's shown patients, only while ≥ T
-  are at risk, and every rise holds ≥ T events and leaves ≥ T at risk.
+  are at risk, and every rise holds ≥ T events and leaves ≥ T at risk;
+* actionable pharmacogenetic exposures (`pgx`) — the same counts and interval audit over
+  each drug, gene, phenotype and recommendation class (years sum to the total, persons ⊆
+  exposures), and only the periods of a group that exist.
 
 A finding names the table, the cell and why. `artefact_findings` then checks that every
 written file shows exactly the audited tables.
@@ -52,6 +55,16 @@ from medicinraadet_release.cells import (
 from medicinraadet_release.curves import kaplan_meier
 from medicinraadet_release.incidence import aalen_johansen
 from medicinraadet_release.inputs import Group, GroupTruth
+from medicinraadet_release.pgx import (
+    PGX,
+    PGX_MEASURES,
+    PgxGroup,
+    PgxRanges,
+    PgxTruth,
+    pgx_change_requirements,
+    pgx_group,
+    pgx_table,
+)
 from medicinraadet_release.tables import ExportTable
 
 SUMMARY = "medicinraadet_followup_summary"
@@ -173,9 +186,16 @@ def audit_release(
     truth: Mapping[Group, GroupTruth],
     threshold: int,
     previous: PreviousRanges,
+    pgx_truth: Mapping[PgxGroup, PgxTruth] | None = None,
+    pgx_previous: PgxRanges | None = None,
 ) -> list[Finding]:
     """Every disclosure in the tables of one release (empty: the release may be written)."""
     by_name = {t.name: t for t in tables}
+    findings_pgx = (
+        pgx_findings(by_name[PGX], pgx_truth or {}, threshold, pgx_previous)
+        if PGX in by_name
+        else []
+    )
     groups, findings = published_groups(by_name[SUMMARY], threshold, truth)
     for group, published in groups.items():
         findings += _count_findings(group, published, truth[group], threshold)
@@ -188,7 +208,113 @@ def audit_release(
         findings += _curve_findings(by_name[CURVES], by_name[SUMMARY], truth, threshold)
     if INCIDENCE in by_name:
         findings += _incidence_findings(by_name[INCIDENCE], by_name[SUMMARY], truth, threshold)
-    return findings
+    return findings + findings_pgx
+
+
+def pgx_reader_ranges(table: ExportTable, threshold: int) -> PgxRanges:
+    """What a reader of a release's pgx table knows of each count: its feasible range."""
+    published: dict[PgxGroup, Published] = {}
+    for row in table.records():
+        group = published.setdefault(pgx_group(row), Published([], {}, {}))
+        group.periods.append(row["period"])
+        for measure in PGX_MEASURES:
+            key = (row["period"], measure)
+            marker, shown = parse_marker(row[measure], threshold) or (Marker.HIDDEN, None)
+            group.markers[key] = marker
+            if shown is not None:
+                group.shown[key] = shown
+    ranges: PgxRanges = {}
+    for name, group in published.items():
+        linked = pgx_table(_ordered(group.periods), group.markers)
+        reader = linked.reader(
+            {
+                k: linked.bounds(k, m, group.shown.get(k), threshold)
+                for k, m in group.markers.items()
+            }
+        )
+        for key in linked.keys:
+            found = reader.range(((key, 1),))
+            ranges[(name, key)] = (found.low, found.high)
+    return ranges
+
+
+def pgx_findings(
+    table: ExportTable,
+    truth: Mapping[PgxGroup, PgxTruth],
+    threshold: int,
+    previous: PgxRanges | None = None,
+) -> list[Finding]:
+    """Every disclosure in exports.pgx_actionable_exposures: each count against the data,
+    then, per group, the reader's linear programs over everything it publishes (no count or
+    complement of 1..T−1 narrowed below what "<T" leaves, no "x" pinned, no change since
+    the `previous` release known to be 1..T−1)."""
+    found: list[Finding] = []
+    groups: dict[PgxGroup, Published] = {}
+    for row in table.records():
+        group = pgx_group(row)
+        name = "/".join(group)
+        period = row["period"]
+        if group not in truth or (period, PGX_MEASURES[0]) not in truth[group].values:
+            found.append(Finding(PGX, f"{name} {period}", "a row the data does not have"))
+            continue
+        published = groups.setdefault(group, Published([], {}, {}))
+        published.periods.append(period)
+        for measure in PGX_MEASURES:
+            key = (period, measure)
+            parsed = parse_marker(row[measure], threshold)
+            if parsed is None:
+                found.append(Finding(PGX, f"{name} {period} {measure}", "not a count"))
+                parsed = (Marker.HIDDEN, None)
+            published.markers[key] = parsed[0]
+            if parsed[1] is not None:
+                published.shown[key] = parsed[1]
+            finding = _count_finding(
+                PGX, f"{name} {period} {measure}", parsed, truth[group].values[key], threshold
+            )
+            if finding is not None:
+                found.append(finding)
+    for group, published in sorted(groups.items()):
+        name = "/".join(group)
+        if TOTAL not in published.periods:
+            found.append(Finding(PGX, name, "years published without their total"))
+        linked = pgx_table(_ordered(published.periods), published.markers)
+        values = {k: truth[group].values[k] for k in linked.keys}
+        bounds = {
+            k: linked.bounds(k, m, published.shown.get(k), threshold)
+            for k, m in published.markers.items()
+        }
+        requirements = small_cell_requirements(linked, values, threshold)
+        requirements += [
+            Requirement(((k, 1),), f"{k[0]} {k[1]}", min_width=1)
+            for k, m in published.markers.items()
+            if m is Marker.HIDDEN and values[k] >= threshold
+        ]
+        requirements += pgx_change_requirements(group, values, previous or {}, threshold)
+        try:
+            failures = linked.failures(requirements, bounds)
+        except ValueError as exc:
+            found.append(Finding(PGX, name, str(exc)))
+            continue
+        found += [Finding(PGX, f"{name} {f.requirement.label}", f.reason()) for f in failures]
+    return found
+
+
+def _count_finding(
+    table: str, cell: str, parsed: tuple[Marker, int | None], true: int, threshold: int
+) -> Finding | None:
+    """A published count that is false, or a marker on a count it may not be put on."""
+    marker, shown = parsed
+    if marker is Marker.SHOWN and shown != true:
+        return Finding(table, cell, "shown count differs from the data")
+    if marker is Marker.SHOWN and 1 <= true < threshold:
+        return Finding(table, cell, f"a count of 1..{threshold - 1} is shown")
+    if marker is Marker.SMALL and not 1 <= true < threshold:
+        return Finding(table, cell, f'"<{threshold}" on a count outside 1..{threshold - 1}')
+    if marker is Marker.SUPPRESSED and true >= threshold:
+        return Finding(table, cell, f'"≤{threshold - 1}" on a count of {threshold}+')
+    if marker is Marker.HIDDEN and true < threshold:
+        return Finding(table, cell, f'"x" on a count below {threshold}')
+    return None
 
 
 def _ordered(periods: Sequence[str]) -> list[str]:
@@ -206,20 +332,11 @@ def _count_findings(
     for (period, measure), marker in published.markers.items():
         if measure not in MEASURES:
             continue
+        parsed = (marker, published.shown.get((period, measure)))
         true = truth.values[(period, measure)]
-        cell = _cell(group, period, measure)
-        if marker is Marker.SHOWN and published.shown[(period, measure)] != true:
-            found.append(Finding(SUMMARY, cell, "shown count differs from the data"))
-        elif marker is Marker.SHOWN and 1 <= true < threshold:
-            found.append(Finding(SUMMARY, cell, f"a count of 1..{threshold - 1} is shown"))
-        elif marker is Marker.SMALL and not 1 <= true < threshold:
-            found.append(
-                Finding(SUMMARY, cell, f'"<{threshold}" on a count outside 1..{threshold - 1}')
-            )
-        elif marker is Marker.SUPPRESSED and true >= threshold:
-            found.append(Finding(SUMMARY, cell, f'"≤{threshold - 1}" on a count of {threshold}+'))
-        elif marker is Marker.HIDDEN and true < threshold:
-            found.append(Finding(SUMMARY, cell, f'"x" on a count below {threshold}'))
+        finding = _count_finding(SUMMARY, _cell(group, period, measure), parsed, true, threshold)
+        if finding is not None:
+            found.append(finding)
     return found
 
 

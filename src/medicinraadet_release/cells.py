@@ -16,6 +16,11 @@ the release audit both ask this one model, thousands of times per release: a `Re
 one HiGHS model per table and set of bounds and only changes its objective between
 questions (HiGHS re-solves from the previous basis), instead of building and validating a
 new problem through scipy's `linprog` for each.
+
+The same reasoning serves any table of person counts by period: a `LinkedTable` takes its
+nesting pairs (by default Medicinrådet's `NESTING`) and the cells a reader knows are at
+least 1, so the actionable pharmacogenetic exposures (`pgx`: exposures ⊇ persons, years
+summing to the total) are protected and audited by exactly this model.
 """
 
 from __future__ import annotations
@@ -142,13 +147,37 @@ def expression_label(terms: Terms) -> str:
 
 
 class LinkedTable:
-    """The cells of one product and indication and the linear relations between them."""
+    """The cells of one group (a product and indication, or any table of counts by period)
+    and the linear relations between them.
 
-    def __init__(self, periods: Sequence[str], keys: Iterable[Key]) -> None:
+    `nesting` are the (outer, inner) measure pairs with inner ⊆ outer in every period, and
+    so outer − inner a count a reader can work out (a complement); by default Medicinrådet's
+    `NESTING`. `positive` are the cells a reader knows hold at least 1 from the row being
+    listed at all; by default each period's patients_treated (a listed treatment year had a
+    patient). It only matters for "≤T−1": such a cell is read as 1..T−1, not 0..T−1."""
+
+    def __init__(
+        self,
+        periods: Sequence[str],
+        keys: Iterable[Key],
+        nesting: Sequence[tuple[str, str]] = NESTING,
+        *,
+        positive: Iterable[Key] | None = None,
+    ) -> None:
         self.periods = tuple(periods)
         self.keys: tuple[Key, ...] = tuple(sorted(set(keys)))
         self.index = {key: i for i, key in enumerate(self.keys)}
+        self.nesting = tuple(nesting)
+        self.positive = frozenset(
+            (k for k in self.keys if k[1] == "patients_treated") if positive is None else positive
+        )
         self._equalities, self._inequalities = self._relations()
+
+    def bounds(
+        self, key: Key, marker: Marker, shown: int | None, threshold: int
+    ) -> tuple[float, float | None]:
+        """What a reader knows about one cell of this table from how it is published."""
+        return reader_bounds(key, marker, shown, threshold, positive=key in self.positive)
 
     def _relations(self) -> tuple[np.ndarray, np.ndarray]:
         """Years add up to the total (per measure); inner ≤ outer (per period)."""
@@ -166,7 +195,7 @@ class LinkedTable:
                     equalities.append(row)
         inequalities = []
         for period in self.periods:
-            for outer, inner in NESTING:
+            for outer, inner in self.nesting:
                 if (period, outer) in self.index and (period, inner) in self.index:
                     row = np.zeros(len(self.keys))
                     row[self.index[(period, inner)]] = 1
@@ -183,7 +212,7 @@ class LinkedTable:
         return [
             (((period, outer), 1), ((period, inner), -1))
             for period in self.periods
-            for outer, inner in NESTING
+            for outer, inner in self.nesting
             if (period, outer) in self.index and (period, inner) in self.index
         ]
 
@@ -346,18 +375,26 @@ def high_end_breaks(requirement: Requirement, found: Range) -> bool:
 
 
 def reader_bounds(
-    key: Key, marker: Marker, shown: int | None, threshold: int
+    key: Key,
+    marker: Marker,
+    shown: int | None,
+    threshold: int,
+    *,
+    positive: bool | None = None,
 ) -> tuple[float, float | None]:
     """What a reader knows about one cell from how it is published (the definitions sheet
-    says exactly this: "<T" is 1..T−1, "≤T−1" is 0..T−1 (a listed year had a patient),
-    "x" at least T; a blank survival says nothing)."""
+    says exactly this: "<T" is 1..T−1, "≤T−1" is 0..T−1 (1..T−1 for a `positive` cell,
+    by default patients_treated: a listed year had a patient), "x" at least T; a blank
+    survival says nothing)."""
+    if positive is None:
+        positive = key[1] == "patients_treated"
     if marker is Marker.SHOWN:
         assert shown is not None
         return (shown, shown)
     if marker is Marker.SMALL:
         return (1, threshold - 1)
     if marker is Marker.SUPPRESSED:
-        return (1 if key[1] == "patients_treated" else 0, threshold - 1)
+        return (1 if positive else 0, threshold - 1)
     if marker is Marker.HIDDEN:
         return (threshold, None)
     return (0, None)

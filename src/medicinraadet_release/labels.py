@@ -10,6 +10,7 @@ SHEETS: dict[str, str] = {
     "medicinraadet_followup_summary": "Opfølgning",
     "medicinraadet_followup_km": "Overlevelseskurver",
     "medicinraadet_followup_cif": "Kumulativ incidens",
+    "pgx_actionable_exposures": "Farmakogenetik",
 }
 
 COLUMNS: dict[str, str] = {
@@ -50,6 +51,13 @@ COLUMNS: dict[str, str] = {
     "ci_upper": "Øvre 95 %-KI",
     "event_type": "Hændelse",
     "cumulative_incidence": "Kumulativ incidens (Aalen-Johansen)",
+    "atc_code": "ATC-kode",
+    "drug": "Lægemiddel",
+    "gene": "Gen",
+    "phenotype": "Fænotype (CPIC)",
+    "recommendation_class": "CPIC-anbefaling",
+    "persons": "Personer (tælles i året for første eksponering)",
+    "exposures": "Eksponeringer (udleveringer og indgifter)",
 }
 
 

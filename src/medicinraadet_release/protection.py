@@ -39,7 +39,6 @@ from medicinraadet_release.cells import (
     Requirement,
     high_end_breaks,
     low_end_breaks,
-    reader_bounds,
     small_cell_requirements,
 )
 
@@ -94,7 +93,7 @@ def protect(
             **fixed,
             **{k: _marker(k, values[k], k in hidden, threshold) for k in choices},
         }
-        bounds = {k: reader_bounds(k, m, values[k], threshold) for k, m in markers.items()}
+        bounds = {k: table.bounds(k, m, values[k], threshold) for k, m in markers.items()}
         pinned = [
             Requirement(((k, 1),), f"{k[0]} {k[1]}", min_width=1, showable=k)
             for k, m in markers.items()

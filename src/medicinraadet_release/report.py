@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from medicinraadet_release.labels import column_label, definitions
+from medicinraadet_release.pgx import PGX
 from medicinraadet_release.tables import ExportTable
 
 SUMMARY = "medicinraadet_followup_summary"
@@ -128,6 +129,14 @@ def render_report(
         else:
             parts.append(f"<p>Ingen overlevelseskurve: færre end {threshold} patienter følges.</p>")
         parts.append(_table(_SUMMARY_COLUMNS, rows))
+    if PGX in by_name:
+        parts.append(
+            "<h2>Farmakogenetik</h2><p>Handlingsrelevante lægemiddeleksponeringer (CPIC-"
+            "anbefaling forskellig fra standarddosering) pr. lægemiddel, gen, fænotype og år "
+            f"findes i {PGX}.csv og på arket Farmakogenetik. En person tælles i året for sin "
+            "første eksponering, så årene summerer til totalen; tallene er diskretioneret "
+            "som tabellerne ovenfor.</p>"
+        )
     parts.append("<h2>Definitioner</h2><dl>")
     parts.extend(
         f"<dt>{escape(term)}</dt><dd>{escape(text)}</dd>" for term, text in definitions(threshold)

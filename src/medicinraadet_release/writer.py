@@ -2,7 +2,8 @@
 report and manifest.json (checksums, cut-off, code version, dbt invocation, the disclosure
 audit and the review).
 
-The tables are protected from the unprotected counts in `staging` (`exports`), audited
+The tables are protected from the unprotected counts in `staging` (`exports`; the
+actionable pharmacogenetic exposures by `pgx`, when there are any), audited
 together with the previous release (`audit`), stored into `exports`, and only then
 written; a release the audit refuses is not written, and the error names the cell. The
 written files are audited once more against the tables. The folder is assembled under a
@@ -40,6 +41,7 @@ from medicinraadet_release.audit import (
     PreviousRanges,
     artefact_findings,
     audit_release,
+    pgx_reader_ranges,
     reader_ranges,
 )
 from medicinraadet_release.exports import (
@@ -49,6 +51,13 @@ from medicinraadet_release.exports import (
     store_exports,
 )
 from medicinraadet_release.inputs import read_truth
+from medicinraadet_release.pgx import (
+    PGX,
+    PgxRanges,
+    protect_pgx,
+    read_pgx_labels,
+    read_pgx_truth,
+)
 from medicinraadet_release.policy import MEDICINRAADET, DisclosurePolicy
 from medicinraadet_release.report import render_report
 from medicinraadet_release.review import review_entry, write_manifest
@@ -98,6 +107,8 @@ class AuditedRelease:
     previous_name: str | None
     build: BuildInfo
     policy: DisclosurePolicy
+    # exports.pgx_actionable_exposures' count cells; None without genomes (no pgx file)
+    pgx_share: dict[str, Any] | None = None
 
 
 def protect_exports(
@@ -128,11 +139,19 @@ def protect_exports(
         tables, share = protect_tables(
             truth, labels, columns, cutoff=cutoff, threshold=policy.threshold, previous=previous
         )
-        findings = audit_release(tables, truth, policy.threshold, previous)
+        pgx_truth = read_pgx_truth(conn)
+        pgx_share = None
+        pgx_previous = previous_pgx(Path(out_dir), previous_name, policy.threshold)
+        if pgx_truth:
+            pgx_columns, pgx_labels = read_pgx_labels(conn)
+            pgx = protect_pgx(pgx_truth, pgx_labels, pgx_columns, policy.threshold, pgx_previous)
+            tables.append(pgx.table)
+            pgx_share = pgx.share()
+        findings = audit_release(tables, truth, policy.threshold, previous, pgx_truth, pgx_previous)
         if findings:
             raise DisclosureRefused(findings)
         store_exports(conn, tables)
-    return AuditedRelease(cutoff, tables, share, previous_name, build, policy)
+    return AuditedRelease(cutoff, tables, share, previous_name, build, policy, pgx_share)
 
 
 def write_release(
@@ -203,6 +222,19 @@ def _write_files(audited: AuditedRelease, target: Path, review: dict[str, Any]) 
                     "files against the audited tables",
                 ],
                 "count_cells": audited.share.as_dict(),
+                **(
+                    {}
+                    if audited.pgx_share is None
+                    else {
+                        "pgx_count_cells": audited.pgx_share,
+                        "pgx_checks": [
+                            "counts",
+                            "interval audit (linear programming over each drug, gene, "
+                            "phenotype and recommendation class: years sum to the total, "
+                            "persons within exposures)",
+                        ],
+                    }
+                ),
             },
             "review": review,
             "files": [
@@ -246,6 +278,19 @@ def previous_release(
         columns = tuple(next(reader))
         rows = tuple(tuple(v if v != "" else None for v in row) for row in reader)
     return folder.name, reader_ranges(ExportTable(SUMMARY, columns, rows), threshold)
+
+
+def previous_pgx(out_dir: Path, previous_name: str | None, threshold: int) -> PgxRanges:
+    """What readers of the previous release know of its pgx counts (nothing when it had
+    no pgx file: written without genomes, or before the table existed)."""
+    path = out_dir / previous_name / f"{PGX}.csv" if previous_name else None
+    if path is None or not path.is_file():
+        return {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        columns = tuple(next(reader))
+        rows = tuple(tuple(v if v != "" else None for v in row) for row in reader)
+    return pgx_reader_ranges(ExportTable(PGX, columns, rows), threshold)
 
 
 def publish_release(

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pysam
 from pysam.libcbgzf import BGZFile
 
+from support.deliveries import make_cpr
 from synthetic_deliveries.genomes_reference import ContigSequence, write_reference_fasta
 
 CHR17_OFFSET = 43_000_000  # 0-based start of the chr17 window: 1-based POS = offset + p
@@ -154,3 +157,26 @@ def audit_entries(access_dir: Path) -> list[dict[str, object]]:
         for path in sorted((access_dir / "audit").glob("*.jsonl"))
         for line in path.read_text().splitlines()
     ]
+
+
+def genome_samples(
+    n: int, *, first_birth_year: int, first_serial: int, planted: dict[int, str] | None = None
+) -> pa.Table:
+    """A genome delivery's sample table for `n` made-up persons (genome ids PGX00000…),
+    alternating XX and XY; `planted` names the variant_key sample i carries (the
+    generator's `planted` column)."""
+    table = pa.table(
+        {
+            "genome_id": [f"PGX{i:05d}" for i in range(n)],
+            "sample_id": [f"RBGB-{i:07d}" for i in range(n)],
+            "cpr": [
+                make_cpr(date(first_birth_year + i % 50, 1 + i % 12, 1 + i % 28), first_serial + i)
+                for i in range(n)
+            ],
+            "karyotype": ["XY" if i % 2 else "XX" for i in range(n)],
+        }
+    )
+    if planted is None:
+        return table
+    column = pa.array([planted.get(i) for i in range(n)], pa.string())
+    return table.append_column("planted", column)

@@ -15,5 +15,7 @@ select
         when '90' then 'dead'
     end as vital_status,
     status_dato as vital_status_date,
+    mor_person_key as mother_person_key,
+    far_person_key as father_person_key,
     _delivery_id as delivery_id
 from source
