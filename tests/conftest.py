@@ -8,12 +8,9 @@ test module still gets its own throw-away database on it.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +24,8 @@ os.environ["MEDFOLLOW_PSEUDONYM_KEY"] = "6d656466" * 16  # a test-only key, 256 
 os.environ["MEDFOLLOW_PSEUDONYM_KEY_FILE"] = str(TEST_STATE / "no-key-file")
 
 from medfollow.orchestration import environment  # noqa: E402
-from medfollow_core.warehouse.bootstrap import bootstrap  # noqa: E402
 from medfollow_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
+from support.databases import fresh_database  # noqa: E402
 
 environment.apply(
     "postgresql://postgres@127.0.0.1:5432/medfollow"
@@ -52,23 +49,11 @@ def server_url() -> Iterator[str]:
         server.stop()
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 @pytest.fixture(scope="module")
 def db_url(server_url: str) -> Iterator[str]:
     """A fresh, bootstrapped database for one test module, dropped afterwards."""
-    name = f"medfollow_test_{uuid.uuid4().hex[:10]}"
-    admin = _with_database(server_url, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    url = _with_database(server_url, name)
-    bootstrap(url)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    with fresh_database(server_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

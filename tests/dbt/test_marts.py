@@ -13,13 +13,11 @@ from __future__ import annotations
 import base64
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import psycopg
-import pyarrow.parquet as pq
 import pytest
 from lifelines import KaplanMeierFitter
 from sksurv.nonparametric import cumulative_incidence_competing_risks
@@ -31,14 +29,11 @@ from medfollow_core.errors import MedfollowError
 from medfollow_core.pseudonymise import Pseudonymiser, load_key
 from medicinraadet_release import write_release
 from rwd_linkage.run import run_linkage
-from support.marts import DbtRun, load_deliveries, platform_environment, rows, run_dbt
-from synthetic_deliveries import generate
+from support.marts import WORLD_CUTOFF as CUTOFF
+from support.marts import Warehouse, platform_environment, rows, run_dbt
 
 pytestmark = pytest.mark.integration
 
-SEED = 21
-PERSONS = 3000
-CUTOFF = date(2026, 9, 30)
 Z = 1.959963984540054  # dbt var km_z
 UNIT_TESTS = {
     "retracted_diagnoses_are_dropped",
@@ -56,31 +51,24 @@ UNIT_TESTS = {
     "followup_resumes_after_a_return_from_abroad",
     "cpr_status_emigrated_counts_without_a_migration_row",
     "a_return_ends_a_stay_abroad",
+    "fh_ldl_points_follow_the_dlcn_bands",
+    "fh_clinical_history_counts_the_highest_criterion",
+    "fh_premature_means_before_55_for_men_and_60_for_women",
+    "fh_family_history_from_first_degree_relatives",
+    "fh_relatives_are_parents_children_and_full_siblings",
+    "fh_dlcn_category_cut_offs",
+    "fh_cascade_lists_unscreened_relatives_without_opt_out",
+    "fh_dna_finding_scores_8_only_when_called",
+    "pgx_diplotypes_follow_cpic_alleles",
+    "pgx_uncovered_position_is_indeterminate",
+    "pgx_optouts_are_left_out",
+    "pgx_exposure_leaves_out_optouts_and_classes_recommendations",
 }
 
 
-@dataclass(frozen=True)
-class Warehouse:
-    url: str
-    synth: Path
-    work: Path
-    build: DbtRun
-    unit: DbtRun
-
-    def truth(self, name: str) -> list[dict]:
-        return pq.read_table(self.synth / "ground_truth" / f"{name}.parquet").to_pylist()
-
-
 @pytest.fixture(scope="module")
-def warehouse(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    synth = tmp_path_factory.mktemp("marts_synth")
-    work = tmp_path_factory.mktemp("marts_dbt")
-    generate(synth, persons=PERSONS, seed=SEED, cutoff=CUTOFF)
-    load_deliveries(synth / "landing", db_url, load_key())
-    run_linkage(db_url, load_key())
-    build = run_dbt(db_url, ["build"], work)
-    unit = run_dbt(db_url, ["test", "--select", "test_type:unit"], work)
-    return Warehouse(url=db_url, synth=synth, work=work, build=build, unit=unit)
+def warehouse(marts_warehouse: Warehouse) -> Warehouse:
+    return marts_warehouse
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyarrow.parquet as pq
 import pytest
 
 from medfollow.orchestration.environment import platform_env
@@ -20,6 +22,11 @@ from medfollow_core import config
 from registry_ingest.pipeline import ingest_delivery
 
 SKIPPED_SOURCES = {"genomes"}
+
+WORLD_SEED = 21
+WORLD_PERSONS = 3000
+WORLD_CUTOFF = date(2026, 9, 30)
+"""The synthetic world the session's shared warehouse is built from (tests/dbt/conftest.py)."""
 
 
 @dataclass
@@ -32,6 +39,20 @@ class DbtRun:
 
     def failures(self) -> dict[str, str]:
         return {k: v for k, v in self.statuses.items() if v in ("error", "fail", "runtime error")}
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """A built warehouse: its URL, the synthetic world it holds and how dbt went."""
+
+    url: str
+    synth: Path
+    work: Path
+    build: DbtRun
+    unit: DbtRun
+
+    def truth(self, name: str) -> list[dict[str, Any]]:
+        return pq.read_table(self.synth / "ground_truth" / f"{name}.parquet").to_pylist()
 
 
 def load_deliveries(landing: Path, url: str, key: bytes) -> list[str]:
