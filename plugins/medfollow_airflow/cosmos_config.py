@@ -129,8 +129,6 @@ def execution_config() -> ExecutionConfig:
 def render_config() -> RenderConfig:
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,
-        # the whole project unless the deployment names a part ($MEDFOLLOW_DBT_SELECT)
-        select=config.dbt_select(),
         # one `dbt build` per model (run, then its tests): half the invocations of
         # run-then-test tasks, and each invocation pays dbt's start-up.
         test_behavior=TestBehavior.BUILD,

@@ -44,18 +44,6 @@ def dbt_manifest_path() -> Path:
     return Path(configured) if configured else DBT_PROJECT_DIR / "target" / "manifest.json"
 
 
-DBT_SELECT_ENV = "MEDFOLLOW_DBT_SELECT"
-
-
-def dbt_select() -> list[str]:
-    """The dbt node selectors the marts DAG renders (``$MEDFOLLOW_DBT_SELECT``, separated by
-    spaces, dbt's own syntax); empty: the whole project. A deployment that builds part of
-    the project (a site that only reports to Medicinrådet: ``+path:models/exports``) names
-    it here; the DAG processor and every worker must be given the same value, or a worker
-    does not find the task the scheduler queued."""
-    return os.environ.get(DBT_SELECT_ENV, "").split()
-
-
 def state_dir() -> Path:
     """The project-local state directory (created on first use)."""
     path = Path(os.environ.get("MEDFOLLOW_STATE_DIR", PROJECT_ROOT / ".state")).resolve()

@@ -45,7 +45,6 @@ POLL_SECONDS = 120
 SLOTS = 24
 """Worker slots: every landing sensor (12) holds one while it pokes, and tasks need more."""
 MEDFOLLOW = str(Path(sys.executable).parent / "medfollow")
-DBT_SELECT = "+path:models/exports"
 
 
 @dataclass
@@ -236,10 +235,6 @@ def deployment(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "MEDFOLLOW_LANDING_POLL_SECONDS": str(POLL_SECONDS),
         "MEDFOLLOW_AIRFLOW_BROKER_URL": REDIS,
         "MEDFOLLOW_AIRFLOW_DATABASE_URL": deployment.metadata_url,
-        # dbt builds what the Medicinrådet release reads (the release's lineage), not the
-        # research marts beside it: their tasks are the same kind, and the suite's budget
-        # cannot pay for twice as many (the dag.test() end-to-end test builds them all)
-        "MEDFOLLOW_DBT_SELECT": DBT_SELECT,
     }
     control_env = _clean_env(root / "control") | common
     control_env |= {
