@@ -129,6 +129,8 @@ def execution_config() -> ExecutionConfig:
 def render_config() -> RenderConfig:
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,
+        # the whole project unless the deployment leaves a part out ($MEDFOLLOW_DBT_EXCLUDE)
+        exclude=config.dbt_exclude(),
         # one `dbt build` per model (run, then its tests): half the invocations of
         # run-then-test tasks, and each invocation pays dbt's start-up.
         test_behavior=TestBehavior.BUILD,

@@ -44,6 +44,19 @@ def dbt_manifest_path() -> Path:
     return Path(configured) if configured else DBT_PROJECT_DIR / "target" / "manifest.json"
 
 
+DBT_EXCLUDE_ENV = "MEDFOLLOW_DBT_EXCLUDE"
+
+
+def dbt_exclude() -> list[str]:
+    """dbt node selectors the marts DAG leaves out (``$MEDFOLLOW_DBT_EXCLUDE``, separated by
+    spaces, dbt's syntax); empty: none. For a deployment without part of the platform, e.g.
+    without genomes: ``path:models/marts/pgx path:models/intermediate/pgx ...``. Exclude
+    whole folders with their seeds: a model's tests live in its folder and go with it
+    (selecting a part instead keeps tests of models outside it, which then fail). The DAG
+    processor and every worker must be given the same value."""
+    return os.environ.get(DBT_EXCLUDE_ENV, "").split()
+
+
 def state_dir() -> Path:
     """The project-local state directory (created on first use)."""
     path = Path(os.environ.get("MEDFOLLOW_STATE_DIR", PROJECT_ROOT / ".state")).resolve()
