@@ -20,20 +20,9 @@ from typing import Any
 import pytest
 
 from medfollow_core.pseudonymise import Pseudonymiser, load_key
-from support.marts import Warehouse, rows
+from support.marts import FH_UNIT_TESTS, Warehouse, rows
 
 pytestmark = pytest.mark.integration
-
-FH_UNIT_TESTS = {
-    "fh_ldl_points_follow_the_dlcn_bands",
-    "fh_clinical_history_counts_the_highest_criterion",
-    "fh_premature_means_before_55_for_men_and_60_for_women",
-    "fh_family_history_from_first_degree_relatives",
-    "fh_relatives_are_parents_children_and_full_siblings",
-    "fh_dlcn_category_cut_offs",
-    "fh_cascade_lists_unscreened_relatives_without_opt_out",
-    "fh_dna_finding_scores_8_only_when_called",
-}
 
 
 @pytest.fixture(scope="module")

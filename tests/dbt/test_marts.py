@@ -29,41 +29,40 @@ from medfollow_core.errors import MedfollowError
 from medfollow_core.pseudonymise import Pseudonymiser, load_key
 from medicinraadet_release import write_release
 from rwd_linkage.run import run_linkage
+from support.marts import (
+    FH_UNIT_TESTS,
+    PGX_UNIT_TESTS,
+    Warehouse,
+    platform_environment,
+    rows,
+    run_dbt,
+)
 from support.marts import WORLD_CUTOFF as CUTOFF
-from support.marts import Warehouse, platform_environment, rows, run_dbt
 
 pytestmark = pytest.mark.integration
 
 Z = 1.959963984540054  # dbt var km_z
-UNIT_TESTS = {
-    "retracted_diagnoses_are_dropped",
-    "lab_values_parse_decimal_comma_and_censoring",
-    "followup_is_censored_at_emigration",
-    "agreement_milestones_with_missing_assessments",
-    "reinfusion_within_episode_window_is_one_treatment",
-    "treatment_ids_survive_cpr_changes_and_shifted_dates",
-    "medicinraadet_counts_patients_not_treatments",
-    "medicinraadet_rates_have_two_denominators",
-    "milestones_settle_only_on_evidence_inside_a_closed_window",
-    "settled_milestones_stay_settled",
-    "subsequent_therapy_is_an_atc_class",
-    "best_response_is_censored_and_icu_is_day_0_to_30",
-    "followup_resumes_after_a_return_from_abroad",
-    "cpr_status_emigrated_counts_without_a_migration_row",
-    "a_return_ends_a_stay_abroad",
-    "fh_ldl_points_follow_the_dlcn_bands",
-    "fh_clinical_history_counts_the_highest_criterion",
-    "fh_premature_means_before_55_for_men_and_60_for_women",
-    "fh_family_history_from_first_degree_relatives",
-    "fh_relatives_are_parents_children_and_full_siblings",
-    "fh_dlcn_category_cut_offs",
-    "fh_cascade_lists_unscreened_relatives_without_opt_out",
-    "fh_dna_finding_scores_8_only_when_called",
-    "pgx_diplotypes_follow_cpic_alleles",
-    "pgx_uncovered_position_is_indeterminate",
-    "pgx_optouts_are_left_out",
-    "pgx_exposure_leaves_out_optouts_and_classes_recommendations",
-}
+UNIT_TESTS = (
+    {
+        "retracted_diagnoses_are_dropped",
+        "lab_values_parse_decimal_comma_and_censoring",
+        "followup_is_censored_at_emigration",
+        "agreement_milestones_with_missing_assessments",
+        "reinfusion_within_episode_window_is_one_treatment",
+        "treatment_ids_survive_cpr_changes_and_shifted_dates",
+        "medicinraadet_counts_patients_not_treatments",
+        "medicinraadet_rates_have_two_denominators",
+        "milestones_settle_only_on_evidence_inside_a_closed_window",
+        "settled_milestones_stay_settled",
+        "subsequent_therapy_is_an_atc_class",
+        "best_response_is_censored_and_icu_is_day_0_to_30",
+        "followup_resumes_after_a_return_from_abroad",
+        "cpr_status_emigrated_counts_without_a_migration_row",
+        "a_return_ends_a_stay_abroad",
+    }
+    | FH_UNIT_TESTS
+    | set(PGX_UNIT_TESTS)
+)
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,28 @@ WORLD_PERSONS = 3000
 WORLD_CUTOFF = date(2026, 9, 30)
 """The synthetic world the session's shared warehouse is built from (tests/dbt/conftest.py)."""
 
+FH_UNIT_TESTS = frozenset(
+    {
+        "fh_ldl_points_follow_the_dlcn_bands",
+        "fh_clinical_history_counts_the_highest_criterion",
+        "fh_premature_means_before_55_for_men_and_60_for_women",
+        "fh_family_history_from_first_degree_relatives",
+        "fh_relatives_are_parents_children_and_full_siblings",
+        "fh_dlcn_category_cut_offs",
+        "fh_cascade_lists_unscreened_relatives_without_opt_out",
+        "fh_dna_finding_scores_8_only_when_called",
+    }
+)
+"""The dbt unit tests of the FH marts (dbt/models/marts/fh/_fh__models.yml)."""
+
+PGX_UNIT_TESTS = (
+    "pgx_diplotypes_follow_cpic_alleles",
+    "pgx_uncovered_position_is_indeterminate",
+    "pgx_optouts_are_left_out",
+    "pgx_exposure_leaves_out_optouts_and_classes_recommendations",
+)
+"""The dbt unit tests of the pharmacogenetic marts (dbt/models/marts/pgx/_pgx__models.yml)."""
+
 
 @dataclass
 class DbtRun:
