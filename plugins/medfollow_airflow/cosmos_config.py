@@ -21,6 +21,9 @@ check the DAG runs before dbt builds.
   run). ``dbt parse`` leaves one there at build time; as dbt keys it to the warehouse
   connection, the freshness check that opens each run replaces it when the connection's
   warehouse is not the one it was parsed for.
+* **The password stays in the one invocation.** Cosmos puts it in ``os.environ`` while dbt
+  runs; dbt's first lock then starts Python's multiprocessing resource tracker, a process
+  that would inherit it and outlive the invocation (``start_resource_tracker``).
 * **Data-test failures are not retried**: the same data fails the same test again.
 * **Stable assets.** Each model, seed and snapshot task declares its table as an outlet,
   named logically (``medfollow_airflow.assets``) instead of Cosmos' host-and-port URIs.
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing.resource_tracker
 import os
 import shutil
 import tempfile
@@ -147,6 +151,7 @@ def render_config() -> RenderConfig:
 def operator_args() -> dict[str, Any]:
     failed_tests = FailedTests()
     return {
+        "on_execute_callback": start_resource_tracker,
         "dbt_runner_callbacks": [failed_tests.record],
         "callback": failed_tests.raise_if_any,
         "dbt_cmd_global_flags": _dbt_flags(),
@@ -168,6 +173,18 @@ def _dbt_flags() -> list[str]:
     partial = partial_parse_path()
     reuse = ["--partial-parse-file-path", str(partial)] if partial.is_file() else []
     return ["--no-write-json", *reuse]
+
+
+def start_resource_tracker(context: object = None) -> None:
+    """Start this process's multiprocessing resource tracker now, before any secret is in
+    its environment. dbt creates its locks in a "spawn" context, and the first one starts
+    the tracker: a new interpreter (exec, not fork) given a copy of ``os.environ`` as it is at
+    that moment — inside Cosmos' invocation, with the warehouse password in it — that lives
+    as long as the task's process. Started beforehand it holds the environment the task
+    started with, and every later lock (and every process forked from this one) reuses it.
+    Every dbt task calls it before it runs (``on_execute_callback``), and so does the
+    freshness check."""
+    multiprocessing.resource_tracker.ensure_running()
 
 
 class FailedTests:
@@ -243,6 +260,7 @@ def check_source_freshness() -> list[str]:
     tasks read (``_keep_partial_parse``)."""
     from dbt.cli.main import dbtRunner
 
+    start_resource_tracker()
     with (
         profile_config().ensure_profile() as (profile, secrets),
         environ(secrets),

@@ -146,3 +146,42 @@ def test_a_model_error_is_retried(probe) -> None:
         _execute(probe, "dbt.broken_model_build")
     assert not isinstance(failed.value, AirflowFailException)
     assert "a_relation_that_does_not_exist" in str(failed.value)
+
+
+TRACKER_PROBE = """
+import os, sys, time
+from medfollow_airflow.cosmos_config import operator_args
+from cosmos.dbt.project import environ
+from dbt.mp_context import get_mp_context
+
+if sys.argv[1] == "as-a-task-does":
+    operator_args()["on_execute_callback"]({})
+with environ({"MEDFOLLOW_PROBE_SECRET": sys.argv[2]}):
+    lock = get_mp_context().Lock()  # what dbt does inside Cosmos' invocation
+pid = os.getpid()
+for _ in range(100):  # until the tracker has exec'ed (before, it shows our own environment)
+    children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    if children and all(b"resource_tracker" in open(f"/proc/{c}/cmdline", "rb").read() for c in children):
+        break
+    time.sleep(0.05)
+print(sum(sys.argv[2].encode() in open(f"/proc/{c}/environ", "rb").read() for c in children))
+"""
+
+
+@pytest.mark.parametrize(("mode", "leaks"), [("as-a-task-does", 0), ("without-callback", 1)])
+def test_no_process_started_by_a_dbt_task_inherits_the_password(mode: str, leaks: int) -> None:
+    """Cosmos puts the password in os.environ for the invocation and dbt's first lock starts
+    multiprocessing's resource tracker, which copies the environment of that moment and
+    outlives the invocation; a dbt task starts the tracker before (without, the probe shows
+    the leak it prevents)."""
+    import subprocess
+    import sys
+
+    secret = "probe-" + "x" * 24
+    result = subprocess.run(
+        [sys.executable, "-c", TRACKER_PROBE, mode, secret],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(result.stdout.split()[-1]) == leaks, result.stdout[-2000:]
