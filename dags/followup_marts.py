@@ -4,13 +4,13 @@ First `source_freshness` runs `dbt source freshness`: a source past its error_af
 the run, naming the source and how long ago it was loaded (it also leaves dbt's partial
 parse for this warehouse, so that no dbt task parses the project again). Record linkage runs next (task
 group `linkage`: every record to one person key, emitting the `linkage.person_links` asset
-the marts resolve every person through). Then dbt, rendered by Cosmos from the dbt manifest
-built before parsing (no dbt runs when this file is parsed) as one `dbt build` task per
-model, seed and snapshot (each running its own data and unit tests; tests spanning several
-models get tasks of their own), builds staging → intermediate → marts → exports once every
-source the marts read has delivered again since the last build: one consistent rebuild per
-monthly delivery round, not one per source. Each model task emits an asset for its table
-(``medfollow://warehouse/<schema>/<table>``); a failed data test fails its task without retry.
+the marts resolve every person through). Then dbt, run by Cosmos as one `dbt build` task
+per layer (seeds → staging → intermediate → marts → exports, each running its models' unit
+and data tests), rebuilds everything once every source the marts read has delivered again
+since the last build: one consistent rebuild per monthly delivery round, not one per
+source. Each layer emits an asset for each of its tables
+(``medfollow://warehouse/<schema>/<table>``, read from the dbt manifest built before parsing:
+no dbt runs when this file is parsed); a failed data test fails its task without retry.
 The release task then writes the release of the cut-off the exports were built for, once:
 releases are immutable, so a rebuild for the same cut-off skips it, as does a month whose
 deliveries are incomplete.
@@ -22,7 +22,7 @@ import pendulum
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, TaskGroup
 
-from medfollow_airflow.cosmos_config import check_source_freshness, dbt_task_group
+from medfollow_airflow.cosmos_config import check_source_freshness, dbt_layers
 from medfollow_airflow.ingest import raw_assets, report_failure
 from medfollow_airflow.linkage import LinkPersonsOperator
 from medfollow_airflow.release import MedicinraadetReleaseOperator
@@ -61,6 +61,6 @@ with DAG(
     )
     with TaskGroup(group_id="linkage", tooltip="one person key for every record") as linkage:
         LinkPersonsOperator(task_id="link_persons")
-    marts = dbt_task_group("dbt")
+    marts = dbt_layers("dbt")
     release = MedicinraadetReleaseOperator(task_id="medicinraadet_release", sources=MART_SOURCES)
     freshness >> linkage >> marts >> release

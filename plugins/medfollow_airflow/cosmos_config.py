@@ -1,32 +1,40 @@
-"""The marts DAG's dbt task group as Cosmos recommends running it, and the source-freshness
-check the DAG runs before dbt builds.
+"""The marts DAG's dbt tasks as Cosmos runs them, and the source-freshness check the DAG
+runs before dbt builds.
 
-* **Rendered from a manifest.** The DAG is rendered from the dbt manifest
-  (``LoadMode.DBT_MANIFEST``) that ``dbt parse`` writes before Airflow parses the DAG files
-  (the local runner's prepare step, or the deployment; see dbt/README.md), so parsing a DAG
-  file runs no dbt and spawns no process. The manifest is ``$MEDFOLLOW_DBT_MANIFEST``, else
-  the project's ``target/manifest.json``; the project path comes from the installed package.
+* **One ``dbt build`` per layer.** seeds → staging → intermediate → marts (with the
+  snapshot) → exports: five Cosmos ``DbtBuildLocalOperator`` tasks, each building its
+  folder's models and running their unit and data tests, instead of a task per model.
+  Measured under a real scheduler on 2 cores, a model's task cost about a minute for
+  seconds of SQL (5.5 s re-parsing the DAG file, dbt's start-up, the task's process), paid
+  by each of some 120 models every month; a layer pays it once. dbt orders a layer's
+  models itself, and a failing model skips only its own descendants. A model sits in the
+  folder of the last layer it reads (checked in tests), so each layer finds every input
+  built; a test runs in the layer of its last parent (``--indirect-selection buildable``).
+* **Rendered from a manifest.** The layers' outlets come from the dbt manifest that
+  ``dbt parse`` writes before Airflow parses the DAG files (the local runner's prepare step,
+  or the deployment; see dbt/README.md), so parsing a DAG file runs no dbt and spawns no
+  process. The manifest is ``$MEDFOLLOW_DBT_MANIFEST``, else the project's
+  ``target/manifest.json``; the project path comes from the installed package.
 * **The warehouse from the Airflow connection.** dbt's profile is mapped by Cosmos from the
   ``medfollow_warehouse`` connection, like every hook's: nothing reads the warehouse from
   environment variables inside a task, and the password reaches dbt only through the
   variable Cosmos sets for the one invocation.
+* **The password stays in the one invocation.** Cosmos puts it in ``os.environ`` while dbt
+  runs; dbt's first lock then starts Python's multiprocessing resource tracker, a process
+  that would inherit it and outlive the invocation (``start_resource_tracker``).
 * **A per-deployment cache.** Cosmos caches profiles and partial-parse files in
   ``[cosmos] cache_dir``; the default is a folder in the system temp directory shared by every
   deployment on the host, so the DAG refuses to load with it (medfollow's environment sets
   ``AIRFLOW__COSMOS__CACHE_DIR`` to ``<state>/cosmos``).
-* **A model's task costs little more than its SQL.** dbt runs in-process
-  (``InvocationMode.DBT_RUNNER``: no interpreter start-up per task), writes no JSON
-  artifacts (the manifest, twice per invocation), and reads the ``partial_parse.msgpack``
-  beside the manifest instead of parsing the project (seconds of CPU, times every task of a
-  run). ``dbt parse`` leaves one there at build time; as dbt keys it to the warehouse
-  connection, the freshness check that opens each run replaces it when the connection's
-  warehouse is not the one it was parsed for.
-* **The password stays in the one invocation.** Cosmos puts it in ``os.environ`` while dbt
-  runs; dbt's first lock then starts Python's multiprocessing resource tracker, a process
-  that would inherit it and outlive the invocation (``start_resource_tracker``).
+* **dbt starts quickly.** dbt runs in-process (``InvocationMode.DBT_RUNNER``: no interpreter
+  start-up), writes no JSON artifacts (the manifest, twice per invocation), and reads the
+  ``partial_parse.msgpack`` beside the manifest instead of parsing the project. ``dbt
+  parse`` leaves one there at build time; as dbt keys it to the warehouse connection, the
+  freshness check that opens each run replaces it when the connection's warehouse is not
+  the one it was parsed for.
 * **Data-test failures are not retried**: the same data fails the same test again.
-* **Stable assets.** Each model, seed and snapshot task declares its table as an outlet,
-  named logically (``medfollow_airflow.assets``) instead of Cosmos' host-and-port URIs.
+* **Stable assets.** Each layer declares its tables as outlets, named logically
+  (``medfollow_airflow.assets``) instead of Cosmos' host-and-port URIs.
 """
 
 from __future__ import annotations
@@ -37,21 +45,17 @@ import multiprocessing.resource_tracker
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import Asset, TaskGroup
 from airflow.sdk.exceptions import AirflowFailException
-from cosmos import (
-    DbtTaskGroup,
-    ExecutionConfig,
-    ProfileConfig,
-    ProjectConfig,
-    RenderConfig,
-    settings,
-)
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+from cosmos import ProfileConfig, settings
+from cosmos.constants import InvocationMode
 from cosmos.dbt.project import environ
+from cosmos.operators.local import DbtBuildLocalOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from medfollow_airflow.assets import table_asset
@@ -80,40 +84,125 @@ class WarehouseProfileMapping(PostgresUserPasswordProfileMapping):  # type: igno
         return "" if value is None and name == "password" else value
 
 
-def dbt_task_group(group_id: str) -> DbtTaskGroup:
-    """One ``dbt build`` task per model, seed and snapshot (running its own data and unit
-    tests; tests spanning several models get tasks of their own), each declaring its table
-    as an asset. Call inside the DAG's context."""
+@dataclass(frozen=True)
+class Layer:
+    """One ``dbt build`` task: the project folders it builds."""
+
+    name: str
+    folders: tuple[str, ...]
+
+    def selectors(self) -> list[str]:
+        return [f"path:{folder}" for folder in self.folders]
+
+    def holds(self, node: dict[str, Any]) -> bool:
+        return _under(node["original_file_path"], self.folders)
+
+
+LAYERS = (
+    Layer("seeds", ("seeds",)),
+    Layer("staging", ("models/staging",)),
+    Layer("intermediate", ("models/intermediate",)),
+    Layer("marts", ("models/marts", "snapshots")),
+    Layer("exports", ("models/exports",)),
+)
+"""In build order; every model, seed and snapshot of the project lies in exactly one."""
+
+BUILT = ("model", "seed", "snapshot")
+
+
+def dbt_layers(group_id: str) -> TaskGroup:
+    """A task group of one ``dbt build`` task per layer (``LAYERS``) in order, each
+    declaring the tables it builds as assets; layers the deployment leaves out entirely
+    ($MEDFOLLOW_DBT_EXCLUDE) have no task. Call inside the DAG's context."""
     _refuse_shared_cache()
-    project = project_config()
-    group = DbtTaskGroup(
-        group_id=group_id,
-        project_config=project,
-        profile_config=profile_config(),
-        execution_config=execution_config(),
-        render_config=render_config(),
-        operator_args=operator_args(),
-    )
-    relations = _relations(config.dbt_manifest_path())
-    for unique_id, task in group.tasks_map.items():
-        if unique_id in relations and isinstance(task, BaseOperator):
-            task.outlets = [table_asset(*relations[unique_id])]
+    manifest = config.dbt_manifest_path()
+    nodes = _manifest_nodes(manifest)
+    excluded = excluded_folders()
+    with TaskGroup(group_id=group_id, tooltip="dbt build, one task per layer") as group:
+        previous = None
+        for layer in LAYERS:
+            built = [
+                node
+                for node in nodes.values()
+                if node["resource_type"] in BUILT
+                and layer.holds(node)
+                and not _under(node["original_file_path"], excluded)
+            ]
+            if not built:
+                continue
+            task = dbt_build_task(
+                task_id=layer.name,
+                project_dir=config.DBT_PROJECT_DIR,
+                manifest=manifest,
+                select=layer.selectors(),
+                exclude=[f"path:{folder}" for folder in excluded],
+                outlets=[
+                    table_asset(node["schema"], node["alias"])
+                    for node in built
+                    if node["config"].get("materialized") != "ephemeral"
+                ],
+            )
+            if previous is not None:
+                previous >> task
+            previous = task
     return group
 
 
-def project_config() -> ProjectConfig:
-    manifest = config.dbt_manifest_path()
+def dbt_build_task(
+    *,
+    task_id: str,
+    project_dir: Path,
+    manifest: Path,
+    select: Sequence[str],
+    exclude: Sequence[str] = (),
+    outlets: Sequence[Asset] = (),
+) -> DbtBuildLocalOperator:
+    """``dbt build`` of the selected nodes through Cosmos, on the warehouse of the Airflow
+    connection; a test runs where its last parent is built (``buildable``)."""
+    return DbtBuildLocalOperator(
+        task_id=task_id,
+        project_dir=str(project_dir),
+        manifest_filepath=str(manifest),
+        profile_config=profile_config(),
+        invocation_mode=InvocationMode.DBT_RUNNER,
+        select=list(select),
+        exclude=list(exclude) or None,
+        indirect_selection="buildable",
+        # Cosmos would name each table by the warehouse's host and port; the outlets are
+        # logical names instead.
+        emit_datasets=False,
+        outlets=list(outlets),
+        **operator_args(),
+    )
+
+
+def excluded_folders() -> tuple[str, ...]:
+    """The project folders (and files) of $MEDFOLLOW_DBT_EXCLUDE, which takes ``path:``
+    selectors only: a layer's outlets must be known without running dbt."""
+    folders = []
+    for selector in config.dbt_exclude():
+        method, _, folder = selector.partition(":")
+        if method != "path" or not folder:
+            raise MedfollowError(
+                f"{config.DBT_EXCLUDE_ENV}: {selector!r} is not a path: selector; "
+                "leave out folders or files of the dbt project (path:models/marts/pgx)"
+            )
+        folders.append(folder.rstrip("/"))
+    return tuple(folders)
+
+
+def _under(path: str, folders: Sequence[str]) -> bool:
+    return any(path == folder or path.startswith(f"{folder}/") for folder in folders)
+
+
+def _manifest_nodes(manifest: Path) -> dict[str, dict[str, Any]]:
     if not manifest.is_file():
         raise MedfollowError(
             f"no dbt manifest at {manifest}: run `dbt parse` in {config.DBT_PROJECT_DIR} "
             f"(or set {config.DBT_MANIFEST_ENV}) before Airflow parses the DAGs; see dbt/README.md"
         )
-    project = ProjectConfig(dbt_project_path=config.DBT_PROJECT_DIR, manifest_path=manifest)
-    # Cosmos wraps the manifest in an ObjectStoragePath, whose first read loads every Airflow
-    # plugin (Cosmos' own imports FastAPI): about a second of each DAG-file parse. The
-    # manifest is a local file.
-    project.manifest_path = manifest
-    return project
+    nodes: dict[str, dict[str, Any]] = json.loads(manifest.read_text())["nodes"]
+    return nodes
 
 
 def profile_config() -> ProfileConfig:
@@ -123,28 +212,6 @@ def profile_config() -> ProfileConfig:
         profile_mapping=WarehouseProfileMapping(
             conn_id=config.WAREHOUSE_CONN_ID, profile_args={"schema": "marts", "threads": 2}
         ),
-    )
-
-
-def execution_config() -> ExecutionConfig:
-    return ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER)
-
-
-def render_config() -> RenderConfig:
-    return RenderConfig(
-        load_method=LoadMode.DBT_MANIFEST,
-        # the whole project unless the deployment leaves a part out ($MEDFOLLOW_DBT_EXCLUDE)
-        exclude=config.dbt_exclude(),
-        # one `dbt build` per model (run, then its tests): half the invocations of
-        # run-then-test tasks, and each invocation pays dbt's start-up.
-        test_behavior=TestBehavior.BUILD,
-        # tests spanning several models (relationships between marts) get a task of their
-        # own, run once all their models exist
-        should_detach_multiple_parents_tests=True,
-        invocation_mode=InvocationMode.DBT_RUNNER,
-        # Cosmos would name each table by the warehouse's host and port; dbt_task_group
-        # declares logical names instead.
-        emit_datasets=False,
     )
 
 
@@ -238,17 +305,6 @@ def _refuse_shared_cache() -> None:
             f"this host: set {CACHE_DIR_ENV} to a folder of this deployment "
             "(medfollow's environment sets <state>/cosmos)"
         )
-
-
-def _relations(manifest: Path) -> dict[str, tuple[str, str]]:
-    """(schema, table) of every model, seed and snapshot that dbt materialises."""
-    nodes = json.loads(manifest.read_text())["nodes"]
-    return {
-        unique_id: (node["schema"], node["alias"])
-        for unique_id, node in nodes.items()
-        if node["resource_type"] in ("model", "seed", "snapshot")
-        and node["config"].get("materialized") != "ephemeral"
-    }
 
 
 def check_source_freshness() -> list[str]:

@@ -1,8 +1,11 @@
 """The followup_marts DAG: scheduled on the raw tables it reads, source freshness checked
-first, one dbt task per model, and the Medicinrådet release only after every dbt task."""
+first, one dbt build task per layer in order (every model in a layer after everything it
+reads, every test run exactly once), and the Medicinrådet release only after every dbt
+task."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -61,13 +64,90 @@ def test_scheduled_on_the_raw_tables_of_every_source_it_reads(dag) -> None:
     assert {a.uri for a in condition.objects} == expected
 
 
-def test_a_task_per_mart_and_the_release_last(dag) -> None:
-    task_ids = {t.task_id for t in dag.tasks}
-    for model in MARTS:
-        assert any(t.startswith(f"dbt.{model}_") for t in task_ids), model
+LAYER_TASKS = ["dbt.seeds", "dbt.staging", "dbt.intermediate", "dbt.marts", "dbt.exports"]
+
+
+def test_one_build_task_per_layer_in_order_and_the_release_last(dag) -> None:
+    dbt_tasks = [t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")]
+    assert sorted(dbt_tasks) == sorted(LAYER_TASKS)
+    for earlier, later in itertools.pairwise(LAYER_TASKS):
+        assert dag.get_task(earlier).downstream_task_ids == {later}
+    built = {a.uri.rsplit("/", 1)[1] for t in dag.tasks for a in t.outlets}
+    assert set(MARTS) <= built
     release = dag.get_task("medicinraadet_release")
-    dbt_tasks = {t for t in task_ids if t.startswith("dbt.")}
-    assert dbt_tasks <= release.get_flat_relative_ids(upstream=True)
+    assert set(dbt_tasks) <= release.get_flat_relative_ids(upstream=True)
+
+
+def _layer_of(node: dict) -> int:
+    from medfollow_airflow.cosmos_config import LAYERS
+
+    (index,) = [i for i, layer in enumerate(LAYERS) if layer.holds(node)]
+    return index
+
+
+def test_every_model_is_built_after_everything_it_reads() -> None:
+    """A model, seed or snapshot lies in exactly one layer, never before a layer it reads:
+    each layer's task then finds every input built this run (a model in an earlier folder
+    than its input would read last month's table, or none)."""
+    manifest = json.loads(config.dbt_manifest_path().read_text())
+    built = {
+        unique_id: node
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] in ("model", "seed", "snapshot")
+    }
+    backwards = [
+        f"{node['name']} reads {built[parent]['name']}"
+        for node in built.values()
+        for parent in node.get("depends_on", {}).get("nodes", [])
+        if parent in built and _layer_of(built[parent]) > _layer_of(node)
+    ]
+    assert not backwards
+
+
+def test_every_dbt_test_runs_in_exactly_one_layer(dag, tmp_path: Path) -> None:
+    """dbt itself selects each layer's tests (as its task does: the layer's folders,
+    buildable indirect selection); every data and unit test of the project is in exactly
+    one layer, none is left out because its parents span layers."""
+    from dbt.cli.main import dbtRunner
+
+    from medfollow_airflow.cosmos_config import LAYERS, profile_config
+
+    common = ["--project-dir", str(config.DBT_PROJECT_DIR), "--target-path", str(tmp_path)]
+    with profile_config().ensure_profile() as (profile, _):
+        common += ["--profiles-dir", str(profile.parent), "--profile", "medfollow"]
+        parsed = dbtRunner().invoke(["parse", *common])
+        assert parsed.success, parsed.exception
+        runner = dbtRunner(manifest=parsed.result)
+        selected: dict[str, list[str]] = {}
+        for layer in LAYERS:
+            listed = runner.invoke(
+                [
+                    "ls",
+                    *common,
+                    "--select",
+                    *layer.selectors(),
+                    "--indirect-selection",
+                    "buildable",
+                    "--resource-type",
+                    "test",
+                    "--resource-type",
+                    "unit_test",
+                    "--output",
+                    "json",
+                    "--output-keys",
+                    "unique_id",
+                ]
+            )
+            assert listed.success, listed.exception
+            for line in listed.result:
+                selected.setdefault(json.loads(line)["unique_id"], []).append(layer.name)
+    tests = {
+        unique_id
+        for unique_id, node in parsed.result.nodes.items()
+        if node.resource_type == "test" and node.config.enabled
+    } | set(parsed.result.unit_tests)
+    assert tests and set(selected) == tests, sorted(tests - set(selected))
+    assert {t: layers for t, layers in selected.items() if len(layers) > 1} == {}
 
 
 def test_source_freshness_then_linkage_before_any_dbt_task(dag) -> None:
@@ -82,23 +162,21 @@ def test_source_freshness_then_linkage_before_any_dbt_task(dag) -> None:
 
 
 def test_every_table_dbt_builds_is_an_asset_named_independently_of_the_warehouse(dag) -> None:
-    """Each model, seed and snapshot task declares its table (as dbt names it: schema and
-    alias) under the logical medfollow scheme; no asset carries a host or port, so moving
+    """Each layer declares its tables (as dbt names them: schema and alias) under the
+    logical medfollow scheme, each table once; no asset carries a host or port, so moving
     the warehouse renames nothing."""
     from medfollow_airflow.assets import table_asset
 
     manifest = json.loads(config.dbt_manifest_path().read_text())
-    expected = {
-        node["name"]: table_asset(node["schema"], node["alias"])
+    expected = sorted(
+        table_asset(node["schema"], node["alias"]).uri
         for node in manifest["nodes"].values()
         if node["resource_type"] in ("model", "seed", "snapshot")
-    }
-    declared = {
-        task.task_id.removeprefix("dbt.").rsplit("_", 2)[0]: task.outlets
-        for task in dag.tasks
-        if task.task_id.startswith("dbt.") and task.task_id.endswith("_build")
-    }
-    assert declared == {name: [asset] for name, asset in expected.items()}
+    )
+    declared = sorted(
+        a.uri for task in dag.tasks if task.task_id.startswith("dbt.") for a in task.outlets
+    )
+    assert declared == expected
     uris = [a.uri for t in dag.tasks for a in t.outlets] + [
         a.uri for a in dag.timetable.asset_condition.objects
     ]

@@ -1,7 +1,8 @@
 """The marts DAG's dbt tasks as they run under Airflow (real Cosmos operators, real dbt, a
 real warehouse): the warehouse comes from the Airflow connection, a task reuses the partial
-parse the run's freshness check leaves, it declares its table by a logical name, and a
-failed data test fails its task without retry while any other failure is retried."""
+parse the run's freshness check leaves, it declares its tables by logical names, a failed
+data test fails its task without retry while any other failure is retried, and no process
+a task starts inherits the password."""
 
 from __future__ import annotations
 
@@ -26,18 +27,6 @@ PROBE_PROJECT = {
 }
 
 
-def _run_one(dag, task_id: str, *, retries: int | None = None):
-    """Run one task of `dag` with dag.test(); its task instance afterwards. ``retries``
-    overrides the task's (a marts task would otherwise wait out its retry delay)."""
-    subset = dag.partial_subset(
-        task_ids=[task_id], include_upstream=False, include_downstream=False
-    )
-    if retries is not None:
-        subset.get_task(task_id).retries = retries
-    (ti,) = subset.test().get_task_instances()
-    return ti
-
-
 @pytest.fixture(scope="module")
 def warehouse(db_url: str, airflow_metadata: Path) -> str:
     from medfollow.orchestration import environment
@@ -57,18 +46,12 @@ def marts(warehouse: str):
 
 @pytest.fixture(scope="module")
 def probe(warehouse: str, tmp_path_factory: pytest.TempPathFactory):
-    """A DAG of a three-model dbt project, rendered with the marts DAG's Cosmos
-    configuration (profile, execution, operator arguments)."""
+    """A DAG of one build task per model of a three-model dbt project, made by the marts
+    DAG's own task factory (profile, invocation, operator arguments)."""
     from airflow.sdk import DAG
-    from cosmos import DbtTaskGroup, ProjectConfig, RenderConfig
-    from cosmos.constants import LoadMode, TestBehavior
     from dbt.cli.main import dbtRunner
 
-    from medfollow_airflow.cosmos_config import (
-        execution_config,
-        operator_args,
-        profile_config,
-    )
+    from medfollow_airflow.cosmos_config import dbt_build_task, profile_config
 
     project = tmp_path_factory.mktemp("probe")
     for name, text in PROBE_PROJECT.items():
@@ -84,42 +67,47 @@ def probe(warehouse: str, tmp_path_factory: pytest.TempPathFactory):
         schedule=None,
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     ) as dag:
-        DbtTaskGroup(
-            group_id="dbt",
-            project_config=ProjectConfig(
-                dbt_project_path=project, manifest_path=project / "target" / "manifest.json"
-            ),
-            profile_config=profile_config(),
-            execution_config=execution_config(),
-            render_config=RenderConfig(
-                load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD
-            ),
-            operator_args=operator_args(),
-        )
+        for model in ("passing", "failing", "broken"):
+            dbt_build_task(
+                task_id=model,
+                project_dir=project,
+                manifest=project / "target" / "manifest.json",
+                select=[f"path:models/{model}.sql"],
+            )
     return dag
 
 
-def test_a_model_task_builds_from_the_connection_without_parsing_the_project(
-    marts, warehouse: str, capfd: pytest.CaptureFixture[str]
+def test_a_build_task_builds_from_the_connection_without_parsing_the_project(
+    warehouse: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """The freshness check that opens a run leaves a partial parse for the connection's
-    warehouse (the session's manifest was parsed for another database); the view over
-    audit.deliveries then builds, its tests passing, without dbt parsing the project."""
-    from medfollow_airflow.cosmos_config import check_source_freshness
+    warehouse (the session's manifest was parsed for another database); a build task of
+    the project (here: the view over audit.deliveries, the one staging model over a table
+    an empty warehouse has) then builds, its tests passing, without dbt parsing the
+    project."""
+    from airflow.sdk import DAG
+
+    from medfollow_airflow.cosmos_config import check_source_freshness, dbt_build_task
 
     with pytest.raises(MedfollowError, match="stale sources"):
         check_source_freshness()  # nothing was ever delivered to this warehouse
     capfd.readouterr()
-    ti = _run_one(marts, "dbt.stg_audit__deliveries_model_build", retries=0)
+    with DAG(dag_id="audit_view", schedule=None, start_date=pendulum.datetime(2026, 1, 1)) as dag:
+        dbt_build_task(
+            task_id="audit",
+            project_dir=config.DBT_PROJECT_DIR,
+            manifest=config.dbt_manifest_path(),
+            select=["path:models/staging/platform/stg_audit__deliveries.sql"],
+        )
+    _execute(dag, "audit")
     out = capfd.readouterr().out
-    assert str(ti.state) == "success", out[-3000:]
     assert "Unable to do partial parsing" not in out
     assert "Completed successfully" in out
 
 
-def test_a_model_task_declares_its_table_by_its_logical_name(marts) -> None:
-    task = marts.get_task("dbt.stg_audit__deliveries_model_build")
-    assert [a.uri for a in task.outlets] == ["medfollow://warehouse/staging/stg_audit__deliveries"]
+def test_a_layer_task_declares_its_tables_by_their_logical_names(marts) -> None:
+    uris = {a.uri for a in marts.get_task("dbt.staging").outlets}
+    assert "medfollow://warehouse/staging/stg_audit__deliveries" in uris
 
 
 def _execute(dag, task_id: str) -> None:
@@ -129,21 +117,21 @@ def _execute(dag, task_id: str) -> None:
 
 
 def test_a_passing_model_succeeds(probe) -> None:
-    _execute(probe, "dbt.passing_model_build")
+    _execute(probe, "passing")
 
 
 def test_a_failed_data_test_fails_the_task_without_retry(probe) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
     with pytest.raises(AirflowFailException, match="failing_has_no_rows"):
-        _execute(probe, "dbt.failing_model_build")
+        _execute(probe, "failing")
 
 
 def test_a_model_error_is_retried(probe) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
     with pytest.raises(Exception) as failed:
-        _execute(probe, "dbt.broken_model_build")
+        _execute(probe, "broken")
     assert not isinstance(failed.value, AirflowFailException)
     assert "a_relation_that_does_not_exist" in str(failed.value)
 

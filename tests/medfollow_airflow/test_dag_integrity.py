@@ -122,19 +122,19 @@ def test_parsing_the_dags_spawns_no_process_and_runs_no_dbt(dagbag, guarded: dic
     }
 
 
-def test_the_marts_dag_has_a_task_per_model_of_the_manifest(dagbag) -> None:
-    """Cosmos renders what the manifest holds: a model added to the project and parsed
-    (dbt parse) becomes a task."""
+def test_the_marts_dag_builds_every_table_of_the_manifest(dagbag) -> None:
+    """The layers' outlets are what the manifest holds: a model added to the project and
+    parsed (dbt parse) becomes an asset of its layer's task."""
+    from medfollow_airflow.assets import table_asset
 
     manifest = json.loads(config.dbt_manifest_path().read_text())
-    models = {
-        node["name"]
+    tables = {
+        table_asset(node["schema"], node["alias"]).uri
         for node in manifest["nodes"].values()
         if node["resource_type"] in ("model", "seed", "snapshot")
     }
-    task_ids = {t.task_id for t in dagbag.dags["followup_marts"].tasks}
-    missing = {m for m in models if not any(t.startswith(f"dbt.{m}_") for t in task_ids)}
-    assert models and not missing
+    declared = {a.uri for t in dagbag.dags["followup_marts"].tasks for a in t.outlets}
+    assert tables and tables <= declared
 
 
 def test_the_marts_dag_refuses_cosmos_cache_in_the_shared_temp_directory(dagbag) -> None:

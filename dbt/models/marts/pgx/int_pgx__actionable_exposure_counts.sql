@@ -9,7 +9,11 @@
     their first actionable exposure to the drug in the group (so the years' persons add up
     to the total's distinct persons), and an exposure in its own year. A year with
     exposures only of persons already counted earlier has persons 0. That first exposure
-    lies in the year, so persons <= exposures in every period. -#}
+    lies in the year, so persons <= exposures in every period.
+
+    In marts/ because it reads a mart (its layer's task builds it after fct_pgx_exposure),
+    but stored as the intermediate models are: a view in staging. -#}
+{{ config(schema='staging', materialized='view') }}
 with actionable as (
     select
         atc_code,
