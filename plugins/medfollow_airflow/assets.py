@@ -5,7 +5,7 @@ An asset names a table logically — ``medfollow.<schema>.<table>``, URI
 warehouse to another host or port (or the embedded server picking another port) must not
 rename every asset, orphan its event history and break the schedules that wait on it. One
 Airflow deployment serves one warehouse, so the logical name is unambiguous. The ingest
-tasks, linkage, the variant release and every dbt model task (``cosmos_config``) name their
+tasks, linkage, the variant release and every dbt layer task (``cosmos_config``) name their
 tables through this one function.
 """
 

@@ -2,9 +2,10 @@
 each worker before it forks its pool.
 
 Every Airflow task runs in a process forked from a pool process of the worker, and a dbt
-model task imports dbt's runner and Cosmos' operators before it can run a line of SQL:
-seconds of CPU per task, paid again by every one of a build's hundred tasks. Imported once
-in the worker (Celery's ``imports``), they are already loaded in every forked task.
+task imports dbt's runner and Cosmos' operators before it can run a line of SQL, an ingest
+task Great Expectations: seconds of CPU per task, paid again by every task of a monthly
+round. Imported once in the worker (Celery's ``imports``), they are already loaded in every
+forked task.
 ``medfollow airflow`` points ``[celery] celery_config_options`` here.
 """
 

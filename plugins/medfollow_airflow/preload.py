@@ -1,6 +1,6 @@
 """What a Celery worker imports before forking the processes its tasks run in (see
 celery_config): the slowest imports of the platform's tasks — dbt's runner and Cosmos'
-operators for every dbt model task, Great Expectations and the ingest pipeline for every
+operators for every dbt task, Great Expectations and the ingest pipeline for every
 delivery. None of them starts a thread or opens a connection on import, so forking after
 it is safe."""
 

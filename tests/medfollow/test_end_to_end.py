@@ -95,7 +95,7 @@ def test_marts_dag_builds_dbt_models_through_cosmos(platform: str, tmp_path: Pat
     result = run_dag("followup_marts", tmp_path / "airflow.log")
     assert result.ok, result.task_states
     uri = table_asset("marts", "fct_atmp_treatment").uri
-    assert _asset_events().get(uri, 0) == before.get(uri, 0) + 1, "one event per model task"
+    assert _asset_events().get(uri, 0) == before.get(uri, 0) + 1, "one event per build of the table"
     with psycopg.connect(platform) as conn:
         persons = conn.execute("select count(*) from raw.cpr__persons").fetchone()
         mart = conn.execute("select count(*) from marts.dim_person").fetchone()

@@ -45,7 +45,7 @@ def serve(
         int, typer.Option(min=1, help="Task slots across the deployment")
     ] = CPUS,
     dbt_slots: Annotated[
-        int, typer.Option(min=1, help="Slots of the dbt pool (dbt model tasks at once)")
+        int, typer.Option(min=1, help="Slots of the dbt pool (dbt build tasks at once)")
     ] = CPUS,
     queue: Annotated[str, typer.Option(help="Celery queue tasks go to")] = "default",
 ) -> None:

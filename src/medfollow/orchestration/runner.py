@@ -47,7 +47,7 @@ def prepare(url: str, *, metadata: str | None = None, dbt_pool_slots: int = 1) -
     home = environment.airflow_home()
     _airflow_cli(home / "db-migrate.log", "db", "migrate")
     _airflow_cli(
-        home / "pools.log", "pools", "set", DBT_POOL, str(dbt_pool_slots), "dbt model tasks"
+        home / "pools.log", "pools", "set", DBT_POOL, str(dbt_pool_slots), "dbt build tasks"
     )
     # Airflow wrote its generated keys (JWT signing, Fernet) there on first use.
     if (home / "airflow.cfg").exists():

@@ -5,7 +5,7 @@ Celery workers that may sit on other machines.
 Two modes:
 
 * ``local`` (the laptop default): LocalExecutor, parallelism capped at the number of cores,
-  a ``dbt`` pool of as many slots for the model tasks (dbt is CPU-bound; sensors are not,
+  a ``dbt`` pool of as many slots for the dbt tasks (dbt is CPU-bound; sensors are not,
   so a deployment that polls often raises the parallelism and keeps the pool).
 * ``celery``: CeleryExecutor with a Redis broker and the metadata database as result
   backend; ``medfollow airflow worker`` starts a worker on any machine that mounts the
