@@ -181,3 +181,36 @@ def test_every_table_dbt_builds_is_an_asset_named_independently_of_the_warehouse
         a.uri for a in dag.timetable.asset_condition.objects
     ]
     assert all(uri.startswith("medfollow://warehouse/") for uri in uris), uris
+
+
+def test_a_deployment_may_leave_whole_folders_out(dag, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MEDFOLLOW_DBT_EXCLUDE: every layer task excludes the folders from its build and does
+    not declare their tables; what is left still builds (its layers keep their tasks)."""
+    import pendulum
+    from airflow.sdk import DAG
+
+    from medfollow_airflow.cosmos_config import dbt_layers
+    from support.marts import GENOMIC_MARTS
+
+    excluded = list(GENOMIC_MARTS)
+    monkeypatch.setenv(config.DBT_EXCLUDE_ENV, " ".join(excluded))
+    with DAG("without_genomes", schedule=None, start_date=pendulum.datetime(2026, 1, 1)) as lean:
+        dbt_layers("dbt")
+    uris = {a.uri for t in lean.tasks for a in t.outlets}
+    assert "medfollow://warehouse/marts/fct_atmp_treatment" in uris
+    assert not {u for u in uris if "pgx" in u or "/fct_fh_" in u}
+    assert [t.task_id for t in lean.tasks] == LAYER_TASKS
+    assert all(t.exclude == excluded for t in lean.tasks)
+
+
+@pytest.mark.parametrize("selector", ["tag:genomic", "path:", "fct_pgx_exposure"])
+def test_leaving_out_anything_but_a_folder_or_file_is_refused(
+    selector: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layer's tables must be known without running dbt: only path: selectors."""
+    from medfollow_airflow.cosmos_config import excluded_folders
+    from medfollow_core.errors import MedfollowError
+
+    monkeypatch.setenv(config.DBT_EXCLUDE_ENV, selector)
+    with pytest.raises(MedfollowError, match="not a path: selector"):
+        excluded_folders()

@@ -138,3 +138,24 @@ def rows(url: str, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any
         cursor = conn.execute(query, params)
         names = [d.name for d in cursor.description or ()]
         return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+
+GENOMIC_MARTS = (
+    "path:models/staging/variants",
+    "path:models/intermediate/pgx",
+    "path:models/marts/pgx",
+    "path:models/exports/pgx_actionable_exposures.sql",
+    "path:models/intermediate/fh",
+    "path:models/marts/fh",
+    "path:seeds/genotyped_positions.csv",
+    "path:seeds/pgx_alleles.csv",
+    "path:seeds/pgx_phenotype_rules.csv",
+    "path:seeds/pgx_drug_recommendations.csv",
+    "path:seeds/fh_codes.csv",
+    "path:seeds/fh_dlcn_categories.csv",
+    "path:seeds/fh_dlcn_criteria.csv",
+    "path:seeds/fh_lab_codes.csv",
+    "path:seeds/fh_treatment_atc.csv",
+)
+"""What a deployment without genomes leaves out of dbt ($MEDFOLLOW_DBT_EXCLUDE): the
+pharmacogenetic and FH folders with their seeds and export."""

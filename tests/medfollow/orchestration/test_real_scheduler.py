@@ -35,6 +35,7 @@ import pytest
 
 from medfollow_core.landing.contracts import all_contracts
 from medfollow_core.landing.manifest import Manifest
+from support.marts import GENOMIC_MARTS
 from synthetic_deliveries import generate_rounds
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.real_scheduler]
@@ -45,23 +46,6 @@ POLL_SECONDS = 120
 SLOTS = 24
 """Worker slots: every landing sensor (12) holds one while it pokes, and tasks need more."""
 MEDFOLLOW = str(Path(sys.executable).parent / "medfollow")
-GENOMIC_MARTS = (
-    "path:models/staging/variants",
-    "path:models/intermediate/pgx",
-    "path:models/marts/pgx",
-    "path:models/exports/pgx_actionable_exposures.sql",
-    "path:models/intermediate/fh",
-    "path:models/marts/fh",
-    "path:seeds/genotyped_positions.csv",
-    "path:seeds/pgx_alleles.csv",
-    "path:seeds/pgx_phenotype_rules.csv",
-    "path:seeds/pgx_drug_recommendations.csv",
-    "path:seeds/fh_codes.csv",
-    "path:seeds/fh_dlcn_categories.csv",
-    "path:seeds/fh_dlcn_criteria.csv",
-    "path:seeds/fh_lab_codes.csv",
-    "path:seeds/fh_treatment_atc.csv",
-)
 
 
 @dataclass
