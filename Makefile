@@ -29,18 +29,19 @@ $(UV):
 
 # Re-sync when the lock or the project metadata changes (a stale .venv is rebuilt).
 $(SYNCED): uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --extra synthetic --quiet
+	$(UV) sync --frozen --extra synthetic --extra spark --quiet
 	@touch $@
 
 # bcftools/tabix/samtools are the reference tools the genomics tests compare against; wrk is
-# the load generator of the API benchmark. Installed when we can (root with apt-get);
+# the load generator of the API benchmark; Java runs Spark (the aggregation test). Installed
+# when we can (root with apt-get);
 # otherwise those comparisons skip with a reason.
 reference-tools:
 	@if ! command -v bcftools >/dev/null 2>&1 || ! command -v tabix >/dev/null 2>&1 \
-	    || ! command -v wrk >/dev/null 2>&1; then \
+	    || ! command -v wrk >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing bcftools, tabix, samtools, wrk (apt-get)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bcftools tabix samtools wrk >/dev/null) \
+	    echo "installing bcftools, tabix, samtools, wrk, a Java runtime for Spark (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bcftools tabix samtools wrk default-jre-headless >/dev/null) \
 	      || echo "could not install reference tools; their comparisons will be skipped"; \
 	  else echo "reference tools missing and not root: their comparisons will be skipped"; fi; \
 	fi

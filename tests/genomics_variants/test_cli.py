@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,6 +70,8 @@ def test_commands(
     assert "removed 1 genome" in removed and "release r00002: 20 genomes" in removed
     assert "19 other genome(s) withheld" in removed
     assert "equals a full recomputation" in _run("verify", "--store", store)
+    if shutil.which("java"):  # make reference-tools installs it
+        assert "equals a full recomputation on Spark" in _run("verify", "--spark", "--store", store)
     listed = _run("releases", "--store", store)
     assert "r00002" in listed and "r00001" not in listed  # the older release is deleted
 

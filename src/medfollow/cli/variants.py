@@ -445,7 +445,17 @@ def releases(store: StoreOption = None) -> None:
 
 
 @app.command()
-def verify(store: StoreOption = None) -> None:
+def verify(
+    store: StoreOption = None,
+    spark: Annotated[
+        bool,
+        typer.Option(
+            "--spark",
+            help="Recompute on Apache Spark (local[*], $MEDFOLLOW_SPARK_MASTER or spark-submit's "
+            "master) instead of in this process",
+        ),
+    ] = False,
+) -> None:
     """Recompute the aggregate from the stored contributions and compare (exits 1 if different)."""
     import numpy as np
 
@@ -453,7 +463,17 @@ def verify(store: StoreOption = None) -> None:
     from genomics_variants.contributions.store import Store
 
     target = Store(_store(store))
-    fresh, kept = recompute(target), target.load().aggregate
+    if spark:
+        from genomics_variants.contributions.spark import spark_aggregate, spark_session
+
+        session = spark_session()
+        try:
+            fresh = spark_aggregate(target, session)
+        finally:
+            session.stop()
+    else:
+        fresh = recompute(target)
+    kept = target.load().aggregate
     same = (
         np.array_equal(fresh.sites.ids, kept.sites.ids)
         and np.array_equal(fresh.counts, kept.counts)
@@ -463,7 +483,8 @@ def verify(store: StoreOption = None) -> None:
         raise MedfollowError(
             "the aggregate differs from a recomputation of the stored contributions"
         )
-    console.print(f"aggregate equals a full recomputation ({len(kept):,} variants)")
+    engine = " on Spark" if spark else ""
+    console.print(f"aggregate equals a full recomputation{engine} ({len(kept):,} variants)")
 
 
 @app.command()

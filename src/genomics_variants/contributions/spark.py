@@ -1,0 +1,232 @@
+"""The aggregate computed on Apache Spark, with exactly the counting rules of aggregate.py:
+for a store too large for one process, on a cluster or on this machine (``local[*]``).
+
+The unit of work is one row group of a batch's calls file (``CALLS_ROW_GROUP`` samples at
+every variant the batch lists). A Spark task reads it with its batch's sites and turns the
+codes into measure sums per variant and cell through the one look-up table (measures.py),
+so the rules are written once. Spark then sums the tasks' rows per variant and cell,
+counts the batches listing each variant, and joins every variant with the reference
+blocks (gVCF, or the callable regions of a plain VCF) of the samples whose own file does
+not list it: the block covering the position adds its code's row of the same table to its
+sample's cell. The join is an equi-join on (contig, 1 Mb bin), each block exploded into
+the bins it overlaps, so it scales with the data instead of comparing every block with
+every variant. The driver collects the sums into an ``Aggregate`` in genome order, equal
+to ``recompute(store)`` and so giving the same release.
+
+Where it runs: ``master`` if given, else ``$MEDFOLLOW_SPARK_MASTER``, else the master that
+``spark-submit`` configured, else ``local[*]``. On a cluster the store must lie on storage
+every executor can read (the shared root).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from genomics_variants.contributions.aggregate import (
+    BLOCK_KINDS,
+    UNKNOWN_COVERAGE_KIND,
+    Aggregate,
+)
+from genomics_variants.contributions.cells import N_CELLS
+from genomics_variants.contributions.measures import LUT, N_MEASURES, measure_sums
+from genomics_variants.contributions.store import Store, binary_to_codes
+from genomics_variants.sites import Sites
+
+MASTER_ENV = "MEDFOLLOW_SPARK_MASTER"
+BIN = 1 << 20
+"""Positions per bin of the block join: a block is exploded into every bin it overlaps."""
+VARIANT = ["chrom", "pos", "ref", "alt"]
+MEASURE_COLUMNS = [f"m{i}" for i in range(N_MEASURES)]
+LISTED = -1
+"""The cell of a row that only says its batch lists the variant."""
+
+
+def spark_session(master: str | None = None, *, partitions: int = 8) -> Any:
+    """A Spark session for the aggregation (see the module's docstring for the master)."""
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.appName("medfollow-variants")
+        .config("spark.sql.shuffle.partitions", str(partitions))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    chosen = master or os.environ.get(MASTER_ENV)
+    if chosen is None and "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit
+        chosen = "local[*]"
+    if chosen is not None:
+        builder = builder.master(chosen)
+    if (chosen or "").startswith("local"):
+        # Spark's Python workers run this interpreter, the platform installed in it (pyspark
+        # reads the variable when the context starts, not the spark.pyspark.python setting)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def spark_aggregate(store: Store, spark: Any) -> Aggregate:
+    """The aggregate of every sample stored in `store`'s current generation, computed by
+    Spark; equal to ``recompute(store)``."""
+    from pyspark.sql import functions as F
+
+    state = store.load()
+    batches = state.batches.select(["batch_id", "kind", "calls_file"]).to_pylist()
+    if not batches:
+        return Aggregate.empty()
+    cells = dict(
+        zip(
+            state.samples.column("genome_id").to_pylist(),
+            state.samples.column("cell").to_pylist(),
+            strict=True,
+        )
+    )
+    units = [
+        (
+            b["batch_id"],
+            b["kind"],
+            str(store.batch_dir(b["batch_id"]) / "sites.parquet"),
+            str(store.batch_dir(b["batch_id"]) / b["calls_file"]),
+            group,
+        )
+        for b in batches
+        for group in range(
+            pq.ParquetFile(store.batch_dir(b["batch_id"]) / b["calls_file"]).num_row_groups
+        )
+    ]
+    unit_frame = spark.createDataFrame(
+        units, "batch_id string, kind string, sites string, calls string, row_group int"
+    ).repartition(max(1, len(units)))
+    genome_cells = spark.sparkContext.broadcast(cells)
+    schema = (
+        "batch_id string, chrom string, pos long, ref string, alt string, cell int, "
+        + ", ".join(f"{m} long" for m in MEASURE_COLUMNS)
+    )
+
+    def sums_of(parts: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for part in parts:
+            for unit in part.to_pylist():
+                yield from _unit_sums(unit, genome_cells.value)
+
+    rows = unit_frame.mapInArrow(sums_of, schema).cache()
+    listed = rows.where(F.col("cell") == LISTED).select("batch_id", *VARIANT)
+    direct = rows.where(F.col("cell") != LISTED).drop("batch_id")
+    covered = _block_sums(spark, store, batches, state.samples, listed)
+    summed = (
+        (direct if covered is None else direct.unionByName(covered))
+        .groupBy(*VARIANT, "cell")
+        .agg(*(F.sum(m).alias(m) for m in MEASURE_COLUMNS))
+        .toArrow()
+    )
+    listed_by = listed.groupBy(*VARIANT).agg(F.count("*").alias("listed_by")).toArrow()
+    rows.unpersist()
+    return _collected(listed_by, summed)
+
+
+def _unit_sums(unit: dict[str, Any], cells: dict[str, int]) -> Iterator[pa.RecordBatch]:
+    """One row group's measure sums per (variant, cell) that it touches; with the first row
+    group of a batch, also one LISTED row per variant the batch lists."""
+    sites = pq.read_table(unit["sites"])
+    calls = pq.ParquetFile(unit["calls"]).read_row_group(unit["row_group"])
+    codes = binary_to_codes(calls.column("codes"), sites.num_rows)
+    sample_cells = np.array([cells[g] for g in calls.column("genome_id").to_pylist()])
+    sums = measure_sums(codes, sample_cells, covered=unit["kind"] != UNKNOWN_COVERAGE_KIND)
+    site, cell = np.nonzero(sums.any(axis=2))
+    yield _rows(unit["batch_id"], sites.take(pa.array(site)), cell, sums[site, cell])
+    if unit["row_group"] == 0:
+        zeros = np.zeros((sites.num_rows, N_MEASURES), dtype=np.int64)
+        yield _rows(unit["batch_id"], sites, np.full(sites.num_rows, LISTED), zeros)
+
+
+def _rows(batch_id: str, sites: pa.Table, cell: np.ndarray, sums: np.ndarray) -> pa.RecordBatch:
+    n = sites.num_rows
+    columns: dict[str, pa.Array] = {
+        "batch_id": pa.array([batch_id] * n, pa.string()),
+        **{name: sites.column(name).combine_chunks() for name in VARIANT},
+        "cell": pa.array(cell.astype(np.int32)),
+    }
+    for i, name in enumerate(MEASURE_COLUMNS):
+        columns[name] = pa.array(sums[:, i].astype(np.int64))
+    return pa.RecordBatch.from_pydict(columns)
+
+
+def _block_sums(
+    spark: Any,
+    store: Store,
+    batches: list[dict[str, Any]],
+    samples: pa.Table,
+    listed: Any,
+) -> Any | None:
+    """Rows (variant, cell, measures) that reference blocks add: for each block sample and
+    each variant its own file does not list, the block covering the position (the one
+    starting last, where blocks overlap), if its code is a call."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    with_blocks = [b["batch_id"] for b in batches if b["kind"] in BLOCK_KINDS]
+    if not with_blocks:
+        return None
+    # a block batch holds one genome: its cell is the batch's
+    cell_of_batch = dict(
+        zip(
+            samples.column("batch_id").to_pylist(),
+            samples.column("cell").to_pylist(),
+            strict=True,
+        )
+    )
+    batch_cells = spark.createDataFrame(
+        [(b, cell_of_batch[b]) for b in with_blocks], "batch_id string, cell int"
+    )
+    paths = [str(store.batch_dir(b) / "blocks.parquet") for b in with_blocks]
+    blocks = (
+        spark.read.parquet(*paths)
+        .withColumn("batch_id", F.regexp_extract(F.input_file_name(), r"batch=([^/]+)/", 1))
+        .withColumn(
+            "bin",
+            F.explode(F.sequence(F.floor(F.col("start") / BIN), F.floor(F.col("end") / BIN))),
+        )
+    )
+    variants = listed.select(*VARIANT).distinct().withColumn("bin", F.floor(F.col("pos") / BIN))
+    hits = (
+        variants.join(blocks, ["chrom", "bin"])
+        .where((F.col("start") <= F.col("pos")) & (F.col("end") >= F.col("pos")))
+        .join(listed, ["batch_id", *VARIANT], "left_anti")
+    )
+    latest = Window.partitionBy("batch_id", *VARIANT).orderBy(F.col("start").desc())
+    chosen = (
+        hits.withColumn("rank", F.row_number().over(latest))
+        .where((F.col("rank") == 1) & (F.col("code") != 0))
+        .select("batch_id", *VARIANT, F.col("code").cast("int").alias("code"))
+    )
+    lut = spark.createDataFrame(
+        [(code, *map(int, LUT[code])) for code in range(len(LUT))],
+        "code int, " + ", ".join(f"{m} long" for m in MEASURE_COLUMNS),
+    )
+    return (
+        chosen.join(batch_cells, "batch_id")
+        .join(F.broadcast(lut), "code")
+        .select(*VARIANT, "cell", *MEASURE_COLUMNS)
+    )
+
+
+def _collected(listed_by: pa.Table, summed: pa.Table) -> Aggregate:
+    """The Aggregate, in genome order, of Spark's collected rows."""
+    sites = Sites.from_arrow(listed_by)
+    order = sites.genome_order()
+    sites = sites.take(order)
+    counts = np.zeros((len(sites), N_CELLS, N_MEASURES), dtype=np.int32)
+    if summed.num_rows:
+        at = sites.locate_sorted(Sites.from_arrow(summed))
+        cell = summed.column("cell").to_numpy()
+        values = np.stack([summed.column(m).to_numpy() for m in MEASURE_COLUMNS], axis=1)
+        counts[at, cell] = values.astype(np.int32)
+    listed = listed_by.column("listed_by").to_numpy().astype(np.int32)[order]
+    return Aggregate(sites, listed, counts)
