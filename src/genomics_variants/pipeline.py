@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -116,8 +117,10 @@ def ingest(
     exclude_persons: Iterable[str] = (),
     progress: Progress | None = None,
     min_change: int = MIN_CHANGE,
+    spark: Any | None = None,
 ) -> tuple[IngestResult, Published]:
-    """Add genomes and publish a release if enough genomes changed (see publish)."""
+    """Add genomes and publish a release if enough genomes changed (see publish); with a
+    Spark session, the aggregate is updated on Spark (contributions/spark.py)."""
     store = Store(store_dir)
     config = QCConfig.named(qc) if isinstance(qc, str) else qc
     result = ingest_files(
@@ -132,6 +135,7 @@ def ingest(
         on=on,
         exclude_persons=exclude_persons,
         progress=progress,
+        spark=spark,
     )
     if not result.added:
         return result, Published(None, None)

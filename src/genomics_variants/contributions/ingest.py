@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +36,7 @@ import pyarrow.compute as pc
 from genomics_variants.contributions.aggregate import (
     BLOCK_KINDS,
     UNKNOWN_COVERAGE_KIND,
+    Aggregate,
     Contribution,
     add,
 )
@@ -186,8 +188,8 @@ def _plan(paths: list[Path], manifest: Manifest, state: State, optouts: set[str]
     return plans
 
 
-def _resident_gvcfs(store: Store, state: State) -> list[Contribution]:
-    """The stored samples with blocks, as needed to cover newly listed variants."""
+def _resident_block_cells(state: State) -> dict[str, int]:
+    """The cell of each stored batch with blocks (one genome each), by batch id."""
     batches = state.batches.filter(
         pc.is_in(state.batches.column("kind"), value_set=pa.array(sorted(BLOCK_KINDS)))
     )
@@ -198,14 +200,19 @@ def _resident_gvcfs(store: Store, state: State) -> list[Contribution]:
             strict=True,
         )
     )
+    return {b: cell_by_batch[b] for b in batches.column("batch_id").to_pylist()}
+
+
+def _resident_gvcfs(store: Store, state: State) -> list[Contribution]:
+    """The stored samples with blocks, as needed to cover newly listed variants."""
     return [
         Contribution(
             sites=store.batch_sites(batch_id),
             codes=np.zeros((0, 1), dtype=np.uint8),
-            cells=np.array([cell_by_batch[batch_id]]),
+            cells=np.array([cell]),
             blocks=store.batch_blocks(batch_id),
         )
-        for batch_id in batches.column("batch_id").to_pylist()
+        for batch_id, cell in _resident_block_cells(state).items()
     ]
 
 
@@ -261,6 +268,7 @@ def _stage(
     samples: list[pa.Table],
     qc: QCConfig,
     workers: int,
+    spark: Any | None = None,
 ) -> State:
     """Write the new batches and compute the next state (not yet committed).
 
@@ -309,12 +317,14 @@ def _stage(
                 }
             )
         new_sites = Sites.concat([c.sites for c in contributions])
-        residents = (
-            _resident_gvcfs(store, state) if (state.aggregate.locate(new_sites) < 0).any() else []
-        )
-        aggregate = add(state.aggregate, contributions, residents)
+        grows = bool((state.aggregate.locate(new_sites) < 0).any())
+        if spark is None:
+            residents = _resident_gvcfs(store, state) if grows else []
+            aggregate = add(state.aggregate, contributions, residents)
         for row, write in zip(batch_rows, writes, strict=True):
             row["calls_file"] = write.result()
+        if spark is not None:  # reads the batches' files, now written
+            aggregate = _spark_added(store, spark, state, batch_rows, sample_tables, grows)
     return State(
         generation,
         pa.concat_tables([state.samples, *sample_tables]),
@@ -322,6 +332,43 @@ def _stage(
             [state.batches, pa.Table.from_pylist(batch_rows, schema=state.batches.schema)]
         ),
         aggregate,
+    )
+
+
+def _spark_added(
+    store: Store,
+    spark: Any,
+    state: State,
+    batch_rows: list[dict[str, Any]],
+    sample_tables: list[pa.Table],
+    grows: bool,
+) -> Aggregate:
+    """The next aggregate computed by Spark from the new batches' written files."""
+    from genomics_variants.contributions.spark import StoredBatch, spark_add
+
+    new = [StoredBatch(r["batch_id"], r["kind"], r["calls_file"]) for r in batch_rows]
+    samples = pa.concat_tables(sample_tables)
+    genome_cells = dict(
+        zip(
+            samples.column("genome_id").to_pylist(), samples.column("cell").to_pylist(), strict=True
+        )
+    )
+    new_block_cells = {
+        batch_id: cell
+        for batch_id, cell in zip(
+            samples.column("batch_id").to_pylist(), samples.column("cell").to_pylist(), strict=True
+        )
+        if any(b.batch_id == batch_id and b.kind in BLOCK_KINDS for b in new)
+    }
+    residents = _resident_block_cells(state) if grows else {}
+    return spark_add(
+        store,
+        spark,
+        state.aggregate,
+        new,
+        genome_cells=genome_cells,
+        block_cells={**residents, **new_block_cells},
+        residents=list(residents),
     )
 
 
@@ -338,8 +385,12 @@ def ingest_files(
     on: date | None = None,
     exclude_persons: Iterable[str] = (),
     progress: Progress | None = None,
+    spark: Any | None = None,
 ) -> IngestResult:
     """Add the genomes in `inputs` (VCF/BCF/gVCF files or delivery folders) to `store`.
+
+    With `spark` (a session, see contributions/spark.py) the aggregate is updated by Spark
+    from the new batches' files instead of in this process: the same numbers.
 
     Without `warehouse_url`, opt-outs are not checked and every region is `unknown` (a note
     says so); with it, persons opted out on `on` (default today) are skipped, as are the
@@ -376,7 +427,7 @@ def ingest_files(
         specs, samples = _specs(readable, genomes, regions)
         calls = read_calls(specs, reference, qc=qc, workers=workers, progress=progress)
         if readable:
-            state = _stage(store, state, readable, calls, samples, qc, workers)
+            state = _stage(store, state, readable, calls, samples, qc, workers, spark)
             store.commit(state)
             store.remember_reference(reference)
     read = {p.path: fc for p, fc in zip(readable, calls, strict=True)}

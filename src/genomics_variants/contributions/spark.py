@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,6 @@ from genomics_variants.contributions.aggregate import (
     UNKNOWN_COVERAGE_KIND,
     Aggregate,
 )
-from genomics_variants.contributions.cells import N_CELLS
 from genomics_variants.contributions.measures import LUT, N_MEASURES, measure_sums
 from genomics_variants.contributions.store import Store, binary_to_codes
 from genomics_variants.sites import Sites
@@ -44,6 +44,7 @@ BIN = 1 << 20
 """Positions per bin of the block join: a block is exploded into every bin it overlaps."""
 VARIANT = ["chrom", "pos", "ref", "alt"]
 MEASURE_COLUMNS = [f"m{i}" for i in range(N_MEASURES)]
+BATCH_FIELDS = ("batch_id", "kind", "calls_file")
 LISTED = -1
 """The cell of a row that only says its batch lists the variant."""
 
@@ -73,39 +74,68 @@ def spark_session(master: str | None = None, *, partitions: int = 8) -> Any:
     return session
 
 
+@dataclass(frozen=True)
+class StoredBatch:
+    """A batch's files as the store's batches table names them."""
+
+    batch_id: str
+    kind: str
+    calls_file: str
+
+
 def spark_aggregate(store: Store, spark: Any) -> Aggregate:
     """The aggregate of every sample stored in `store`'s current generation, computed by
     Spark; equal to ``recompute(store)``."""
+    state = store.load()
+    batches = [StoredBatch(**b) for b in state.batches.select(list(BATCH_FIELDS)).to_pylist()]
+    return spark_add(
+        store,
+        spark,
+        Aggregate.empty(),
+        batches,
+        genome_cells=_column_map(state.samples, "genome_id", "cell"),
+        block_cells=_column_map(state.samples, "batch_id", "cell"),
+        residents=(),
+    )
+
+
+def spark_add(
+    store: Store,
+    spark: Any,
+    previous: Aggregate,
+    new: Sequence[StoredBatch],
+    *,
+    genome_cells: Mapping[str, int],
+    block_cells: Mapping[str, int],
+    residents: Sequence[str],
+) -> Aggregate:
+    """`previous` with the batches `new` (their files written) added, as ``add()`` does:
+    the new batches' calls at the variants they list, their blocks (if any) at every
+    variant, and the blocks of the stored block samples `residents` at the variants no
+    stored batch listed before. Reads only those batches' files: the work follows the
+    change, not the store. `genome_cells`: the cell of each new genome; `block_cells`: the
+    cell of each block batch's one genome (new and resident)."""
     from pyspark.sql import functions as F
 
-    state = store.load()
-    batches = state.batches.select(["batch_id", "kind", "calls_file"]).to_pylist()
-    if not batches:
-        return Aggregate.empty()
-    cells = dict(
-        zip(
-            state.samples.column("genome_id").to_pylist(),
-            state.samples.column("cell").to_pylist(),
-            strict=True,
-        )
-    )
+    if not new:
+        return previous
     units = [
         (
-            b["batch_id"],
-            b["kind"],
-            str(store.batch_dir(b["batch_id"]) / "sites.parquet"),
-            str(store.batch_dir(b["batch_id"]) / b["calls_file"]),
+            b.batch_id,
+            b.kind,
+            str(store.batch_dir(b.batch_id) / "sites.parquet"),
+            str(store.batch_dir(b.batch_id) / b.calls_file),
             group,
         )
-        for b in batches
+        for b in new
         for group in range(
-            pq.ParquetFile(store.batch_dir(b["batch_id"]) / b["calls_file"]).num_row_groups
+            pq.ParquetFile(store.batch_dir(b.batch_id) / b.calls_file).num_row_groups
         )
     ]
     unit_frame = spark.createDataFrame(
         units, "batch_id string, kind string, sites string, calls string, row_group int"
     ).repartition(max(1, len(units)))
-    genome_cells = spark.sparkContext.broadcast(cells)
+    cells = spark.sparkContext.broadcast(dict(genome_cells))
     schema = (
         "batch_id string, chrom string, pos long, ref string, alt string, cell int, "
         + ", ".join(f"{m} long" for m in MEASURE_COLUMNS)
@@ -114,21 +144,47 @@ def spark_aggregate(store: Store, spark: Any) -> Aggregate:
     def sums_of(parts: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for part in parts:
             for unit in part.to_pylist():
-                yield from _unit_sums(unit, genome_cells.value)
+                yield from _unit_sums(unit, cells.value)
 
     rows = unit_frame.mapInArrow(sums_of, schema).cache()
     listed = rows.where(F.col("cell") == LISTED).select("batch_id", *VARIANT)
     direct = rows.where(F.col("cell") != LISTED).drop("batch_id")
-    covered = _block_sums(spark, store, batches, state.samples, listed)
-    summed = (
-        (direct if covered is None else direct.unionByName(covered))
-        .groupBy(*VARIANT, "cell")
+    new_variants = listed.select(*VARIANT).distinct()
+    known = spark.createDataFrame(pa.table(previous.sites.to_arrow()))
+    block_sums = [
+        _block_sums(
+            spark,
+            store,
+            [b.batch_id for b in new if b.kind in BLOCK_KINDS],
+            block_cells,
+            known.unionByName(new_variants).distinct(),
+            listed,
+        ),
+        _block_sums(
+            spark,
+            store,
+            list(residents),
+            block_cells,
+            new_variants.join(known, VARIANT, "left_anti"),
+            listed,
+        ),
+    ]
+    summed = direct
+    for extra in block_sums:
+        if extra is not None:
+            summed = summed.unionByName(extra)
+    sums = (
+        summed.groupBy(*VARIANT, "cell")
         .agg(*(F.sum(m).alias(m) for m in MEASURE_COLUMNS))
         .toArrow()
     )
     listed_by = listed.groupBy(*VARIANT).agg(F.count("*").alias("listed_by")).toArrow()
     rows.unpersist()
-    return _collected(listed_by, summed)
+    return _added(previous, listed_by, sums)
+
+
+def _column_map(table: pa.Table, key: str, value: str) -> dict[str, int]:
+    return dict(zip(table.column(key).to_pylist(), table.column(value).to_pylist(), strict=True))
 
 
 def _unit_sums(unit: dict[str, Any], cells: dict[str, int]) -> Iterator[pa.RecordBatch]:
@@ -161,31 +217,24 @@ def _rows(batch_id: str, sites: pa.Table, cell: np.ndarray, sums: np.ndarray) ->
 def _block_sums(
     spark: Any,
     store: Store,
-    batches: list[dict[str, Any]],
-    samples: pa.Table,
+    batch_ids: Sequence[str],
+    block_cells: Mapping[str, int],
+    variants: Any,
     listed: Any,
 ) -> Any | None:
-    """Rows (variant, cell, measures) that reference blocks add: for each block sample and
-    each variant its own file does not list, the block covering the position (the one
-    starting last, where blocks overlap), if its code is a call."""
+    """Rows (variant, cell, measures) that the blocks of `batch_ids` add at `variants`: for
+    each block sample and each variant its own file does not list, the block covering the
+    position (the one starting last, where blocks overlap; a gVCF's blocks do not, and
+    callable regions are merged when read), if its code is a call."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    with_blocks = [b["batch_id"] for b in batches if b["kind"] in BLOCK_KINDS]
-    if not with_blocks:
+    if not batch_ids:
         return None
-    # a block batch holds one genome: its cell is the batch's
-    cell_of_batch = dict(
-        zip(
-            samples.column("batch_id").to_pylist(),
-            samples.column("cell").to_pylist(),
-            strict=True,
-        )
-    )
     batch_cells = spark.createDataFrame(
-        [(b, cell_of_batch[b]) for b in with_blocks], "batch_id string, cell int"
+        [(b, block_cells[b]) for b in batch_ids], "batch_id string, cell int"
     )
-    paths = [str(store.batch_dir(b) / "blocks.parquet") for b in with_blocks]
+    paths = [str(store.batch_dir(b) / "blocks.parquet") for b in batch_ids]
     blocks = (
         spark.read.parquet(*paths)
         .withColumn("batch_id", F.regexp_extract(F.input_file_name(), r"batch=([^/]+)/", 1))
@@ -194,9 +243,9 @@ def _block_sums(
             F.explode(F.sequence(F.floor(F.col("start") / BIN), F.floor(F.col("end") / BIN))),
         )
     )
-    variants = listed.select(*VARIANT).distinct().withColumn("bin", F.floor(F.col("pos") / BIN))
+    binned = variants.withColumn("bin", F.floor(F.col("pos") / BIN))
     hits = (
-        variants.join(blocks, ["chrom", "bin"])
+        binned.join(blocks, ["chrom", "bin"])
         .where((F.col("start") <= F.col("pos")) & (F.col("end") >= F.col("pos")))
         .join(listed, ["batch_id", *VARIANT], "left_anti")
     )
@@ -217,16 +266,16 @@ def _block_sums(
     )
 
 
-def _collected(listed_by: pa.Table, summed: pa.Table) -> Aggregate:
-    """The Aggregate, in genome order, of Spark's collected rows."""
-    sites = Sites.from_arrow(listed_by)
-    order = sites.genome_order()
-    sites = sites.take(order)
-    counts = np.zeros((len(sites), N_CELLS, N_MEASURES), dtype=np.int32)
-    if summed.num_rows:
-        at = sites.locate_sorted(Sites.from_arrow(summed))
-        cell = summed.column("cell").to_numpy()
-        values = np.stack([summed.column(m).to_numpy() for m in MEASURE_COLUMNS], axis=1)
-        counts[at, cell] = values.astype(np.int32)
-    listed = listed_by.column("listed_by").to_numpy().astype(np.int32)[order]
-    return Aggregate(sites, listed, counts)
+def _added(previous: Aggregate, listed_by: pa.Table, sums: pa.Table) -> Aggregate:
+    """`previous` grown by the collected rows: new variants get rows, counts and listings
+    are added where they fall (the driver's part, as in ``add()``)."""
+    grown, _ = previous.with_sites(Sites.from_arrow(listed_by))
+    counts, listed = grown.counts.copy(), grown.listed_by.copy()
+    rows = grown.locate(Sites.from_arrow(listed_by))
+    np.add.at(listed, rows, listed_by.column("listed_by").to_numpy().astype(np.int32))
+    if sums.num_rows:
+        at = grown.locate(Sites.from_arrow(sums))
+        cell = sums.column("cell").to_numpy()
+        values = np.stack([sums.column(m).to_numpy() for m in MEASURE_COLUMNS], axis=1)
+        np.add.at(counts, (at, cell), values.astype(np.int32))
+    return Aggregate(grown.sites, listed, counts)

@@ -9,6 +9,8 @@ take `--store DIR` (default: the `variants` folder of the state directory).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,6 +66,31 @@ MinChangeOption = Annotated[
         "differencing; a removal always publishes) [default: 20]",
     ),
 ]
+
+
+SparkFlag = Annotated[
+    bool,
+    typer.Option(
+        "--spark",
+        help="Count on Apache Spark (local[*], $MEDFOLLOW_SPARK_MASTER or spark-submit's master) "
+        "instead of in this process",
+    ),
+]
+
+
+@contextmanager
+def _spark_session(wanted: bool) -> Iterator[Any]:
+    """A Spark session for the command when --spark is given (stopped after), else None."""
+    if not wanted:
+        yield None
+        return
+    from genomics_variants.contributions.spark import spark_session
+
+    session = spark_session()
+    try:
+        yield session
+    finally:
+        session.stop()
 
 
 def _min_change(value: int | None) -> int:
@@ -148,6 +175,7 @@ def ingest(
         str | None, typer.Option(help="Date opt-outs are checked on (default today)")
     ] = None,
     min_change: MinChangeOption = None,
+    spark: SparkFlag = False,
 ) -> None:
     """Add genomes: normalise, QC, count, and publish a new release.
 
@@ -161,7 +189,7 @@ def ingest(
     from genomics_variants.pipeline import ingest as run_ingest
 
     url = _warehouse(dsn, warehouse)
-    with progress_callback("ingest") as progress:
+    with progress_callback("ingest") as progress, _spark_session(spark) as session:
         result, published = run_ingest(
             _store(store),
             files,
@@ -173,6 +201,7 @@ def ingest(
             on=_date(on),
             progress=progress,
             min_change=_min_change(min_change),
+            spark=session,
         )
     rows = [
         (
@@ -445,17 +474,7 @@ def releases(store: StoreOption = None) -> None:
 
 
 @app.command()
-def verify(
-    store: StoreOption = None,
-    spark: Annotated[
-        bool,
-        typer.Option(
-            "--spark",
-            help="Recompute on Apache Spark (local[*], $MEDFOLLOW_SPARK_MASTER or spark-submit's "
-            "master) instead of in this process",
-        ),
-    ] = False,
-) -> None:
+def verify(store: StoreOption = None, spark: SparkFlag = False) -> None:
     """Recompute the aggregate from the stored contributions and compare (exits 1 if different)."""
     import numpy as np
 
@@ -463,16 +482,13 @@ def verify(
     from genomics_variants.contributions.store import Store
 
     target = Store(_store(store))
-    if spark:
-        from genomics_variants.contributions.spark import spark_aggregate, spark_session
+    with _spark_session(spark) as session:
+        if session is None:
+            fresh = recompute(target)
+        else:
+            from genomics_variants.contributions.spark import spark_aggregate
 
-        session = spark_session()
-        try:
             fresh = spark_aggregate(target, session)
-        finally:
-            session.stop()
-    else:
-        fresh = recompute(target)
     kept = target.load().aggregate
     same = (
         np.array_equal(fresh.sites.ids, kept.sites.ids)
