@@ -40,8 +40,8 @@ reference-tools:
 	@if ! command -v bcftools >/dev/null 2>&1 || ! command -v tabix >/dev/null 2>&1 \
 	    || ! command -v wrk >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing bcftools, tabix, samtools, wrk, a Java runtime for Spark (apt-get)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bcftools tabix samtools wrk default-jre-headless >/dev/null) \
+	    echo "installing bcftools, tabix, samtools, wrk, Java 17 for Spark (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bcftools tabix samtools wrk openjdk-17-jre-headless >/dev/null) \
 	      || echo "could not install reference tools; their comparisons will be skipped"; \
 	  else echo "reference tools missing and not root: their comparisons will be skipped"; fi; \
 	fi

@@ -90,8 +90,10 @@ def main(argv: list[str] | None = None) -> None:
         spark = spark_session(f"local[{cores}]", partitions=2 * cores)
         opened = time.perf_counter() - started
         result = spark_aggregate(store, spark)  # warm-up, and the check
-        same = np.array_equal(result.counts, expected.counts) and np.array_equal(
-            result.listed_by, expected.listed_by
+        same = (
+            result.sites.ids.tolist() == expected.sites.ids.tolist()
+            and np.array_equal(result.counts, expected.counts)
+            and np.array_equal(result.listed_by, expected.listed_by)
         )
         best = _best(lambda s=spark: spark_aggregate(store, s), args.repeats)
         spark.stop()

@@ -7,7 +7,8 @@ runs before dbt builds.
   Measured under a real scheduler on 2 cores, a model's task cost about a minute for
   seconds of SQL (5.5 s re-parsing the DAG file, dbt's start-up, the task's process), paid
   by each of some 120 models every month; a layer pays it once. dbt orders a layer's
-  models itself, and a failing model skips only its own descendants. A model sits in the
+  models itself (a failing model skips its descendants there); a failed layer stops the
+  layers after it and the release. A model sits in the
   folder of the last layer it reads (checked in tests), so each layer finds every input
   built; a test runs in the layer of its last parent (``--indirect-selection buildable``).
 * **Rendered from a manifest.** The layers' outlets come from the dbt manifest that
@@ -47,7 +48,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from airflow.sdk import Asset, TaskGroup
@@ -182,12 +183,24 @@ def excluded_folders() -> tuple[str, ...]:
     folders = []
     for selector in config.dbt_exclude():
         method, _, folder = selector.partition(":")
+        parts = PurePosixPath(folder).parts
         if method != "path" or not folder:
             raise MedfollowError(
                 f"{config.DBT_EXCLUDE_ENV}: {selector!r} is not a path: selector; "
                 "leave out folders or files of the dbt project (path:models/marts/pgx)"
             )
-        folders.append(folder.rstrip("/"))
+        if (
+            any(c in folder for c in "*?[")
+            or folder.startswith("/")
+            or {".", ".."} & set(parts)
+            or folder.endswith((".yml", ".yaml"))
+            or not (config.DBT_PROJECT_DIR / folder).exists()
+        ):
+            raise MedfollowError(
+                f"{config.DBT_EXCLUDE_ENV}: {selector!r} names no model folder or file of the "
+                "dbt project as written from its root, without patterns (path:models/marts/pgx)"
+            )
+        folders.append("/".join(parts))
     return tuple(folders)
 
 

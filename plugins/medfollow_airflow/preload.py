@@ -6,6 +6,8 @@ it is safe."""
 
 import cosmos.operators.local  # noqa: F401
 import dbt.cli.main  # noqa: F401
-import great_expectations  # noqa: F401
 
 import registry_ingest.pipeline  # noqa: F401
+from registry_ingest.validate import load_great_expectations
+
+load_great_expectations()  # without its Spark support (see there)

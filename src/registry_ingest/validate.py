@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +30,23 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # never phone home (no i
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 _DATASOURCE = "medfollow_deliveries"
+
+
+def load_great_expectations() -> ModuleType:
+    """``great_expectations``, imported without its Spark support. GX imports pyspark
+    whenever it is installed (it is: the variant aggregation runs on Spark), which adds a
+    third of a second and pyspark's warnings to every ingest; the suites here run on
+    pandas. While GX first loads, ``import pyspark`` fails as if it were absent; a process
+    that has already imported pyspark keeps GX's Spark support."""
+    if "great_expectations" not in sys.modules and "pyspark" not in sys.modules:
+        sys.modules["pyspark"] = None  # type: ignore[assignment]  # import raises ImportError
+        try:
+            import great_expectations.compatibility.pyspark
+        finally:
+            del sys.modules["pyspark"]
+    import great_expectations as gx
+
+    return gx
 
 
 def _reason(kind: str, column: str, kwargs: dict[str, Any]) -> str:
@@ -46,7 +65,7 @@ def _reason(kind: str, column: str, kwargs: dict[str, Any]) -> str:
 
 def expectations_for(table: Table, cutoff: date | None) -> list[Any]:
     """The table's suite, derived from its contract."""
-    import great_expectations as gx
+    gx = load_great_expectations()
 
     found: list[Any] = []
     for col in table.columns:
@@ -108,7 +127,7 @@ class DeliveryValidator:
     """Runs one delivery's batches through its tables' suites in a file-backed GX context."""
 
     def __init__(self, context_dir: Path, contract: SourceContract, cutoff: date | None) -> None:
-        import great_expectations as gx
+        gx = load_great_expectations()
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         context_dir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,50 +106,84 @@ def test_every_model_is_built_after_everything_it_reads() -> None:
     assert not backwards
 
 
-def test_every_dbt_test_runs_in_exactly_one_layer(dag, tmp_path: Path) -> None:
-    """dbt itself selects each layer's tests (as its task does: the layer's folders,
-    buildable indirect selection); every data and unit test of the project is in exactly
-    one layer, none is left out because its parents span layers."""
+@pytest.fixture(scope="module")
+def dbt_ls(dag, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """(parsed manifest, ls): ls(layer, exclude) lists, as dbt selects them for the layer's
+    task (its folders, buildable indirect selection, the exclusions), the unique ids of the
+    chosen resource types."""
     from dbt.cli.main import dbtRunner
 
-    from medfollow_airflow.cosmos_config import LAYERS, profile_config
+    from medfollow_airflow.cosmos_config import profile_config
 
-    common = ["--project-dir", str(config.DBT_PROJECT_DIR), "--target-path", str(tmp_path)]
+    target = tmp_path_factory.mktemp("dbt-ls")
+    common = ["--project-dir", str(config.DBT_PROJECT_DIR), "--target-path", str(target)]
     with profile_config().ensure_profile() as (profile, _):
         common += ["--profiles-dir", str(profile.parent), "--profile", "medfollow"]
         parsed = dbtRunner().invoke(["parse", *common])
         assert parsed.success, parsed.exception
         runner = dbtRunner(manifest=parsed.result)
-        selected: dict[str, list[str]] = {}
-        for layer in LAYERS:
-            listed = runner.invoke(
-                [
-                    "ls",
-                    *common,
-                    "--select",
-                    *layer.selectors(),
-                    "--indirect-selection",
-                    "buildable",
-                    "--resource-type",
-                    "test",
-                    "--resource-type",
-                    "unit_test",
-                    "--output",
-                    "json",
-                    "--output-keys",
-                    "unique_id",
-                ]
-            )
+
+        def ls(layer: Any, exclude: Sequence[str] = (), types: Sequence[str] = ()) -> list[str]:
+            args = ["ls", *common, "--select", *layer.selectors()]
+            args += ["--indirect-selection", "buildable"]
+            args += ["--exclude", *exclude] if exclude else []
+            for kind in types:
+                args += ["--resource-type", kind]
+            listed = runner.invoke([*args, "--output", "json", "--output-keys", "unique_id"])
             assert listed.success, listed.exception
-            for line in listed.result:
-                selected.setdefault(json.loads(line)["unique_id"], []).append(layer.name)
+            return [json.loads(line)["unique_id"] for line in listed.result]
+
+        yield parsed.result, ls
+
+
+def test_every_dbt_test_runs_in_exactly_one_layer(dbt_ls) -> None:
+    """dbt itself selects each layer's tests (as its task does: the layer's folders,
+    buildable indirect selection); every data and unit test of the project is in exactly
+    one layer, none is left out because its parents span layers."""
+    from medfollow_airflow.cosmos_config import LAYERS
+
+    manifest, ls = dbt_ls
+    selected: dict[str, list[str]] = {}
+    for layer in LAYERS:
+        for unique_id in ls(layer, types=("test", "unit_test")):
+            selected.setdefault(unique_id, []).append(layer.name)
     tests = {
         unique_id
-        for unique_id, node in parsed.result.nodes.items()
+        for unique_id, node in manifest.nodes.items()
         if node.resource_type == "test" and node.config.enabled
-    } | set(parsed.result.unit_tests)
+    } | set(manifest.unit_tests)
     assert tests and set(selected) == tests, sorted(tests - set(selected))
     assert {t: layers for t, layers in selected.items() if len(layers) > 1} == {}
+
+
+def test_a_layer_leaving_folders_out_builds_and_tests_nothing_of_them(dbt_ls) -> None:
+    """With the genomic folders excluded, as dbt resolves it, no layer builds a node in
+    them nor runs a test reading one (a test whose other parent stays would read a table
+    the deployment never builds)."""
+    from medfollow_airflow.cosmos_config import LAYERS
+    from support.marts import GENOMIC_MARTS
+
+    manifest, ls = dbt_ls
+    folders = [s.removeprefix("path:") for s in GENOMIC_MARTS]
+    left_out = {
+        unique_id
+        for unique_id, node in manifest.nodes.items()
+        if any(
+            node.original_file_path == f or node.original_file_path.startswith(f"{f}/")
+            for f in folders
+        )
+    }
+    assert left_out
+    for layer in LAYERS:
+        listed = ls(layer, exclude=GENOMIC_MARTS)
+        reading = {
+            unique_id
+            for unique_id in listed
+            if set(getattr(manifest.nodes.get(unique_id), "depends_on_nodes", ())) & left_out
+            or set(getattr(manifest.unit_tests.get(unique_id), "depends_on_nodes", ())) & left_out
+        }
+        assert not set(listed) & left_out, layer.name
+        assert not reading, (layer.name, sorted(reading))
 
 
 def test_source_freshness_then_linkage_before_any_dbt_task(dag) -> None:
@@ -184,8 +220,8 @@ def test_every_table_dbt_builds_is_an_asset_named_independently_of_the_warehouse
 
 
 def test_a_deployment_may_leave_whole_folders_out(dag, monkeypatch: pytest.MonkeyPatch) -> None:
-    """MEDFOLLOW_DBT_EXCLUDE: every layer task excludes the folders from its build and does
-    not declare their tables; what is left still builds (its layers keep their tasks)."""
+    """MEDFOLLOW_DBT_EXCLUDE: every layer task passes the folders to dbt's --exclude and
+    does not declare their tables (what dbt then selects: the test above)."""
     import pendulum
     from airflow.sdk import DAG
 

@@ -152,7 +152,9 @@ for _ in range(100):  # until the tracker has exec'ed (before, it shows our own 
     if children and all(b"resource_tracker" in open(f"/proc/{c}/cmdline", "rb").read() for c in children):
         break
     time.sleep(0.05)
-print(sum(sys.argv[2].encode() in open(f"/proc/{c}/environ", "rb").read() for c in children))
+trackers = [c for c in children if b"resource_tracker" in open(f"/proc/{c}/cmdline", "rb").read()]
+assert len(trackers) == 1, children  # the probe has something to look at
+print(sum(sys.argv[2].encode() in open(f"/proc/{c}/environ", "rb").read() for c in trackers))
 """
 
 

@@ -80,3 +80,20 @@ def test_timestamps_are_checked_against_the_cutoff(tmp_path: Path) -> None:
             batch = batch.append_column(col.target, pa.nulls(2, pa.string()))
     reasons, _ = validator.validate(table, batch)
     assert reasons.to_pylist() == [None, "proevetid: after the delivery cut-off"]
+
+
+def test_great_expectations_loads_without_its_spark_support() -> None:
+    """pyspark is installed (the variant aggregation); GX would import it on load in every
+    ingest (a third of a second, and pyspark's warnings on stderr)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from registry_ingest.validate import load_great_expectations\n"
+        "gx = load_great_expectations()\n"
+        "print(hasattr(gx, 'expectations'), 'pyspark' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.split()[-2:] == ["True", "False"], done.stderr[-2000:]
+    assert "pyspark" not in done.stderr.lower()

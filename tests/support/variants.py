@@ -180,3 +180,16 @@ def genome_samples(
         return table
     column = pa.array([planted.get(i) for i in range(n)], pa.string())
     return table.append_column("planted", column)
+
+
+def java_runs_spark() -> bool:
+    """A Java runtime of version 17 or later on the PATH (pyspark 4 needs it)."""
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("java") is None:
+        return False
+    shown = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    found = re.search(r'version "(\d+)', shown)
+    return found is not None and int(found.group(1)) >= 17

@@ -30,6 +30,7 @@ from genomics_variants.contributions.aggregate import (
 from genomics_variants.contributions.store import State, Store
 from genomics_variants.sites import Sites, locate
 from genomics_variants.vcf.genotypes import carried
+from medfollow_core.errors import MedfollowError
 from medfollow_core.types import Progress
 
 
@@ -58,7 +59,10 @@ def _contribution(
     sites = store.batch_sites(batch_id)
     ids, codes = store.batch_calls(batch_id, str(batch["calls_file"]), len(sites), genome_ids)
     stored = np.asarray(state.samples.column("genome_id").to_pylist(), dtype=str)
-    cells = state.samples.column("cell").to_numpy()[locate(stored, np.asarray(ids, dtype=str))]
+    at = locate(stored, np.asarray(ids, dtype=str))
+    if (at < 0).any():  # a batch's genome the store does not list: the store is damaged
+        raise MedfollowError(f"batch {batch_id} holds genomes the store does not list")
+    cells = state.samples.column("cell").to_numpy()[at]
     blocks = store.batch_blocks(batch_id) if batch["kind"] in BLOCK_KINDS else None
     covered = batch["kind"] != UNKNOWN_COVERAGE_KIND
     return Contribution(sites, codes, cells.astype(np.int64), blocks, covered=covered)

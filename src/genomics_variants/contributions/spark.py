@@ -5,13 +5,12 @@ The unit of work is one row group of a batch's calls file (``CALLS_ROW_GROUP`` s
 every variant the batch lists). A Spark task reads it with its batch's sites and turns the
 codes into measure sums per variant and cell through the one look-up table (measures.py),
 so the rules are written once. Spark then sums the tasks' rows per variant and cell,
-counts the batches listing each variant, and joins every variant with the reference
-blocks (gVCF, or the callable regions of a plain VCF) of the samples whose own file does
-not list it: the block covering the position adds its code's row of the same table to its
-sample's cell. The join is an equi-join on (contig, 1 Mb bin), each block exploded into
-the bins it overlaps, so it scales with the data instead of comparing every block with
-every variant. The driver collects the sums into an ``Aggregate`` in genome order, equal
-to ``recompute(store)`` and so giving the same release.
+counts the batches listing each variant, and finds for every variant and every sample with
+reference blocks (gVCF, or the callable regions of a plain VCF) whose own file does not
+list it the block that speaks there (``block_codes_at``'s rule, as an as-of join: a sort
+per sample and contig), whose code adds its row of the same table to the sample's cell.
+The driver collects the sums into an ``Aggregate`` in genome order, equal to
+``recompute(store)`` and so giving the same release.
 
 Where it runs: ``master`` if given, else ``$MEDFOLLOW_SPARK_MASTER``, else the master that
 ``spark-submit`` configured, else ``local[*]``. On a cluster the store must lie on storage
@@ -20,6 +19,7 @@ every executor can read (the shared root).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,8 +40,7 @@ from genomics_variants.contributions.store import Store, binary_to_codes
 from genomics_variants.sites import Sites
 
 MASTER_ENV = "MEDFOLLOW_SPARK_MASTER"
-BIN = 1 << 20
-"""Positions per bin of the block join: a block is exploded into every bin it overlaps."""
+BATCH_OF_BLOCKS_FILE = r"/contributions/batch=([^/]+)/blocks\.parquet$"
 VARIANT = ["chrom", "pos", "ref", "alt"]
 MEASURE_COLUMNS = [f"m{i}" for i in range(N_MEASURES)]
 BATCH_FIELDS = ("batch_id", "kind", "calls_file")
@@ -68,9 +67,12 @@ def spark_session(master: str | None = None, *, partitions: int = 8) -> Any:
     if (chosen or "").startswith("local"):
         # Spark's Python workers run this interpreter, the platform installed in it (pyspark
         # reads the variable when the context starts, not the spark.pyspark.python setting)
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    # py4j's threads log every closed gateway connection at INFO, into whatever stream the
+    # process's logging writes to at that moment (a command's JSON output, say)
+    logging.getLogger("py4j").setLevel(logging.ERROR)
     return session
 
 
@@ -222,10 +224,14 @@ def _block_sums(
     variants: Any,
     listed: Any,
 ) -> Any | None:
-    """Rows (variant, cell, measures) that the blocks of `batch_ids` add at `variants`: for
-    each block sample and each variant its own file does not list, the block covering the
-    position (the one starting last, where blocks overlap; a gVCF's blocks do not, and
-    callable regions are merged when read), if its code is a call."""
+    """Rows (variant, cell, measures) that the blocks of `batch_ids` add at `variants`, by
+    the rule of ``block_codes_at``: for each block sample and each variant its own file does
+    not list, the block starting last at or before the position (of equal starts, the last
+    in the file), counted if it reaches the position and its code is a call.
+
+    An as-of join: per sample and contig, block starts and variant positions in one sorted
+    stream, each variant taking the last block before it (a window over the partition), so
+    the work is a sort of the sample's blocks and the variants, not blocks x variants."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -237,23 +243,48 @@ def _block_sums(
     paths = [str(store.batch_dir(b) / "blocks.parquet") for b in batch_ids]
     blocks = (
         spark.read.parquet(*paths)
-        .withColumn("batch_id", F.regexp_extract(F.input_file_name(), r"batch=([^/]+)/", 1))
-        .withColumn(
-            "bin",
-            F.explode(F.sequence(F.floor(F.col("start") / BIN), F.floor(F.col("end") / BIN))),
+        .withColumn("batch_id", F.regexp_extract(F.input_file_name(), BATCH_OF_BLOCKS_FILE, 1))
+        .select(
+            "batch_id",
+            "chrom",
+            F.col("start").alias("pos"),
+            F.lit(0).alias("order"),  # a block starting at a variant's position covers it
+            F.monotonically_increasing_id().alias("ordinal"),  # file order, for equal starts
+            F.col("end"),
+            F.col("code").cast("int").alias("code"),
+            *(F.lit(None).cast("string").alias(c) for c in ("ref", "alt")),
         )
     )
-    binned = variants.withColumn("bin", F.floor(F.col("pos") / BIN))
-    hits = (
-        binned.join(blocks, ["chrom", "bin"])
-        .where((F.col("start") <= F.col("pos")) & (F.col("end") >= F.col("pos")))
-        .join(listed, ["batch_id", *VARIANT], "left_anti")
+    asked = (
+        variants.crossJoin(batch_cells.select("batch_id"))
+        .join(listed, ["batch_id", *VARIANT], "left_anti")  # its own records speak there
+        .select(
+            "batch_id",
+            "chrom",
+            "pos",
+            F.lit(1).alias("order"),
+            F.lit(None).cast("long").alias("ordinal"),
+            F.lit(None).cast("long").alias("end"),
+            F.lit(None).cast("int").alias("code"),
+            "ref",
+            "alt",
+        )
     )
-    latest = Window.partitionBy("batch_id", *VARIANT).orderBy(F.col("start").desc())
+    before = (
+        Window.partitionBy("batch_id", "chrom")
+        .orderBy("pos", "order", "ordinal")
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
     chosen = (
-        hits.withColumn("rank", F.row_number().over(latest))
-        .where((F.col("rank") == 1) & (F.col("code") != 0))
-        .select("batch_id", *VARIANT, F.col("code").cast("int").alias("code"))
+        blocks.unionByName(asked)
+        .withColumn("block_end", F.last("end", ignorenulls=True).over(before))
+        .withColumn("block_code", F.last("code", ignorenulls=True).over(before))
+        .where(
+            (F.col("order") == 1)
+            & (F.col("block_end") >= F.col("pos"))
+            & (F.col("block_code") != 0)
+        )
+        .select("batch_id", *VARIANT, F.col("block_code").alias("code"))
     )
     lut = spark.createDataFrame(
         [(code, *map(int, LUT[code])) for code in range(len(LUT))],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -68,6 +68,7 @@ MinChangeOption = Annotated[
 ]
 
 
+MASTER_HINT = "$MEDFOLLOW_SPARK_MASTER, else local[*]"
 SparkFlag = Annotated[
     bool,
     typer.Option(
@@ -84,9 +85,17 @@ def _spark_session(wanted: bool) -> Iterator[Any]:
     if not wanted:
         yield None
         return
-    from genomics_variants.contributions.spark import spark_session
+    try:
+        from genomics_variants.contributions.spark import spark_session
 
-    session = spark_session()
+        session = spark_session()
+    except ImportError:
+        raise MedfollowError("--spark needs pyspark: install medfollow[spark]") from None
+    except Exception as exc:  # pyspark's own errors: no Java, a master that does not answer
+        raise MedfollowError(
+            f"could not start Spark ({type(exc).__name__}); is Java 17 installed and the "
+            f"master ({MASTER_HINT}) reachable?"
+        ) from None
     try:
         yield session
     finally:
@@ -482,14 +491,16 @@ def verify(store: StoreOption = None, spark: SparkFlag = False) -> None:
     from genomics_variants.contributions.store import Store
 
     target = Store(_store(store))
-    with _spark_session(spark) as session:
+    # no ingest or removal may change the store between reading it and recomputing it
+    held = target.writer() if (target.root / "store.json").exists() else nullcontext()
+    with held, _spark_session(spark) as session:
+        kept = target.load().aggregate
         if session is None:
             fresh = recompute(target)
         else:
             from genomics_variants.contributions.spark import spark_aggregate
 
             fresh = spark_aggregate(target, session)
-    kept = target.load().aggregate
     same = (
         np.array_equal(fresh.sites.ids, kept.sites.ids)
         and np.array_equal(fresh.counts, kept.counts)

@@ -7,7 +7,6 @@ ingest, step for step equal to the in-process update."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,10 @@ from genomics_variants.contributions.remove import recompute, remove_persons
 from genomics_variants.contributions.store import State, Store
 from genomics_variants.frequencies.release import frequency_table
 from medfollow_core.pseudonymise import load_key
-from support.variants import Handcrafted
+from support.variants import Handcrafted, java_runs_spark
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("java") is None, reason="no Java runtime (make reference-tools installs one)"
+    not java_runs_spark(), reason="no Java 17+ runtime (make reference-tools installs one)"
 )
 
 
@@ -121,3 +120,54 @@ def test_ingests_update_the_aggregate_on_spark_as_in_process(
         assert np.array_equal(a.listed_by, b.listed_by)
         assert np.array_equal(a.counts, b.counts)
     assert frequency_table(on_spark.load()).equals(frequency_table(in_process.load()))
+
+
+def test_blocks_that_overlap_follow_the_single_process_rule(spark: Any, tmp_path: Path) -> None:
+    """A (malformed) gVCF may hold overlapping blocks, or two starting at one position: at
+    each variant both paths take the block starting last at or before it (of equal starts,
+    the later in the file) and count it only if it reaches the variant."""
+    from genomics_variants.contributions.aggregate import Contribution, add
+    from genomics_variants.contributions.spark import StoredBatch, spark_add
+    from genomics_variants.sites import Sites
+    from genomics_variants.vcf.calls import Blocks
+
+    ref_call, not_adj_ref_call, het = 0b001011, 0b001001, 0b011011
+    store = Store(tmp_path / "store")
+    joint = Sites.build(["chr17"] * 4, [150, 250, 500, 700], ["A"] * 4, ["C"] * 4)
+    joint_codes = np.full((4, 2), het, dtype=np.uint8)
+    own = Sites.build(["chr17"], [700], ["A"], ["C"])
+    blocks = Blocks(
+        np.array(["chr17"] * 3),
+        np.array([100, 200, 200]),
+        np.array([1000, 300, 240]),
+        np.array([ref_call, not_adj_ref_call, ref_call], dtype=np.uint8),
+    )
+    store.write_batch("000001-0001", 1, joint, ["J1", "J2"], joint_codes, None)
+    store.write_batch("000001-0002", 1, own, ["G1"], np.full((1, 1), het, np.uint8), blocks)
+    cells = {"J1": 0, "J2": 7, "G1": 3}
+    batches = [
+        StoredBatch("000001-0001", "joint", "calls.000001.parquet"),
+        StoredBatch("000001-0002", "gvcf", "calls.000001.parquet"),
+    ]
+    on_spark = spark_add(
+        store,
+        spark,
+        Aggregate.empty(),
+        batches,
+        genome_cells=cells,
+        block_cells={"000001-0002": 3},
+        residents=[],
+    )
+    in_process = add(
+        Aggregate.empty(),
+        [
+            Contribution(joint, joint_codes, np.array([0, 7])),
+            Contribution(own, np.full((1, 1), het, np.uint8), np.array([3]), blocks),
+        ],
+        [],
+    )
+    assert on_spark.sites.ids.tolist() == in_process.sites.ids.tolist()
+    assert np.array_equal(on_spark.listed_by, in_process.listed_by)
+    assert np.array_equal(on_spark.counts, in_process.counts)
+    called_in_cell_3 = in_process.counts[:, 3, 1].tolist()  # measure "called"
+    assert called_in_cell_3 == [1, 0, 0, 1]  # 150: the long block; 250, 500: none; 700: own
