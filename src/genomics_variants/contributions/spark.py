@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,11 @@ LISTED = -1
 
 def spark_session(master: str | None = None, *, partitions: int = 8) -> Any:
     """A Spark session for the aggregation (see the module's docstring for the master)."""
-    from pyspark.sql import SparkSession
+    with warnings.catch_warnings():
+        # pyspark 4.3 warns on import that it does not yet fully support pandas 3; nothing
+        # here goes through pandas (Arrow both ways)
+        warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
+        from pyspark.sql import SparkSession
 
     builder = (
         SparkSession.builder.appName("medfollow-variants")
