@@ -323,11 +323,12 @@ def _stage(
             aggregate = add(state.aggregate, contributions, residents)
         for row, write in zip(batch_rows, writes, strict=True):
             row["calls_file"] = write.result()
+        samples_after = pa.concat_tables([state.samples, *sample_tables])
         if spark is not None:  # reads the batches' files, now written
-            aggregate = _spark_added(store, spark, state, batch_rows, sample_tables, grows)
+            aggregate = _spark_added(store, spark, state, batch_rows, samples_after, grows)
     return State(
         generation,
-        pa.concat_tables([state.samples, *sample_tables]),
+        samples_after,
         pa.concat_tables(
             [state.batches, pa.Table.from_pylist(batch_rows, schema=state.batches.schema)]
         ),
@@ -340,36 +341,16 @@ def _spark_added(
     spark: Any,
     state: State,
     batch_rows: list[dict[str, Any]],
-    sample_tables: list[pa.Table],
+    samples: pa.Table,
     grows: bool,
 ) -> Aggregate:
-    """The next aggregate computed by Spark from the new batches' written files."""
+    """The next aggregate computed by Spark from the new batches' written files; `samples`
+    is the next state's samples table, `grows` whether they list variants not yet listed."""
     from genomics_variants.contributions.spark import StoredBatch, spark_add
 
     new = [StoredBatch(r["batch_id"], r["kind"], r["calls_file"]) for r in batch_rows]
-    samples = pa.concat_tables(sample_tables)
-    genome_cells = dict(
-        zip(
-            samples.column("genome_id").to_pylist(), samples.column("cell").to_pylist(), strict=True
-        )
-    )
-    new_block_cells = {
-        batch_id: cell
-        for batch_id, cell in zip(
-            samples.column("batch_id").to_pylist(), samples.column("cell").to_pylist(), strict=True
-        )
-        if any(b.batch_id == batch_id and b.kind in BLOCK_KINDS for b in new)
-    }
-    residents = _resident_block_cells(state) if grows else {}
-    return spark_add(
-        store,
-        spark,
-        state.aggregate,
-        new,
-        genome_cells=genome_cells,
-        block_cells={**residents, **new_block_cells},
-        residents=list(residents),
-    )
+    residents = list(_resident_block_cells(state)) if grows else []
+    return spark_add(store, spark, state.aggregate, new, samples=samples, residents=residents)
 
 
 def ingest_files(

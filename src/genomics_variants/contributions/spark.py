@@ -45,6 +45,8 @@ BATCH_OF_BLOCKS_FILE = r"/contributions/batch=([^/]+)/blocks\.parquet$"
 VARIANT = ["chrom", "pos", "ref", "alt"]
 MEASURE_COLUMNS = [f"m{i}" for i in range(N_MEASURES)]
 BATCH_FIELDS = ("batch_id", "kind", "calls_file")
+VARIANT_SCHEMA = "chrom string, pos long, ref string, alt string"
+MEASURES_SCHEMA = ", ".join(f"{m} long" for m in MEASURE_COLUMNS)
 LISTED = -1
 """The cell of a row that only says its batch lists the variant."""
 
@@ -95,15 +97,7 @@ def spark_aggregate(store: Store, spark: Any) -> Aggregate:
     Spark; equal to ``recompute(store)``."""
     state = store.load()
     batches = [StoredBatch(**b) for b in state.batches.select(list(BATCH_FIELDS)).to_pylist()]
-    return spark_add(
-        store,
-        spark,
-        Aggregate.empty(),
-        batches,
-        genome_cells=_column_map(state.samples, "genome_id", "cell"),
-        block_cells=_column_map(state.samples, "batch_id", "cell"),
-        residents=(),
-    )
+    return spark_add(store, spark, Aggregate.empty(), batches, samples=state.samples, residents=())
 
 
 def spark_add(
@@ -112,16 +106,15 @@ def spark_add(
     previous: Aggregate,
     new: Sequence[StoredBatch],
     *,
-    genome_cells: Mapping[str, int],
-    block_cells: Mapping[str, int],
+    samples: pa.Table,
     residents: Sequence[str],
 ) -> Aggregate:
     """`previous` with the batches `new` (their files written) added, as ``add()`` does:
     the new batches' calls at the variants they list, their blocks (if any) at every
     variant, and the blocks of the stored block samples `residents` at the variants no
     stored batch listed before. Reads only those batches' files: the work follows the
-    change, not the store. `genome_cells`: the cell of each new genome; `block_cells`: the
-    cell of each block batch's one genome (new and resident)."""
+    change, not the store. `samples`: genome_id, batch_id and cell of (at least) the genomes
+    of the new and the resident batches."""
     from pyspark.sql import functions as F
 
     if not new:
@@ -142,11 +135,9 @@ def spark_add(
     unit_frame = spark.createDataFrame(
         units, "batch_id string, kind string, sites string, calls string, row_group int"
     ).repartition(max(1, len(units)))
-    cells = spark.sparkContext.broadcast(dict(genome_cells))
-    schema = (
-        "batch_id string, chrom string, pos long, ref string, alt string, cell int, "
-        + ", ".join(f"{m} long" for m in MEASURE_COLUMNS)
-    )
+    cells = spark.sparkContext.broadcast(_column_map(samples, "genome_id", "cell"))
+    block_cells = _column_map(samples, "batch_id", "cell")  # a block batch holds one genome
+    schema = f"batch_id string, {VARIANT_SCHEMA}, cell int, {MEASURES_SCHEMA}"
 
     def sums_of(parts: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for part in parts:
@@ -212,7 +203,7 @@ def _unit_sums(unit: dict[str, Any], cells: dict[str, int]) -> Iterator[pa.Recor
 def _rows(batch_id: str, sites: pa.Table, cell: np.ndarray, sums: np.ndarray) -> pa.RecordBatch:
     n = sites.num_rows
     columns: dict[str, pa.Array] = {
-        "batch_id": pa.array([batch_id] * n, pa.string()),
+        "batch_id": pa.repeat(batch_id, n),
         **{name: sites.column(name).combine_chunks() for name in VARIANT},
         "cell": pa.array(cell.astype(np.int32)),
     }
@@ -293,7 +284,7 @@ def _block_sums(
     )
     lut = spark.createDataFrame(
         [(code, *map(int, LUT[code])) for code in range(len(LUT))],
-        "code int, " + ", ".join(f"{m} long" for m in MEASURE_COLUMNS),
+        f"code int, {MEASURES_SCHEMA}",
     )
     return (
         chosen.join(batch_cells, "batch_id")
@@ -305,9 +296,10 @@ def _block_sums(
 def _added(previous: Aggregate, listed_by: pa.Table, sums: pa.Table) -> Aggregate:
     """`previous` grown by the collected rows: new variants get rows, counts and listings
     are added where they fall (the driver's part, as in ``add()``)."""
-    grown, _ = previous.with_sites(Sites.from_arrow(listed_by))
+    variants = Sites.from_arrow(listed_by)
+    grown, _ = previous.with_sites(variants)
     counts, listed = grown.counts.copy(), grown.listed_by.copy()
-    rows = grown.locate(Sites.from_arrow(listed_by))
+    rows = grown.locate(variants)
     np.add.at(listed, rows, listed_by.column("listed_by").to_numpy().astype(np.int32))
     if sums.num_rows:
         at = grown.locate(Sites.from_arrow(sums))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from genomics_variants.contributions.aggregate import Aggregate
@@ -154,8 +155,13 @@ def test_blocks_that_overlap_follow_the_single_process_rule(spark: Any, tmp_path
         spark,
         Aggregate.empty(),
         batches,
-        genome_cells=cells,
-        block_cells={"000001-0002": 3},
+        samples=pa.table(
+            {
+                "genome_id": list(cells),
+                "batch_id": ["000001-0001", "000001-0001", "000001-0002"],
+                "cell": list(cells.values()),
+            }
+        ),
         residents=[],
     )
     in_process = add(
