@@ -1,7 +1,7 @@
 """``make bench``: every benchmark, each running our code and the reference tool side by side.
 
     python -m bench            # all
-    python -m bench ingest     # one (ingest, linkage, variants, spark, api, dags)
+    python -m bench ingest     # one (ingest, linkage, variants, spark, api, serving, dags)
 
 Benchmarks are slow and machine-dependent; they never run in ``make test``.
 """
@@ -13,7 +13,7 @@ import platform
 import sys
 import time
 
-BENCHMARKS = ("ingest", "linkage", "variants", "spark", "api", "dags")
+BENCHMARKS = ("ingest", "linkage", "variants", "spark", "api", "serving", "dags")
 
 
 def main() -> None:

@@ -42,7 +42,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -228,9 +230,13 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 
 
 def measure(
-    store: Path, variants: list[tuple[str, int, str, str]], work: Path
-) -> dict[str, list[Run]]:
-    """RUNS interleaved wrk runs of every endpoint against one server, after a warm-up."""
+    store: Path,
+    variants: list[tuple[str, int, str, str]],
+    work: Path,
+    inspect: Callable[[int], Any] | None = None,
+) -> tuple[dict[str, list[Run]], Any]:
+    """RUNS interleaved wrk runs of every endpoint against one server, after a warm-up;
+    with what `inspect` finds of the server process (by pid) after the last run."""
     token = TokenStore(Store(store).access_dir).add(
         f"bench-{secrets.token_hex(4)}", Tier.REGISTERED, budget=10_000_000
     )
@@ -250,9 +256,10 @@ def measure(
             for name, script in scripts.items():
                 print(f"  run {run + 1}/{RUNS}: {name} ...", flush=True)
                 runs[name].append(wrk(port, script, SECONDS, server.pid))
+        found = inspect(server.pid) if inspect else None
     finally:
         stop(server)
-    return runs
+    return runs, found
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -275,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
         store = build_store(work, args.samples, args.megabases, rng)
         variants = queried_variants(store, rng)
         print(f"{WORKERS} workers, wrk {CLIENTS} connections, {RUNS} x {SECONDS} s each ...")
-        runs = measure(store, variants, work)
+        runs, _ = measure(store, variants, work)
         medians = {
             name: tuple(statistics.median(run[k] for run in done) for k in range(4))
             for name, done in runs.items()

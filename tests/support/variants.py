@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pysam
 from pysam.libcbgzf import BGZFile
 
+from genomics_variants.frequencies.release import Release
 from support.deliveries import make_cpr
 from synthetic_deliveries.genomes_reference import ContigSequence, write_reference_fasta
 
@@ -193,3 +194,10 @@ def java_runs_spark() -> bool:
     shown = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
     found = re.search(r'version "(\d+)', shown)
     return found is not None and int(found.group(1)) >= 17
+
+
+def release_columns(release: Release) -> dict[str, np.ndarray]:
+    """A release's published table (frequencies.parquet) as numpy columns: its rows are the
+    served index's rows, in the same order."""
+    table = pq.read_table(release.frequencies)
+    return {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}

@@ -127,8 +127,9 @@ def create_app(
                 beacon.parse_request(params, granularity, skip, limit), service.normalised
             )
             index = service.index()
-            visible = service.visible(principal.tier)
-            rows = beacon.match(index, query, visible, service.max_span)
+            rows = beacon.match(
+                index, query, lambda r: service.visible(r, principal.tier), service.max_span
+            )
             return beacon.response(index, query, rows, principal.tier, service.policy), len(rows)
 
         return answer

@@ -168,11 +168,14 @@ def _bases_match(wanted: str | None, actual: str) -> bool:
 
 
 def match(
-    index: FrequencyIndex, query: BeaconQuery, visible: np.ndarray, max_span: int
+    index: FrequencyIndex,
+    query: BeaconQuery,
+    shown: Callable[[np.ndarray], np.ndarray],
+    max_span: int,
 ) -> list[int]:
-    """Rows of variants matching the query among those `visible` marks as ones the tier may
+    """Rows of variants matching the query among those `shown` marks as ones the tier may
     know exist. One exact allele (the common query) is found by its id, as /variants finds
-    it: a hidden allele costs one mask read (nanoseconds) over an absent one and builds
+    it: a hidden allele reads the same block as an absent one at its position and builds
     nothing. Otherwise the mask is applied first, in one vectorised step, so a hidden
     allele adds no per-variant work over an absent one."""
     if query.last - query.first + 1 > max_span:
@@ -181,13 +184,15 @@ def match(
         )
     if query.first == query.last and query.ref and query.alt and "N" not in query.ref + query.alt:
         row = index.row(variant_id(query.chrom, query.first, query.ref, query.alt))
-        return [row] if row is not None and visible[row] else []
+        found = np.zeros(0, np.int64) if row is None else np.array([row])
+        return [int(r) for r in found[shown(found)]]
     rows = np.asarray(index.between(query.chrom, query.first, query.last))
-    ref, alt = index.columns["ref"], index.columns["alt"]
+    rows = rows[shown(rows)]
+    ref, alt = index.column("ref", rows).tolist(), index.column("alt", rows).tolist()
     return [
         row
-        for row in rows[visible[rows]].tolist()
-        if _bases_match(query.ref, ref[row]) and _bases_match(query.alt, alt[row])
+        for row, r, a in zip(rows.tolist(), ref, alt, strict=True)
+        if _bases_match(query.ref, r) and _bases_match(query.alt, a)
     ]
 
 

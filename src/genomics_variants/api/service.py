@@ -3,13 +3,13 @@
 `Service.serve` wraps every data query: resolve the principal (token or anonymous client),
 charge the daily budget, answer, and write an audit line whatever happened. Requests turned
 away before a route runs (validation, size, routing) go through it too (`refuse`), so none
-is free or unrecorded. Answers come from an in-memory index of the current release,
-re-loaded when a new release is switched in (checked at most once a second), so a look-up
-is a dictionary access.
+is free or unrecorded. Answers come from the current release's served layout on disk
+(frequencies/served.py: a sparse block index in memory, blocks read on demand into a
+bounded cache), re-opened when a new release is switched in (checked at most once a second).
 
-Anonymous answers are decided before any record is built: per release, the ids and rows
-an anonymous caller may know of are computed once, so a hidden rare allele costs exactly
-what an absent one does (one set miss) and gets the same body.
+Whether a tier may know a variant exists is decided from its row's AC before any record is
+built: a hidden rare allele reads the same block as an absent allele at its position and
+gets the same body.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from genomics_variants.frequencies.query import (
     parse_query,
 )
 from genomics_variants.frequencies.release import current_release
+from genomics_variants.frequencies.served import BlockCache
 from genomics_variants.frequencies.strata import UNKNOWN_COVERAGE_FIELD
 from genomics_variants.reference import Reference
 from medfollow_core.errors import MedfollowError
@@ -99,9 +100,8 @@ class Service:
         self.audit = AuditLog(store.access_dir)
         self.budgets = Budgets(store.access_dir)
         self._index: FrequencyIndex | None = None
+        self._cache = BlockCache.from_environment()
         self._codes: dict[int, Codes] = {}
-        self._visible: dict[Tier, np.ndarray] = {}
-        self._anonymous_ids: frozenset[str] = frozenset()
         self._reference: Reference | None = None
         self._checked = 0.0
         self._pointer_mtime = -1.0
@@ -116,11 +116,8 @@ class Service:
             if mtime != self._pointer_mtime:
                 release = current_release(self.store)
                 if release is not None:
-                    index = FrequencyIndex(release)
+                    index = FrequencyIndex(release, self._cache)
                     self._codes = {}
-                    self._visible = release_visibility(index, self.policy)
-                    ids = index.columns["variant_id"][self._visible[Tier.ANONYMOUS]]
-                    self._anonymous_ids = frozenset(ids.tolist())
                     self._index = index
                 self._pointer_mtime = mtime
         if self._index is None:
@@ -147,14 +144,17 @@ class Service:
                 "does not cover it)"
             ) from None
 
-    def visible(self, tier: Tier) -> np.ndarray:
-        """Per row of the release in force, whether this tier may know the variant exists."""
-        return self._visible[tier]
+    def visible(self, rows: np.ndarray, tier: Tier) -> np.ndarray:
+        """Per row of the release in force, whether this tier may know the variant exists
+        (QC-passing AC at or above the tier's floor, privacy.observed_floor)."""
+        return self.index().shown(rows, observed_floor(tier, self.policy))
 
     def shown_to_anonymous(self, variant_id: str) -> bool:
-        """Whether an anonymous caller is told this variant exists: one set look-up, the
-        same for an allele hidden as rare as for one not in the release at all."""
-        return variant_id in self._anonymous_ids
+        """Whether an anonymous caller is told this variant exists: the same block read for
+        an allele hidden as rare as for one not in the release at all."""
+        row = self.index().row(variant_id)
+        found = np.zeros(0, np.int64) if row is None else np.array([row])
+        return bool(self.visible(found, Tier.ANONYMOUS).any())
 
     def codes(self, row: int) -> Codes:
         """The suppression codes of one row of the release in force (privacy.record_codes),
@@ -277,15 +277,6 @@ def anonymous(request: Request) -> Principal:
     return Principal(f"anonymous:{client}", Tier.ANONYMOUS, DEFAULT_BUDGETS[Tier.ANONYMOUS])
 
 
-def release_visibility(index: FrequencyIndex, policy: Policy) -> dict[Tier, np.ndarray]:
-    """Per tier, which rows of a release it may know exist (QC-passing AC at or above the
-    tier's floor; a null AC is never shown), computed once when the release is loaded."""
-    ac = np.asarray(index.columns["ac"])
-    if ac.dtype.kind == "f":
-        ac = np.nan_to_num(ac, nan=0.0)
-    return {tier: ac >= observed_floor(tier, policy) for tier in Tier}
-
-
 def parsed(text: str) -> VariantQuery | RegionQuery:
     """A variant or region typed by a caller, read in time linear in its length.
 
@@ -321,7 +312,7 @@ def lookup(service: Service, principal: Principal, text: str) -> tuple[dict[str,
         present = service.shown_to_anonymous(query.variant_id)
         return _yes_no(query, index, present), int(present)
     row = index.row(query.variant_id)
-    if row is None or not service.visible(principal.tier)[row]:
+    if row is None or not service.visible(np.array([row]), principal.tier)[0]:
         covered = shown_allele_numbers(
             index.callable_an(query.chrom, query.pos), principal.tier, service.policy
         )
@@ -343,7 +334,7 @@ def _unknown_coverage(service: Service, tier: Tier, row: int | None) -> dict[str
     A count on `all` only, in no sum with other counts: "<5" alone hides it."""
     index = service.index()
     seen = 0
-    if row is not None and UNKNOWN_COVERAGE_FIELD in index.columns:
+    if row is not None and UNKNOWN_COVERAGE_FIELD in index.names:
         seen = int(as_count(index.value(UNKNOWN_COVERAGE_FIELD, row)) or 0)
     return {UNKNOWN_COVERAGE_FIELD: shown_count(seen, tier, service.policy)}
 
@@ -362,7 +353,7 @@ def region(service: Service, principal: Principal, text: str) -> tuple[dict[str,
     answer = index.region(query, max_span=service.max_span, max_variants=len(index))
     # the tier's mask comes before the cap, so `truncated` counts only variants the tier may
     # know of (an anonymous caller cannot bisect region ends towards a hidden rare allele)
-    shown = answer.rows[service.visible(principal.tier)[answer.rows]]
+    shown = answer.rows[service.visible(answer.rows, principal.tier)]
     rows = shown[: service.max_variants]
     head = {
         "region": f"{query.chrom}:{query.start}-{query.end}",
@@ -413,7 +404,7 @@ def stream_region(
         raise MedfollowError("give a region here (e.g. chr17:43040000-43050000)")
     index = service.index()
     rows = index.between(query.chrom, query.start, query.end)
-    rows = rows[service.visible(principal.tier)[rows]]
+    rows = rows[service.visible(rows, principal.tier)]
     chunks = _tsv_chunks(index, rows) if form == "tsv" else _ndjson_chunks(service, rows)
     return StreamingResponse(chunks, media_type=STREAM_FORMATS[form]), len(rows)
 
@@ -429,12 +420,10 @@ def _ndjson_chunks(service: Service, rows: np.ndarray) -> Iterator[bytes]:
 
 def _tsv_chunks(index: FrequencyIndex, rows: np.ndarray) -> Iterator[bytes]:
     """The release's own columns (strata.py names them), header first; nulls empty."""
-    names = list(index.columns)
-    yield ("\t".join(names) + "\n").encode()
+    yield ("\t".join(index.names) + "\n").encode()
     options = pacsv.WriteOptions(include_header=False, delimiter="\t")
     for start in range(0, len(rows), STREAM_CHUNK):
-        part = rows[start : start + STREAM_CHUNK]
-        table = pa.table({n: pa.array(index.columns[n][part], from_pandas=True) for n in names})
+        table = index.table(rows[start : start + STREAM_CHUNK])
         sink = pa.BufferOutputStream()
         pacsv.write_csv(table, sink, options)
         yield sink.getvalue().to_pybytes()

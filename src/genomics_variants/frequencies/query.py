@@ -1,13 +1,13 @@
-"""Look-ups in a release: parse what a user types, answer from an in-memory index.
+"""Look-ups in a release: parse what a user types, answer from the release's served layout.
 
 Accepted variant spellings: `17-43045711-G-A`, `chr17-43045711-G-A`, `chr17:43045711 G>A`,
 `chr17:43045711:G:A`; regions: `chr17:43040000-43050000` (1-based, inclusive; commas
 allowed). Region answers are capped (span and number of variants) and say when they are.
 
-The index keeps the release's columns as numpy arrays, a dict from variant id to row and,
-per contig, the sorted positions: a variant costs one dict look-up, a region two binary
-searches, whatever the size of the release. A record is assembled from one row of an integer
-and one row of a float matrix, so answering costs microseconds, not a column scan.
+The index reads the release from disk (served.py): the rows in genome order in compressed
+blocks, a sparse index of the blocks in memory. A variant costs a binary search and one
+block read, a region two, whatever the size of the release; memory is the block index and
+a bounded cache of blocks, not the release.
 """
 
 from __future__ import annotations
@@ -16,10 +16,16 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow.parquet as pq
+import pyarrow as pa
 
-from genomics_variants.assembly import CONTIG_LENGTHS, canonical_contig
-from genomics_variants.frequencies.release import Release
+from genomics_variants.assembly import CONTIG_LENGTHS, CONTIGS, canonical_contig
+from genomics_variants.frequencies.release import (
+    COVERAGE_TABLE,
+    VARIANTS_TABLE,
+    Release,
+    ensure_served,
+)
+from genomics_variants.frequencies.served import BlockCache, BlockTable, key_of
 from genomics_variants.frequencies.strata import FIELDS, GRPMAX_FIELDS, RAW_FIELDS, STRATA, column
 from genomics_variants.reference import Reference
 from genomics_variants.vcf.normalise import normalise, ref_matches, variant_id
@@ -107,64 +113,53 @@ class RegionAnswer:
     limit: int
 
 
-def _coverage_by_contig(release: Release) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per contig, the callable intervals' (start, end, (intervals, strata) AN), in order."""
-    if not release.coverage.exists():
-        return {}
-    table = pq.read_table(release.coverage)
-    chrom = table.column("chrom").to_numpy(zero_copy_only=False)
-    start, end = table.column("start").to_numpy(), table.column("end").to_numpy()
-    an = np.stack([table.column(column("an", s)).to_numpy() for s in STRATA], axis=1)
-    out = {}
-    for contig in np.unique(chrom).tolist():
-        rows = np.flatnonzero(chrom == contig)
-        out[contig] = (start[rows], end[rows], an[rows])
-    return out
-
-
 class FrequencyIndex:
-    """A release loaded for fast look-ups."""
+    """A release opened for look-ups from its served layout (served.py): a variant costs a
+    search of the in-memory block index and one block read, a region two, whatever the
+    size of the release; a record is one row of an integer and one of a float matrix."""
 
-    def __init__(self, release: Release) -> None:
+    def __init__(self, release: Release, cache: BlockCache | None = None) -> None:
         self.release = release
-        self._coverage: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
-        table = pq.read_table(release.frequencies)
-        self.columns = {
-            name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
-        }
-        ids = self.columns["variant_id"].tolist()
-        self._row = dict(zip(ids, range(len(ids)), strict=True))
+        folder = ensure_served(release)
+        cache = cache or BlockCache.from_environment()
+        self.variants = BlockTable(folder, VARIANTS_TABLE, cache)
+        covered = folder / f"{COVERAGE_TABLE}.json"
+        self.coverage = BlockTable(folder, COVERAGE_TABLE, cache) if covered.exists() else None
+        layout = self.variants.layout
         fields = [(s, f) for s in STRATA for f in (*FIELDS, *RAW_FIELDS)]
-        kinds = {(s, f): self.columns[column(f, s)].dtype.kind for s, f in fields}
-        self._int_fields = [key for key in fields if kinds[key] in "iu"]
-        self._float_fields = [key for key in fields if kinds[key] not in "iu"]
-        self._ints = (
-            np.stack([self.columns[column(f, s)] for s, f in self._int_fields], axis=1).astype(
-                np.int64
-            )
-            if ids
-            else np.zeros((0, len(self._int_fields)), np.int64)
+        self._int_fields = [key for key in fields if column(key[1], key[0]) in layout.ints]
+        self._float_fields = [key for key in fields if column(key[1], key[0]) in layout.floats]
+        self._int_at = np.array([layout.ints.index(column(f, s)) for s, f in self._int_fields])
+        self._float_at = np.array(
+            [layout.floats.index(column(f, s)) for s, f in self._float_fields]
         )
-        self._floats = (
-            np.stack(
-                [self.columns[column(f, s)].astype(np.float64) for s, f in self._float_fields],
-                axis=1,
-            )
-            if ids
-            else np.zeros((0, len(self._float_fields)))
-        )
-        chrom = self.columns["chrom"]
-        self._by_contig: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for contig in np.unique(chrom).tolist():
-            rows = np.flatnonzero(chrom == contig)
-            order = np.argsort(self.columns["pos"][rows], kind="stable")
-            self._by_contig[contig] = (self.columns["pos"][rows][order], rows[order])
+        if self.coverage is not None:
+            ints = self.coverage.layout.ints
+            self._end_at = ints.index("end")
+            self._an_at = np.array([ints.index(column("an", s)) for s in STRATA])
 
     def __len__(self) -> int:
-        return len(self._row)
+        return len(self.variants)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The release's columns, in the order of frequencies.parquet."""
+        return self.variants.layout.order
 
     def row(self, variant: str) -> int | None:
-        return self._row.get(variant)
+        """The row of a variant id (CHROM-POS-REF-ALT), or None."""
+        parts = variant.split("-")
+        if len(parts) != 4 or not parts[1].isdigit():
+            return None
+        chrom, pos, ref, alt = parts
+        key = key_of(chrom, int(pos))
+        if key < 0 or int(pos) >= 1 << 32:
+            return None
+        for row in self.variants.rows_between(key, key):
+            block, at = self.variants.locate(row)
+            if block.strings["ref"][at] == ref and block.strings["alt"][at] == alt:
+                return row
+        return None
 
     def at(self, chrom: str, pos: int) -> np.ndarray:
         """Rows of variants at one position."""
@@ -172,12 +167,11 @@ class FrequencyIndex:
 
     def between(self, chrom: str, start: int, end: int) -> np.ndarray:
         """Rows with start <= POS <= end, in position order."""
-        found = self._by_contig.get(chrom)
-        if found is None:
+        first, last = key_of(chrom, start), key_of(chrom, end)
+        if first < 0:
             return np.zeros(0, dtype=np.int64)
-        pos, rows = found
-        lo, hi = np.searchsorted(pos, start, "left"), np.searchsorted(pos, end, "right")
-        return rows[lo:hi]
+        rows = self.variants.rows_between(first, last)
+        return np.arange(rows.start, rows.stop, dtype=np.int64)
 
     def region(
         self,
@@ -195,27 +189,36 @@ class FrequencyIndex:
         rows = self.between(query.chrom, query.start, query.end)
         return RegionAnswer(rows[:max_variants], len(rows), len(rows) > max_variants, max_variants)
 
+    def shown(self, rows: np.ndarray, floor: int) -> np.ndarray:
+        """Per row, whether its QC-passing AC reaches `floor` (the tier's rule)."""
+        return self.variants.column("ac", rows) >= floor
+
+    def column(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """One column of the release at the given rows."""
+        return self.variants.column(name, rows)
+
+    def table(self, rows: np.ndarray) -> pa.Table:
+        """The given rows with the release's columns (frequencies.parquet's order)."""
+        return self.variants.table(rows)
+
     def callable_an(self, chrom: str, pos: int) -> dict[str, int]:
         """QC-passing AN per stratum at a position from the release's callable intervals
         (coverage.py): all zeros where no stored genome of known coverage covers it, so a
         variant without a row is "absent" where this is > 0 and "not covered" where it is 0.
         Releases made before coverage was published answer zeros."""
-        if self._coverage is None:
-            self._coverage = _coverage_by_contig(self.release)
-        found = self._coverage.get(chrom)
-        if found is not None:
-            start, end, an = found
-            i = int(np.searchsorted(start, pos, side="right")) - 1
-            if i >= 0 and end[i] >= pos:
-                return dict(zip(STRATA, an[i].tolist(), strict=True))
+        key = key_of(chrom, pos)
+        if self.coverage is not None and key >= 0:
+            row = self.coverage.row_at_or_before(key)
+            if row is not None:
+                block, at = self.coverage.locate(row)
+                same_contig = int(block.keys[at]) >> 32 == key >> 32
+                if same_contig and int(block.ints[at, self._end_at]) >= pos:
+                    return dict(zip(STRATA, block.ints[at, self._an_at].tolist(), strict=True))
         return {stratum: 0 for stratum in STRATA}
 
     def value(self, name: str, row: int) -> object:
         """One field of one row as a plain Python value (None for null)."""
-        value = self.columns[name][row]
-        if isinstance(value, np.generic):
-            value = value.item()
-        return None if value is None or value != value else value  # NaN is null
+        return self.variants.value(name, row)
 
     def record(self, row: int) -> dict[str, object]:
         """Everything the release says about one variant (full detail, before privacy).
@@ -223,22 +226,26 @@ class FrequencyIndex:
         `frequencies` maps each stratum to its fields (strata.py); `grpmax` holds the
         grpmax fields.
         """
+        block, at = self.variants.locate(row)
         frequencies: dict[str, dict[str, object]] = {stratum: {} for stratum in STRATA}
         for (stratum, field), number in zip(
-            self._int_fields, self._ints[row].tolist(), strict=True
+            self._int_fields, block.ints[at, self._int_at].tolist(), strict=True
         ):
             frequencies[stratum][field] = number
         for (stratum, field), real in zip(
-            self._float_fields, self._floats[row].tolist(), strict=True
+            self._float_fields, block.floats[at, self._float_at].tolist(), strict=True
         ):
             frequencies[stratum][field] = None if real != real else real  # NaN is null
+        key = int(block.keys[at])
+        chrom, pos = CONTIGS[key >> 32], key & 0xFFFFFFFF
+        ref, alt = block.strings["ref"][at], block.strings["alt"][at]
         return {
-            "variant_id": self.columns["variant_id"][row],
-            "chrom": self.columns["chrom"][row],
-            "pos": int(self.columns["pos"][row]),
-            "ref": self.columns["ref"][row],
-            "alt": self.columns["alt"][row],
+            "variant_id": f"{chrom}-{pos}-{ref}-{alt}",
+            "chrom": chrom,
+            "pos": pos,
+            "ref": ref,
+            "alt": alt,
             "release": self.release.release_id,
             "frequencies": frequencies,
-            "grpmax": {f: self.value(f, row) for f in GRPMAX_FIELDS},
+            "grpmax": {f: self.variants.value_in(block, at, f) for f in GRPMAX_FIELDS},
         }

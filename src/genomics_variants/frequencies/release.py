@@ -4,7 +4,8 @@ A release is `releases/<release_id>/frequencies.parquet` (one row per variant wi
 among raw genotypes or seen in a sample of unknown coverage, in genome order; `variant_id`,
 `chrom`, `pos`, `ref`, `alt` and the fields of strata.py), `coverage.parquet` (AN at every callable site, coverage.py),
 `genomes.parquet` (internal, never served: the genome ids it counts and those it withheld,
-for the release discipline of discipline.py) and `release.json`:
+for the release discipline of discipline.py), `served/` (the same two tables in the layout
+the API reads them from, served.py) and `release.json`:
 
     release_id          r00001, r00002, ... (increasing)
     created_at, date    when it was made (UTC)
@@ -45,6 +46,7 @@ from genomics_variants.contributions.cells import REGIONS, SEXES
 from genomics_variants.contributions.store import State, Store
 from genomics_variants.frequencies.coverage import COVERAGE_FILE, coverage_table
 from genomics_variants.frequencies.discipline import Released
+from genomics_variants.frequencies.served import BLOCK_ROWS, SERVED_DIR, write_table
 from genomics_variants.frequencies.strata import (
     FIELDS,
     RAW_FIELDS,
@@ -54,6 +56,7 @@ from genomics_variants.frequencies.strata import (
     grpmax_fields,
     stratum_fields,
 )
+from genomics_variants.sites import Sites
 from medfollow_core.errors import MedfollowError
 
 KEEP_RELEASES = 2
@@ -61,6 +64,8 @@ RELEASE_ID = re.compile(r"r[0-9]{5,}")
 FREQUENCIES_FILE = "frequencies.parquet"
 RELEASE_FILE = "release.json"
 GENOMES_FILE = "genomes.parquet"
+VARIANTS_TABLE = "frequencies"  # the served tables (served.py)
+COVERAGE_TABLE = "coverage"
 
 
 @dataclass(frozen=True)
@@ -87,11 +92,16 @@ class Release:
 def frequency_table(state: State) -> pa.Table:
     """The release table of a store state (variants observed: raw AC > 0, or seen in a
     sample of unknown coverage)."""
-    agg = state.aggregate
-    by_stratum = {s: stratum_fields(agg.sites, agg.counts, s) for s in STRATA}
+    return frequencies_of(state.aggregate.sites, state.aggregate.counts)
+
+
+def frequencies_of(all_sites: Sites, counts: np.ndarray) -> pa.Table:
+    """The release table of (variants, cells, measures) counts (measures.py): the rows of
+    variants observed, the fields of strata.py."""
+    by_stratum = {s: stratum_fields(all_sites, counts, s) for s in STRATA}
     everyone = by_stratum["all"]
     keep = np.flatnonzero((everyone["ac_raw"] > 0) | (everyone[UNKNOWN_COVERAGE_FIELD] > 0))
-    sites = agg.sites.take(keep)
+    sites = all_sites.take(keep)
     columns: dict[str, pa.Array] = {
         "variant_id": pa.array(sites.ids, pa.string()),
         **sites.to_arrow(),
@@ -107,7 +117,7 @@ def frequency_table(state: State) -> pa.Table:
             else:
                 columns[column(name, stratum)] = pa.array(values, pa.int32())
     columns[UNKNOWN_COVERAGE_FIELD] = pa.array(everyone[UNKNOWN_COVERAGE_FIELD][keep], pa.int32())
-    grp = grpmax_fields(by_stratum, len(agg))
+    grp = grpmax_fields(by_stratum, len(all_sites))
     for name, values in grp.items():
         picked = values[keep]
         if name in ("grpmax", "faf95_max_region"):
@@ -224,6 +234,7 @@ def write_release(
     pq.write_table(table, tmp / FREQUENCIES_FILE, compression="zstd", row_group_size=65_536)
     pq.write_table(coverage, tmp / COVERAGE_FILE, compression="zstd", row_group_size=65_536)
     pq.write_table(_genomes_table(state, withheld), tmp / GENOMES_FILE)
+    write_served(tmp, table, coverage)
     (tmp / RELEASE_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     tmp.rename(folder)
     pointer = store.releases_dir / "CURRENT"
@@ -234,3 +245,31 @@ def write_release(
     for old in existing[: max(0, len(existing) + 1 - kept)]:
         shutil.rmtree(old.folder, ignore_errors=True)
     return Release(release_id, folder, meta)
+
+
+def write_served(
+    folder: Path, table: pa.Table, coverage: pa.Table | None, block_rows: int = BLOCK_ROWS
+) -> None:
+    """The release's tables in the served layout (served.py), in `folder/served`."""
+    write_table(folder / SERVED_DIR, VARIANTS_TABLE, table, "chrom", "pos", block_rows)
+    if coverage is not None:
+        write_table(folder / SERVED_DIR, COVERAGE_TABLE, coverage, "chrom", "start", block_rows)
+
+
+def ensure_served(release: Release) -> Path:
+    """The release's served folder, written from its Parquet tables if the release was made
+    before releases carried it (built aside and renamed in, so two readers may race)."""
+    folder = release.folder / SERVED_DIR
+    if (folder / f"{VARIANTS_TABLE}.json").exists():
+        return folder
+    aside = release.folder / f".served.{os.getpid()}"
+    shutil.rmtree(aside, ignore_errors=True)
+    coverage = pq.read_table(release.coverage) if release.coverage.exists() else None
+    write_served(aside, pq.read_table(release.frequencies), coverage)
+    try:
+        (aside / SERVED_DIR).rename(folder)
+    except OSError:  # another reader was first
+        if not (folder / f"{VARIANTS_TABLE}.json").exists():
+            raise
+    shutil.rmtree(aside, ignore_errors=True)
+    return folder

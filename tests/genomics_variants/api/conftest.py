@@ -13,9 +13,9 @@ from genomics_variants.api.app import create_app
 from genomics_variants.api.privacy import Tier
 from genomics_variants.contributions.ingest import ingest_files
 from genomics_variants.contributions.store import Store
-from genomics_variants.frequencies.query import FrequencyIndex
 from genomics_variants.frequencies.release import write_release
 from medfollow_core.pseudonymise import load_key
+from support.variants import release_columns
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +24,10 @@ def api(
 ) -> dict[str, object]:
     store = Store(tmp_path_factory.mktemp("api") / "store")
     state = ingest_files(store, [delivery], reference, key=load_key(), workers=2).state
-    index = FrequencyIndex(write_release(store, state))
-    ac = index.columns["ac"]
-    common = index.columns["variant_id"][int(ac.argmax())]
-    rare = index.columns["variant_id"][int(((ac > 0) & (ac < 5)).argmax())]
+    columns = release_columns(write_release(store, state))
+    ac = columns["ac"]
+    common = columns["variant_id"][int(ac.argmax())]
+    rare = columns["variant_id"][int(((ac > 0) & (ac < 5)).argmax())]
     tokens = TokenStore(store.access_dir)
     return {
         "client": TestClient(create_app(store.root)),

@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from genomics_variants.api.privacy import Policy, Tier, disclose
 from genomics_variants.api.service import Service
 from genomics_variants.contributions.store import Store
-from genomics_variants.frequencies.query import MAX_REGION_SPAN, MAX_REGION_VARIANTS, FrequencyIndex
+from genomics_variants.frequencies.query import MAX_REGION_SPAN, MAX_REGION_VARIANTS
 from genomics_variants.frequencies.release import current_release
+from support.variants import release_columns
 
 
 def _beacon_params(variant: str, name_style: str = "chr") -> dict[str, str]:
@@ -191,16 +192,16 @@ def test_an_indel_is_found_however_it_is_typed(api: dict[str, object], reference
     # registered inside the store: the API needs no path into the landing area
     assert store.reference == store.root / "reference" / reference.name
     assert store.reference.read_bytes() == reference.read_bytes()
-    index = FrequencyIndex(current_release(store))  # type: ignore[arg-type]
-    ref, alt = index.columns["ref"], index.columns["alt"]
-    row = next(i for i in range(len(index)) if len(ref[i]) > 1 and len(alt[i]) == 1)
-    chrom, pos = index.columns["chrom"][row], int(index.columns["pos"][row])
+    columns = release_columns(current_release(store))  # type: ignore[arg-type]
+    ref, alt = columns["ref"], columns["alt"]
+    row = next(i for i in range(len(ref)) if len(ref[i]) > 1 and len(alt[i]) == 1)
+    chrom, pos = columns["chrom"][row], int(columns["pos"][row])
     after = pysam.FastaFile(str(reference)).fetch(
         chrom, pos - 1 + len(ref[row]), pos + len(ref[row])
     )
     padded = f"{chrom}-{pos}-{ref[row]}{after}-{alt[row]}{after}"  # same deletion, one base longer
     answer = client.get(f"/variants/{padded}", headers=_auth(api["controlled"])).json()
-    assert answer["variant_id"] == index.columns["variant_id"][row] and answer["exists"] is True
+    assert answer["variant_id"] == columns["variant_id"][row] and answer["exists"] is True
     beacon = client.get(
         "/g_variants",
         params={

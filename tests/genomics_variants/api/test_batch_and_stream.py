@@ -14,6 +14,7 @@ from genomics_variants.api.privacy import Tier
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import FrequencyIndex
 from genomics_variants.frequencies.release import current_release
+from support.variants import release_columns
 
 
 def _auth(token: object) -> dict[str, str]:
@@ -83,12 +84,13 @@ def test_controlled_users_stream_a_whole_region_without_the_cap(api: dict[str, o
     NDJSON line as /variants/{id} gives it; TSV carries the release's columns."""
     store: Store = api["store"]  # type: ignore[assignment]
     index = _index(api)
-    chrom = str(index.columns["chrom"][0])
+    columns = release_columns(index.release)
+    chrom = str(columns["chrom"][0])
     rows = index.between(chrom, 1, 300_000_000)
-    expected = [str(v) for v in index.columns["variant_id"][rows[index.columns["ac"][rows] > 0]]]
+    expected = [str(v) for v in columns["variant_id"][rows[columns["ac"][rows] > 0]]]
     assert len(expected) > 2
     client = TestClient(create_app(store.root, max_variants=2))
-    region = {"region": f"{chrom}:1-{int(np.max(index.columns['pos'][rows]))}"}
+    region = {"region": f"{chrom}:1-{int(np.max(columns['pos'][rows]))}"}
     controlled = _auth(api["controlled"])
     capped = client.get("/region", params=region, headers=controlled)
     assert capped.status_code == 400 or capped.json()["truncated"] is True

@@ -23,7 +23,7 @@ from genomics_variants.api.shortcut import Shortcut
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import FrequencyIndex
 from genomics_variants.frequencies.release import current_release
-from support.variants import audit_entries
+from support.variants import audit_entries, release_columns
 
 QUERY_STRINGS = [
     b"",
@@ -104,7 +104,7 @@ def _queries(api: dict[str, object]) -> dict[str, dict[str, str]]:
     one the release does not hold, an indel, a range, and one refused (400)."""
     store: Store = api["store"]  # type: ignore[assignment]
     index = FrequencyIndex(current_release(store))  # type: ignore[arg-type]
-    ids = index.columns["variant_id"].tolist()
+    ids = release_columns(index.release)["variant_id"].tolist()
     indel = next(v for v in ids if len(v.split("-")[2]) != len(v.split("-")[3]))
     chrom, pos, ref, alt = str(api["common"]).split("-")
     held = set(ids)
@@ -163,7 +163,8 @@ def test_an_exact_allele_found_by_id_matches_the_position_scan(api: dict[str, ob
     index = FrequencyIndex(current_release(store))  # type: ignore[arg-type]
     headers = _auth(api["controlled"])
     rng = np.random.default_rng(3)
-    for variant in rng.choice(index.columns["variant_id"], 40, replace=False).tolist():
+    ids = release_columns(index.release)["variant_id"]
+    for variant in rng.choice(ids, 40, replace=False).tolist():
         chrom, pos, ref, alt = variant.split("-")
         at = {"referenceName": chrom, "start": str(int(pos) - 1), "end": pos}
         listed = client.get(

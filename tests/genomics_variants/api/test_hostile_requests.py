@@ -28,7 +28,7 @@ from genomics_variants.api.privacy import Tier
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import FrequencyIndex
 from genomics_variants.frequencies.release import current_release
-from support.variants import audit_entries
+from support.variants import audit_entries, release_columns
 
 MARKER = "ZQXHOSTILEQZX"  # appears in no legitimate answer
 
@@ -49,7 +49,8 @@ def _hidden_and_absent(api: dict[str, object]) -> tuple[str, str]:
     id of the same length, that the release does not hold."""
     store: Store = api["store"]  # type: ignore[assignment]
     index = FrequencyIndex(current_release(store))  # type: ignore[arg-type]
-    ac, ids = index.columns["ac"], index.columns["variant_id"]
+    columns = release_columns(index.release)
+    ac, ids = columns["ac"], columns["variant_id"]
     for row in np.flatnonzero((ac > 0) & (ac < 5)).tolist():
         chrom, pos, ref, alt = str(ids[row]).split("-")
         twins = [f"{chrom}-{pos}-{ref}-{base}" for base in "ACGT" if base not in (ref, alt)]

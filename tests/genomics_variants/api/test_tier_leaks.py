@@ -16,6 +16,7 @@ from genomics_variants.api.privacy import Policy, Tier, observed_floor
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import FrequencyIndex
 from genomics_variants.frequencies.release import current_release
+from support.variants import release_columns
 
 
 def _auth(token: object) -> dict[str, str]:
@@ -25,7 +26,8 @@ def _auth(token: object) -> dict[str, str]:
 def _busiest_window(index: FrequencyIndex, span: int) -> tuple[str, int, int]:
     """A region of `span` bp holding a rare allele (hidden from anonymous callers) and as
     many anonymous-visible ones as can be had."""
-    ac, chrom, pos = index.columns["ac"], index.columns["chrom"], index.columns["pos"]
+    columns = release_columns(index.release)
+    ac, chrom, pos = columns["ac"], columns["chrom"], columns["pos"]
     anonymous = observed_floor(Tier.ANONYMOUS, Policy())
     best: tuple[int, str, int, int] | None = None
     for row in np.flatnonzero((ac > 0) & (ac < anonymous)).tolist():
@@ -45,7 +47,7 @@ def test_truncated_counts_only_what_the_tier_may_know_of(api: dict[str, object])
     index = FrequencyIndex(current_release(store))  # type: ignore[arg-type]
     chrom, first, last = _busiest_window(index, 2_000)
     rows = index.between(chrom, first, last)
-    shown = int((index.columns["ac"][rows] >= Policy().anonymous_min_ac).sum())
+    shown = int((release_columns(index.release)["ac"][rows] >= Policy().anonymous_min_ac).sum())
     client = TestClient(create_app(store.root, max_variants=shown))
     region = {"region": f"{chrom}:{first}-{last}"}
     assert client.get("/region", params=region).json()["truncated"] is False

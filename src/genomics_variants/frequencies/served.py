@@ -1,0 +1,527 @@
+"""The served layout of a release: sorted, compressed blocks on disk and a sparse index in
+memory, so the API answers from a release of any size in a small, fixed memory.
+
+`frequencies.parquet` is the release as users and tools read it; the API reads this copy
+of it (written beside it by release.py, or directly by a generator at scale). Per table
+(`frequencies`, `coverage`), in the release's `served/` folder:
+
+    <table>.blocks   the rows in genome order, BLOCK_ROWS at a time, each block compressed
+                     on its own (LZ4), so one look-up decompresses one block
+    <table>.index    per block: first key, last key, byte offset, compressed and raw size
+                     (five uint64): the only part held in memory, 40 bytes per block
+    <table>.json     rows, rows per block, and the columns in the table's order
+
+A key is `(contig rank << 32) | position`, so keys sort in genome order; the contig and
+position columns are rebuilt from it (and `variant_id`, when the table has one, from
+chrom, pos, ref and alt) rather than stored. A block holds its keys, one row-major matrix
+of the integer columns, one of the float columns (NaN is null) and each string column as
+one text (rows separated by a newline, null written as NUL), so a record is one row of each
+matrix, as in memory.
+
+Memory: the index (0.6 bytes per variant at 64 rows per block: 60 MB at 100 M variants,
+400 MB at 650 M) plus a shared cache of decompressed blocks of at most
+MEDFOLLOW_VARIANT_CACHE_MB (default 64 MB). Blocks are read with pread, so the file's pages
+sit in the kernel's page cache, shared by every worker and never counted as theirs.
+
+Every look-up by key reads a block, including one for a key that falls between two blocks
+(it reads the next), so the work of answering does not tell whether a position lies at a
+block edge; a hidden allele and an absent one at the same position read the same block.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from genomics_variants.assembly import CONTIG_RANK, CONTIGS
+from medfollow_core.errors import MedfollowError
+
+SERVED_DIR = "served"
+BLOCK_ROWS = 64
+CODEC = "lz4"  # decompresses a block about 3x faster than zstd, for 1.4x the bytes
+CACHE_MB_VARIABLE = "MEDFOLLOW_VARIANT_CACHE_MB"
+DEFAULT_CACHE_MB = 64
+FORMAT = 1
+NULL = "\x00"
+_ID_COLUMN = "variant_id"
+
+
+def key_of(chrom: str, pos: int) -> int:
+    """The sort key of a position (contig rank, then position); -1 for an unknown contig."""
+    rank = CONTIG_RANK.get(chrom)
+    return -1 if rank is None else (rank << 32) | pos
+
+
+def keys_of(chrom: pa.ChunkedArray | pa.Array, pos: np.ndarray) -> np.ndarray:
+    """Sort keys of many positions (contigs must be known)."""
+    encoded = pc.dictionary_encode(chrom)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    names = encoded.dictionary.to_pylist()
+    unknown = [n for n in names if n not in CONTIG_RANK]
+    if unknown:
+        raise MedfollowError(f"served layout: unknown contig {unknown[0]!r}")
+    ranks = np.array([CONTIG_RANK[n] for n in names], dtype=np.uint64)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    return (ranks[codes] << np.uint64(32)) | np.asarray(pos, dtype=np.uint64)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a table's blocks hold: the key columns, the integer, float and string columns
+    (each group in the table's column order) and the full column order."""
+
+    chrom: str
+    pos: str
+    ints: tuple[str, ...]
+    floats: tuple[str, ...]
+    strings: tuple[str, ...]
+    order: tuple[str, ...]
+    int_type: str  # "int32" or "int64"
+
+    @property
+    def has_id(self) -> bool:
+        return _ID_COLUMN in self.order
+
+
+def layout_of(schema: pa.Schema, chrom: str, pos: str, int_type: str = "int32") -> Layout:
+    """The layout of a table with this schema, keyed on (chrom, pos)."""
+    ints, floats, strings = [], [], []
+    for field in schema:
+        if field.name in (chrom, pos, _ID_COLUMN):
+            continue
+        if pa.types.is_integer(field.type) or pa.types.is_boolean(field.type):
+            ints.append(field.name)
+        elif pa.types.is_floating(field.type):
+            floats.append(field.name)
+        elif pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            strings.append(field.name)
+        else:
+            raise MedfollowError(f"served layout: column {field.name} of type {field.type}")
+    return Layout(
+        chrom, pos, tuple(ints), tuple(floats), tuple(strings), tuple(schema.names), int_type
+    )
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Rows of a table ready to be cut into blocks: keys, the integer and float columns
+    stacked row-major, the string columns as text with nulls written as NUL."""
+
+    keys: np.ndarray
+    ints: np.ndarray
+    floats: np.ndarray
+    strings: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, table: pa.Table, layout: Layout) -> _Rows:
+        keys = keys_of(table.column(layout.chrom), table.column(layout.pos).to_numpy())
+        n = table.num_rows
+        ints = np.zeros((n, len(layout.ints)), dtype=layout.int_type)
+        for i, name in enumerate(layout.ints):
+            values = table.column(name)
+            if values.null_count:
+                raise MedfollowError(f"served layout: integer column {name} has nulls")
+            ints[:, i] = values.to_numpy()
+        floats = np.zeros((n, len(layout.floats)), dtype="<f8")
+        for i, name in enumerate(layout.floats):
+            floats[:, i] = table.column(name).to_numpy(zero_copy_only=False)
+        strings = {}
+        for name in layout.strings:
+            values = table.column(name).fill_null(NULL).to_pylist()
+            if any("\n" in v or (NULL in v and v != NULL) for v in values):
+                raise MedfollowError(f"served layout: column {name} holds a newline or NUL")
+            strings[name] = values
+        return cls(keys, ints, floats, strings)
+
+    def block(self, start: int, stop: int) -> bytes:
+        """Rows [start, stop) as one uncompressed block: count, keys, integer matrix, float
+        matrix, then each string column's text after its length."""
+        stop = min(stop, len(self.keys))
+        parts = [
+            np.uint32(stop - start).tobytes(),
+            self.keys[start:stop].astype("<u8").tobytes(),
+            self.ints[start:stop].tobytes(),
+            self.floats[start:stop].tobytes(),
+        ]
+        for values in self.strings.values():
+            text = "\n".join(values[start:stop]).encode()
+            parts += [np.uint32(len(text)).tobytes(), text]
+        return b"".join(parts)
+
+
+def _compressed(raw: bytes) -> bytes:
+    packed: bytes = pa.Codec(CODEC).compress(raw, asbytes=True)
+    return packed
+
+
+def write_served(
+    folder: Path,
+    name: str,
+    chunks: Iterable[pa.Table],
+    layout: Layout,
+    *,
+    block_rows: int = BLOCK_ROWS,
+    threads: int = 1,
+) -> int:
+    """Write a table (chunks in genome order, each with the layout's columns) in the served
+    layout as `folder/<name>.*`; returns its rows. Refuses rows out of order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    index: list[tuple[int, int, int, int, int]] = []
+    offset, rows, last_key = 0, 0, -1
+    pending: pa.Table | None = None
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    try:
+        with open(folder / f"{name}.blocks", "wb") as out:
+            for chunk in [*chunks, None]:
+                if chunk is not None:
+                    pending = chunk if pending is None else pa.concat_tables([pending, chunk])
+                    whole = (pending.num_rows // block_rows) * block_rows
+                else:
+                    whole = 0 if pending is None else pending.num_rows
+                if pending is None or whole == 0:
+                    continue
+                part, pending = pending.slice(0, whole), pending.slice(whole)
+                ready = _Rows.of(part, layout)
+                keys = ready.keys
+                if len(keys) and (int(keys[0]) < last_key or bool(np.any(keys[1:] < keys[:-1]))):
+                    raise MedfollowError(f"served layout: {name} rows are not in genome order")
+                last_key = int(keys[-1])
+                starts = range(0, len(keys), block_rows)
+                raws = [ready.block(s, s + block_rows) for s in starts]
+                packed = list(pool.map(_compressed, raws) if pool else map(_compressed, raws))
+                for s, raw, data in zip(starts, raws, packed, strict=True):
+                    block_keys = keys[s : s + block_rows]
+                    index.append(
+                        (int(block_keys[0]), int(block_keys[-1]), offset, len(data), len(raw))
+                    )
+                    out.write(data)
+                    offset += len(data)
+                rows += len(keys)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    np.array(index, dtype="<u8").reshape(-1, 5).tofile(folder / f"{name}.index")
+    meta = {
+        "format": FORMAT,
+        "rows": rows,
+        "block_rows": block_rows,
+        "chrom": layout.chrom,
+        "pos": layout.pos,
+        "ints": list(layout.ints),
+        "floats": list(layout.floats),
+        "strings": list(layout.strings),
+        "order": list(layout.order),
+        "int_type": layout.int_type,
+        "codec": CODEC,
+    }
+    (folder / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    return rows
+
+
+def write_table(
+    folder: Path, name: str, table: pa.Table, chrom: str, pos: str, block_rows: int = BLOCK_ROWS
+) -> int:
+    """A whole in-memory table (a release's) in the served layout."""
+    wide = any(
+        pa.types.is_integer(f.type)
+        and table.num_rows
+        and f.name not in (chrom, pos)
+        and (
+            int(np.max(table.column(f.name).to_numpy())) > np.iinfo(np.int32).max
+            or int(np.min(table.column(f.name).to_numpy())) < np.iinfo(np.int32).min
+        )
+        for f in table.schema
+    )
+    layout = layout_of(table.schema, chrom, pos, "int64" if wide else "int32")
+    return write_served(folder, name, [table], layout, block_rows=block_rows)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class Block:
+    """One decompressed block: its keys, integer and float matrices and string columns."""
+
+    keys: np.ndarray
+    ints: np.ndarray
+    floats: np.ndarray
+    strings: dict[str, list[str]]  # NULL for null
+    nbytes: int
+
+
+class BlockCache:
+    """Decompressed blocks, least recently used dropped first, within a byte budget (one
+    per process, shared by every table it serves)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._blocks: OrderedDict[tuple[int, int], Block] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls) -> BlockCache:
+        text = os.environ.get(CACHE_MB_VARIABLE, "").strip()
+        try:
+            megabytes = float(text) if text else DEFAULT_CACHE_MB
+        except ValueError:
+            raise MedfollowError(f"{CACHE_MB_VARIABLE} must be a number of megabytes") from None
+        if megabytes < 0:
+            raise MedfollowError(f"{CACHE_MB_VARIABLE} must not be negative")
+        return cls(int(megabytes * 2**20))
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: tuple[int, int]) -> Block | None:
+        with self._lock:
+            block = self._blocks.get(key)
+            if block is not None:
+                self._blocks.move_to_end(key)
+            return block
+
+    def put(self, key: tuple[int, int], block: Block) -> None:
+        with self._lock:
+            if key in self._blocks or block.nbytes > self.max_bytes:
+                return
+            self._blocks[key] = block
+            self._bytes += block.nbytes
+            while self._bytes > self.max_bytes:
+                _, dropped = self._blocks.popitem(last=False)
+                self._bytes -= dropped.nbytes
+
+
+_TABLE_IDS = iter(range(1 << 62))
+
+
+class BlockTable:
+    """A table in the served layout: rows found by key through the in-memory index, read
+    a block at a time from disk. Row numbers run in genome order from 0."""
+
+    def __init__(self, folder: Path, name: str, cache: BlockCache) -> None:
+        meta = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT:
+            raise MedfollowError(f"served layout {folder / name}: unknown format")
+        self.layout = Layout(
+            meta["chrom"],
+            meta["pos"],
+            tuple(meta["ints"]),
+            tuple(meta["floats"]),
+            tuple(meta["strings"]),
+            tuple(meta["order"]),
+            meta["int_type"],
+        )
+        self.rows = int(meta["rows"])
+        self.block_rows = int(meta["block_rows"])
+        index = np.fromfile(folder / f"{name}.index", dtype="<u8").reshape(-1, 5)
+        self._first = np.ascontiguousarray(index[:, 0])
+        self._last = np.ascontiguousarray(index[:, 1])
+        self._offset = index[:, 2].tolist()
+        self._size = index[:, 3].tolist()
+        self._raw = index[:, 4].tolist()
+        self._codec = pa.Codec(meta["codec"])
+        self._cache = cache
+        self._token = next(_TABLE_IDS)
+        self._file = open(folder / f"{name}.blocks", "rb", buffering=0)  # noqa: SIM115
+        self._int_at = {c: i for i, c in enumerate(self.layout.ints)}
+        self._float_at = {c: i for i, c in enumerate(self.layout.floats)}
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __del__(self) -> None:
+        file = getattr(self, "_file", None)
+        if file is not None:
+            file.close()
+
+    def __len__(self) -> int:
+        return self.rows
+
+    @property
+    def blocks(self) -> int:
+        return len(self._offset)
+
+    @property
+    def index_bytes(self) -> int:
+        return int(self._first.nbytes + self._last.nbytes) + 3 * 8 * self.blocks
+
+    def block(self, number: int) -> Block:
+        """One block, from the cache or from disk."""
+        key = (self._token, number)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        data = os.pread(self._file.fileno(), self._size[number], self._offset[number])
+        raw = self._codec.decompress(data, decompressed_size=self._raw[number])
+        block = self._decode(raw)
+        self._cache.put(key, block)
+        return block
+
+    def _decode(self, raw: pa.Buffer) -> Block:
+        n = int(np.frombuffer(raw, "<u4", 1)[0])
+        at = 4
+        keys = np.frombuffer(raw, "<u8", n, at)
+        at += 8 * n
+        width = np.dtype(self.layout.int_type).itemsize
+        ints = np.frombuffer(raw, self.layout.int_type, n * len(self.layout.ints), at).reshape(
+            n, len(self.layout.ints)
+        )
+        at += width * n * len(self.layout.ints)
+        floats = np.frombuffer(raw, "<f8", n * len(self.layout.floats), at).reshape(
+            n, len(self.layout.floats)
+        )
+        at += 8 * n * len(self.layout.floats)
+        strings: dict[str, list[str]] = {}
+        for name in self.layout.strings:
+            size = int(np.frombuffer(raw, "<u4", 1, at)[0])
+            at += 4
+            text = raw[at : at + size].to_pybytes().decode()
+            at += size
+            strings[name] = text.split("\n") if n else []
+        return Block(keys, ints, floats, strings, raw.size + 64 * n * len(self.layout.strings))
+
+    # -- finding rows
+
+    def _row_at_or_after(self, key: int | np.uint64) -> int:
+        """The first row whose key is >= key (rows when none). Reads one block always."""
+        if not self.blocks:
+            return 0
+        key = np.uint64(key)  # a Python int would make numpy compare the arrays as floats
+        number = int(np.searchsorted(self._last, key, "left"))
+        if number == self.blocks:  # past the end: still read a block, as every look-up does
+            self.block(number - 1)
+            return self.rows
+        found = self.block(number)
+        return number * self.block_rows + int(np.searchsorted(found.keys, key, "left"))
+
+    def rows_between(self, first_key: int, last_key: int) -> range:
+        """Rows with first_key <= key <= last_key."""
+        lo = self._row_at_or_after(first_key)
+        hi = self._row_at_or_after(last_key + 1) if last_key >= first_key else lo
+        return range(lo, max(lo, hi))
+
+    def row_at_or_before(self, key: int | np.uint64) -> int | None:
+        """The last row whose key is <= key, or None."""
+        if not self.blocks:
+            return None
+        key = np.uint64(key)
+        number = int(np.searchsorted(self._first, key, "right")) - 1
+        if number < 0:
+            self.block(0)
+            return None
+        found = self.block(number)
+        return number * self.block_rows + int(np.searchsorted(found.keys, key, "right")) - 1
+
+    # -- reading rows
+
+    def locate(self, row: int) -> tuple[Block, int]:
+        """The block holding a row and the row's place in it."""
+        if not 0 <= row < self.rows:
+            raise IndexError(row)
+        number, offset = divmod(row, self.block_rows)
+        return self.block(number), offset
+
+    def int_row(self, row: int) -> np.ndarray:
+        block, at = self.locate(row)
+        return block.ints[at]
+
+    def float_row(self, row: int) -> np.ndarray:
+        block, at = self.locate(row)
+        return block.floats[at]
+
+    def value(self, name: str, row: int) -> Any:
+        """One field of one row as a Python value (None for null; NaN is null)."""
+        block, at = self.locate(row)
+        return self.value_in(block, at, name)
+
+    def value_in(self, block: Block, at: int, name: str) -> Any:
+        """One field of row `at` of a block as a Python value (None for null)."""
+        if name == self.layout.pos:
+            return int(block.keys[at]) & 0xFFFFFFFF
+        if name == self.layout.chrom:
+            return CONTIGS[int(block.keys[at]) >> 32]
+        if name in self._int_at:
+            return int(block.ints[at, self._int_at[name]])
+        if name in self._float_at:
+            real = float(block.floats[at, self._float_at[name]])
+            return None if real != real else real
+        if name in block.strings:
+            text = block.strings[name][at]
+            return None if text == NULL else text
+        if name == _ID_COLUMN and self.layout.has_id:
+            strings = block.strings
+            return "-".join(
+                (
+                    CONTIGS[int(block.keys[at]) >> 32],
+                    str(int(block.keys[at]) & 0xFFFFFFFF),
+                    str(strings["ref"][at]),
+                    str(strings["alt"][at]),
+                )
+            )
+        raise KeyError(name)
+
+    def _spans(self, rows: np.ndarray) -> Iterator[tuple[Block, np.ndarray, np.ndarray]]:
+        """(block, places in it, positions in `rows`) for rows grouped by block."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return
+        numbers = rows // self.block_rows
+        order = np.argsort(numbers, kind="stable")
+        bounds = np.flatnonzero(np.diff(numbers[order])) + 1
+        for group in np.split(order, bounds):
+            number = int(numbers[group[0]])
+            yield self.block(number), rows[group] - number * self.block_rows, group
+
+    def column(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """One column at the given rows (any order), read block by block."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if name in self._int_at:
+            out: np.ndarray = np.zeros(len(rows), dtype=np.int64)
+            for block, places, where in self._spans(rows):
+                out[where] = block.ints[places, self._int_at[name]]
+            return out
+        if name in self._float_at:
+            out = np.zeros(len(rows), dtype=np.float64)
+            for block, places, where in self._spans(rows):
+                out[where] = block.floats[places, self._float_at[name]]
+            return out
+        if name == self.layout.pos:
+            out = np.zeros(len(rows), dtype=np.int64)
+            for block, places, where in self._spans(rows):
+                out[where] = (block.keys[places] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+            return out
+        out = np.empty(len(rows), dtype=object)
+        for block, places, where in self._spans(rows):
+            out[where] = [self.value_in(block, at, name) for at in places.tolist()]
+        return out
+
+    def table(self, rows: np.ndarray) -> pa.Table:
+        """The rows as an Arrow table with the table's columns in their order."""
+        columns = {}
+        for name in self.layout.order:
+            values = self.column(name, rows)
+            kind = values.dtype.kind
+            if kind == "f":
+                columns[name] = pa.array(values, pa.float64(), mask=np.isnan(values))
+            elif kind in "iu":
+                columns[name] = pa.array(values, pa.int64())
+            else:
+                columns[name] = pa.array(values.tolist(), pa.string())
+        return pa.table(columns)
