@@ -30,6 +30,7 @@ block edge; a hidden allele and an absent one at the same position read the same
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
@@ -187,7 +188,7 @@ def write_served(
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
     try:
         with open(folder / f"{name}.blocks", "wb") as out:
-            for chunk in [*chunks, None]:
+            for chunk in itertools.chain(chunks, [None]):  # None: flush what is pending
                 if chunk is not None:
                     pending = chunk if pending is None else pa.concat_tables([pending, chunk])
                     whole = (pending.num_rows // block_rows) * block_rows
