@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import statistics
 import tempfile
@@ -53,9 +54,12 @@ from bench.api import (
     start_server,
     stop,
 )
+from genomics_variants.api.access import TokenStore
+from genomics_variants.api.privacy import Tier
 from genomics_variants.assembly import ASSEMBLY, CONTIG_LENGTHS, UNCOUNTED_CONTIGS, sex_nonpar
 from genomics_variants.contributions.cells import REGIONS, SEXES
 from genomics_variants.contributions.measures import N_MEASURES, M
+from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import FrequencyIndex
 from genomics_variants.frequencies.release import (
     COVERAGE_TABLE,
@@ -308,10 +312,16 @@ def switch_seconds(store: Path, port: int) -> float:
     (store / "releases" / "r00002" / RELEASE_FILE).write_text(json.dumps(meta))
     staged = store / "releases" / ".CURRENT.tmp"
     staged.write_text("r00002\n")
+    token = TokenStore(Store(store).access_dir).add(
+        f"switch-{secrets.token_hex(4)}", Tier.REGISTERED, budget=1_000_000
+    )
+    asked = urllib.request.Request(
+        f"http://127.0.0.1:{port}/variants/chr1-1-A-C", headers={"Authorization": f"Bearer {token}"}
+    )
     started = time.perf_counter()
     os.replace(staged, store / "releases" / "CURRENT")
     while time.perf_counter() - started < 30:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/variants/chr1-1-A-C") as answer:
+        with urllib.request.urlopen(asked) as answer:
             if json.loads(answer.read()).get("release") == "r00002":
                 return time.perf_counter() - started
         time.sleep(0.01)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from datetime import date
@@ -12,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pysam
+import pytest
 from pysam.libcbgzf import BGZFile
 
 from genomics_variants.frequencies.release import Release
@@ -201,3 +203,23 @@ def release_columns(release: Release) -> dict[str, np.ndarray]:
     served index's rows, in the same order."""
     table = pq.read_table(release.frequencies)
     return {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}
+
+
+def evict(folder: Path) -> None:
+    """Drop a served layout's files from the kernel's page cache (written back first: dirty
+    pages are not dropped), skipping on filesystems that hold files in memory (tmpfs)."""
+    mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+    where = str(folder.resolve())
+    fstype = max(
+        ((m[1], m[2]) for m in mounts if where == m[1] or where.startswith(m[1].rstrip("/") + "/")),
+        key=lambda m: len(m[0]),
+    )[1]
+    if fstype in ("tmpfs", "ramfs"):
+        pytest.skip(f"{folder} is on {fstype}: its pages cannot be dropped")
+    for blocks in folder.glob("*.blocks"):
+        fd = os.open(blocks, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)

@@ -156,7 +156,9 @@ def create_app(
             "assemblyId": assemblyId,
         }
         answer = beacon_answer(params, requestedGranularity, skip, limit)
-        return service.serve(request, "g_variants", {k: v for k, v in params.items() if v}, answer)
+        return await service.serve(
+            request, "g_variants", {k: v for k, v in params.items() if v}, answer
+        )
 
     async def g_variants_without_injection(request: Request) -> Response:
         """GET /g_variants as g_variants_get answers it, without FastAPI's parameter solving
@@ -169,10 +171,12 @@ def create_app(
         if None in pages:
             sent = {"path": request.url.path, "query_string": request.url.query}
             error = ServiceError(422, INVALID_QUERY)
-            return service.refuse(request, "g_variants", sent, error)
+            return await service.refuse(request, "g_variants", sent, error)
         skip, limit = cast(list[int], pages)
         answer = beacon_answer(params, query.get("requestedGranularity"), skip, limit)
-        return service.serve(request, "g_variants", {k: v for k, v in params.items() if v}, answer)
+        return await service.serve(
+            request, "g_variants", {k: v for k, v in params.items() if v}, answer
+        )
 
     @app.post("/g_variants", summary="Beacon v2 genomic variant query (POST)")
     async def g_variants_post(request: Request, body: BeaconRequest) -> Response:
@@ -183,11 +187,11 @@ def create_app(
             int(body.query.pagination.get("skip", 0)),
             int(body.query.pagination.get("limit", 10)),
         )
-        return service.serve(request, "g_variants", params, answer)
+        return await service.serve(request, "g_variants", params, answer)
 
     @app.get("/variants/{variant}", summary="Frequencies of one variant by stratum")
     async def variant(request: Request, variant: str) -> Response:
-        return service.serve(
+        return await service.serve(
             request, "variants", {"variant": variant}, lambda p: lookup(service, p, variant)
         )
 
@@ -207,7 +211,7 @@ def create_app(
     @app.post("/variants", summary="Batch look-up: one answer per variant (budget per variant)")
     async def variants_batch(request: Request, body: BatchRequest) -> Response:
         texts = body.variants
-        return service.serve(
+        return await service.serve(
             request,
             "variants",
             {"variants": texts},
@@ -221,7 +225,7 @@ def create_app(
         region: str = Query(..., description="chr17:1-83257441 (1-based, inclusive; no cap)"),
         format: str = Query("ndjson", description=" or ".join(STREAM_FORMATS)),
     ) -> Response:
-        return service.serve(
+        return await service.serve(
             request,
             "region",
             {"region": region, "format": format},
@@ -233,7 +237,7 @@ def create_app(
         request: Request,
         region: str = Query(..., description="chr17:43040000-43050000 (1-based, inclusive)"),
     ) -> Response:
-        return service.serve(
+        return await service.serve(
             request, "region", {"region": region}, lambda p: answer_region(service, p, region)
         )
 
@@ -364,13 +368,13 @@ def install_refusals(app: FastAPI, service: Service) -> None:
     (413), FastAPI's validation errors (422, whose default body quotes the input) and
     Starlette's HTTP errors (unknown path, wrong method, unreadable body)."""
 
-    def refuse(request: Request, error: ServiceError) -> Response:
+    async def refuse(request: Request, error: ServiceError) -> Response:
         sent = {"path": request.url.path, "query_string": request.url.query}
-        return service.refuse(request, endpoint_of(request), sent, error)
+        return await service.refuse(request, endpoint_of(request), sent, error)
 
-    def too_large(request: Request) -> Response:
+    async def too_large(request: Request) -> Response:
         limit = body_limit(request.url.path)
-        return refuse(request, ServiceError(413, f"request body over {limit:,} bytes"))
+        return await refuse(request, ServiceError(413, f"request body over {limit:,} bytes"))
 
     async def invalid(request: Request, exc: Exception) -> Response:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
@@ -378,13 +382,13 @@ def install_refusals(app: FastAPI, service: Service) -> None:
             {VALIDATION_PLACES.get(str(next(iter(e["loc"]), "")), "request") for e in errors}
         )
         message = f"invalid {' and '.join(places) or 'request'}: see /docs for the schema"
-        return refuse(request, ServiceError(422, message))
+        return await refuse(request, ServiceError(422, message))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         headers = exc.headers if isinstance(exc, HTTPException) else None
         message = f"{HTTPStatus(status).phrase.lower()}: see /docs for the endpoints"
-        return refuse(request, ServiceError(status, message, headers))
+        return await refuse(request, ServiceError(status, message, headers))
 
     app.add_middleware(BodyLimit, refuse=too_large)
     app.add_exception_handler(RequestValidationError, invalid)

@@ -29,7 +29,7 @@ AUDIT_QUERY_CHARS = 2 * MAX_TEXT_CHARS  # a logged query longer than this (as JS
 AUDIT_PREFIX_CHARS = 64  # what is kept of a cut query, beside its SHA-256 and length
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-Refuse = Callable[[Request], Response]
+Refuse = Callable[[Request], Awaitable[Response]]
 
 
 def bounded_text(name: str, value: str) -> str:
@@ -105,7 +105,8 @@ class BodyLimit:
         declared, limit = declared_length(scope), body_limit(scope["path"])
         body = None if declared is not None and declared > limit else await _read(receive, limit)
         if body is None:
-            await self.refuse(Request(scope))(scope, receive, send)
+            response = await self.refuse(Request(scope))
+            await response(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, cast
 
+import anyio
+import anyio.to_thread
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -56,12 +58,13 @@ from genomics_variants.frequencies.query import (
     parse_query,
 )
 from genomics_variants.frequencies.release import current_release
-from genomics_variants.frequencies.served import BlockCache
+from genomics_variants.frequencies.served import BlockCache, WouldBlock, nonblocking
 from genomics_variants.frequencies.strata import UNKNOWN_COVERAGE_FIELD
 from genomics_variants.reference import Reference
 from medfollow_core.errors import MedfollowError
 
 RELOAD_CHECK_SECONDS = 1.0
+READER_THREADS = 16  # answers waiting for the disk at once, per worker
 # rows whose suppression codes are kept (~2 kB each, ~20 us to work out again): the hot ones
 MAX_CACHED_CODES = 20_000
 Frequencies = dict[str, dict[str, object]]  # FrequencyIndex.record's stratum -> field -> value
@@ -101,6 +104,7 @@ class Service:
         self.budgets = Budgets(store.access_dir)
         self._index: FrequencyIndex | None = None
         self._cache = BlockCache.from_environment()
+        self._readers: anyio.CapacityLimiter | None = None
         self._codes: dict[int, Codes] = {}
         self._reference: Reference | None = None
         self._checked = 0.0
@@ -187,7 +191,7 @@ class Service:
             return anonymous(request), unauthorised("unknown or revoked API token")
         return principal, None
 
-    def serve(
+    async def serve(
         self,
         request: Request,
         endpoint: str,
@@ -207,7 +211,7 @@ class Service:
                 )
             if refusal is not None:
                 raise refusal
-            body, results = answer(principal)
+            body, results = await self._answered(answer, principal)
             return body if isinstance(body, Response) else JSONBody(body)
         except ServiceError as exc:
             status = exc.status
@@ -234,7 +238,7 @@ class Service:
                 }
             )
 
-    def refuse(
+    async def refuse(
         self, request: Request, endpoint: str, query: dict[str, Any], error: ServiceError
     ) -> Response:
         """Answer with `error` a request turned away before its route ran (FastAPI's
@@ -243,7 +247,21 @@ class Service:
         def refused(_: Principal) -> tuple[dict[str, Any], int]:
             raise error
 
-        return self.serve(request, endpoint, query, refused)
+        return await self.serve(request, endpoint, query, refused)
+
+    async def _answered(
+        self, answer: Answer, principal: Principal
+    ) -> tuple[dict[str, Any] | Response, int]:
+        """The answer, worked out on the event loop while every block it reads is in memory
+        (the block cache or the kernel's page cache); when one must come from disk, worked
+        out again in a reader thread, so one disk read never holds up the other requests."""
+        try:
+            with nonblocking():
+                return answer(principal)
+        except WouldBlock:
+            if self._readers is None:
+                self._readers = anyio.CapacityLimiter(READER_THREADS)
+            return await anyio.to_thread.run_sync(answer, principal, limiter=self._readers)
 
     @staticmethod
     def error_body(endpoint: str, status: int, message: str) -> dict[str, Any]:

@@ -30,6 +30,8 @@ block edge; a hidden allele and an absent one at the same position read the same
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import json
 import os
@@ -310,6 +312,35 @@ class BlockCache:
 
 
 _TABLE_IDS = iter(range(1 << 62))
+_NONBLOCKING: contextvars.ContextVar[bool] = contextvars.ContextVar("nonblocking", default=False)
+
+
+class WouldBlock(Exception):
+    """A block had to come from disk while reads were to be answered from memory only."""
+
+
+@contextlib.contextmanager
+def nonblocking() -> Iterator[None]:
+    """Within this, block reads never wait for the disk: a block in neither the cache nor
+    the kernel's page cache raises WouldBlock (so an event loop can hand the work to a
+    thread instead of stalling every other request behind one disk read)."""
+    token = _NONBLOCKING.set(True)
+    try:
+        yield
+    finally:
+        _NONBLOCKING.reset(token)
+
+
+def _read_if_cached(fd: int, size: int, offset: int) -> bytearray:
+    """pread with RWF_NOWAIT: the bytes if the page cache holds them all, else WouldBlock."""
+    buffer = bytearray(size)
+    try:
+        done = os.preadv(fd, [buffer], offset, os.RWF_NOWAIT)
+    except BlockingIOError:
+        raise WouldBlock from None
+    if done != size:
+        raise WouldBlock
+    return buffer
 
 
 class BlockTable:
@@ -334,9 +365,9 @@ class BlockTable:
         index = np.fromfile(folder / f"{name}.index", dtype="<u8").reshape(-1, 5)
         self._first = np.ascontiguousarray(index[:, 0])
         self._last = np.ascontiguousarray(index[:, 1])
-        self._offset = index[:, 2].tolist()
-        self._size = index[:, 3].tolist()
-        self._raw = index[:, 4].tolist()
+        self._offset = np.ascontiguousarray(index[:, 2])
+        self._size = np.ascontiguousarray(index[:, 3])
+        self._raw = np.ascontiguousarray(index[:, 4])
         self._codec = pa.Codec(meta["codec"])
         self._cache = cache
         self._token = next(_TABLE_IDS)
@@ -361,16 +392,23 @@ class BlockTable:
 
     @property
     def index_bytes(self) -> int:
-        return int(self._first.nbytes + self._last.nbytes) + 3 * 8 * self.blocks
+        arrays = (self._first, self._last, self._offset, self._size, self._raw)
+        return sum(int(a.nbytes) for a in arrays)
 
     def block(self, number: int) -> Block:
-        """One block, from the cache or from disk."""
+        """One block, from the cache or from disk. Inside `nonblocking()`, a block that is
+        not in the kernel's page cache either raises WouldBlock instead of waiting for the
+        disk."""
         key = (self._token, number)
         found = self._cache.get(key)
         if found is not None:
             return found
-        data = os.pread(self._file.fileno(), self._size[number], self._offset[number])
-        raw = self._codec.decompress(data, decompressed_size=self._raw[number])
+        size, offset = int(self._size[number]), int(self._offset[number])
+        if _NONBLOCKING.get():
+            data: bytes | bytearray = _read_if_cached(self._file.fileno(), size, offset)
+        else:
+            data = os.pread(self._file.fileno(), size, offset)
+        raw = self._codec.decompress(data, decompressed_size=int(self._raw[number]))
         block = self._decode(raw)
         self._cache.put(key, block)
         return block

@@ -9,12 +9,14 @@ import pysam
 import pytest
 from fastapi.testclient import TestClient
 
+from genomics_variants.api.app import create_app
 from genomics_variants.api.privacy import Policy, Tier, disclose
 from genomics_variants.api.service import Service
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import MAX_REGION_SPAN, MAX_REGION_VARIANTS
 from genomics_variants.frequencies.release import current_release
-from support.variants import release_columns
+from genomics_variants.frequencies.served import SERVED_DIR
+from support.variants import evict, release_columns
 
 
 def _beacon_params(variant: str, name_style: str = "chr") -> dict[str, str]:
@@ -219,3 +221,28 @@ def test_an_indel_is_found_however_it_is_typed(api: dict[str, object], reference
         wrong.status_code == 400
         and "does not match the reference" in wrong.json()["error"]["message"]
     )
+
+
+def test_an_answer_whose_block_is_on_disk_is_the_same(api: dict[str, object]) -> None:
+    """A fresh server over a release evicted from the page cache answers from a reader
+    thread (Service._answered) exactly as a warm one does."""
+    store: Store = api["store"]  # type: ignore[assignment]
+    client: TestClient = api["client"]  # type: ignore[assignment]
+    headers = {"Authorization": f"Bearer {api['controlled']}"}
+    chrom, pos, ref, alt = str(api["common"]).split("-")
+    beacon = {
+        "referenceName": chrom,
+        "start": str(int(pos) - 1),
+        "referenceBases": ref,
+        "alternateBases": alt,
+        "requestedGranularity": "record",
+    }
+    warm = client.get(f"/variants/{api['common']}", headers=headers).json()
+    warm_beacon = client.get("/g_variants", params=beacon, headers=headers).json()
+    release = current_release(store)
+    assert release is not None
+    evict(release.folder / SERVED_DIR)
+    cold = TestClient(create_app(store.root))
+    assert cold.get(f"/variants/{api['common']}", headers=headers).json() == warm
+    evict(release.folder / SERVED_DIR)
+    assert cold.get("/g_variants", params=beacon, headers=headers).json() == warm_beacon

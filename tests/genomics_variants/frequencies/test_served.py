@@ -19,8 +19,10 @@ from genomics_variants.frequencies.served import (
     SERVED_DIR,
     BlockCache,
     BlockTable,
+    WouldBlock,
     key_of,
     layout_of,
+    nonblocking,
 )
 from genomics_variants.frequencies.served import (
     write_served as write_blocks,
@@ -28,6 +30,7 @@ from genomics_variants.frequencies.served import (
 from genomics_variants.frequencies.strata import STRATA, column
 from medfollow_core.errors import MedfollowError
 from medfollow_core.pseudonymise import load_key
+from support.variants import evict
 
 SMALL_BLOCKS = 3  # so alleles of one position and intervals straddle block edges
 
@@ -179,3 +182,17 @@ def test_chunks_are_cut_into_blocks_across_their_edges(tmp_path: Path) -> None:
     assert served.rows_between(key_of("chr1", 1), key_of("chr2", 0)) == range(0, 0)
     assert served.rows_between(key_of("chr2", 8), key_of("chr2", 17)) == range(7, 17)
     assert served.row_at_or_before(key_of("chr3", 1)) == 99
+
+
+def test_inside_nonblocking_a_block_on_disk_raises_instead_of_waiting(release: Release) -> None:
+    """What lets the API answer from memory on its event loop and go to a thread only for
+    a block that must come from disk (Service._answered)."""
+    index = FrequencyIndex(release, BlockCache(1 << 20))
+    whole = index.record(5)
+    evict(release.folder / SERVED_DIR)
+    cold = FrequencyIndex(release, BlockCache(1 << 20))
+    with nonblocking(), pytest.raises(WouldBlock):
+        cold.record(5)
+    assert cold.record(5) == whole  # read from disk outside
+    with nonblocking():
+        assert cold.record(5) == whole  # now cached
