@@ -155,7 +155,7 @@ class FrequencyIndex:
         key = key_of(chrom, int(pos))
         if key < 0 or int(pos) >= 1 << 32:
             return None
-        for row in self.variants.rows_between(key, key):
+        for row in self.variants.rows_at(key):
             block, at = self.variants.locate(row)
             if block.strings["ref"][at] == ref and block.strings["alt"][at] == alt:
                 return row

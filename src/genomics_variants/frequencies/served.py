@@ -456,6 +456,25 @@ class BlockTable:
         hi = self._row_at_or_after(last_key + 1) if last_key >= first_key else lo
         return range(lo, max(lo, hi))
 
+    def rows_at(self, key: int) -> range:
+        """Rows with exactly this key: rows_between(key, key) with one block read where the
+        rows do not run on into the next block."""
+        if not self.blocks:
+            return range(0)
+        wanted = np.uint64(key)
+        number = int(np.searchsorted(self._last, wanted, "left"))
+        if number == self.blocks:
+            self.block(number - 1)
+            return range(self.rows, self.rows)
+        found = self.block(number)
+        base = number * self.block_rows
+        lo = base + int(np.searchsorted(found.keys, wanted, "left"))
+        hi = base + int(np.searchsorted(found.keys, wanted, "right"))
+        runs_on = number + 1 < self.blocks and self._first[number + 1] == wanted
+        if hi == base + len(found.keys) and runs_on:  # the position continues past the block
+            hi = self._row_at_or_after(key + 1)
+        return range(lo, hi)
+
     def row_at_or_before(self, key: int | np.uint64) -> int | None:
         """The last row whose key is <= key, or None."""
         if not self.blocks:
@@ -531,6 +550,13 @@ class BlockTable:
     def column(self, name: str, rows: np.ndarray) -> np.ndarray:
         """One column at the given rows (any order), read block by block."""
         rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 1:  # the common case (one variant's tier check): no grouping
+            block, at = self.locate(int(rows[0]))
+            value = self.value_in(block, at, name)
+            kind = np.int64 if name in self._int_at or name == self.layout.pos else None
+            return np.array(
+                [value], dtype=kind or (np.float64 if name in self._float_at else object)
+            )
         if name in self._int_at:
             out: np.ndarray = np.zeros(len(rows), dtype=np.int64)
             for block, places, where in self._spans(rows):
