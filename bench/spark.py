@@ -1,15 +1,26 @@
 """Benchmark the Spark aggregation against the single-process recomputation, at 1, 2 and 4
-Spark cores, on the bench cohort of bench/variants.py.
+Spark cores, on the bench cohort of bench/variants.py; and adding and removing genomes in a
+store of 5,000 with Spark.
 
     python -m bench.spark [--samples 5000] [--megabases 2] [--repeats 3] [--workdir DIR]
+        [--store-genomes 5000] [--only aggregate|changes]
 
-The joint VCF of the bench cohort (about 4,000 genomes x 10,900 variants) is ingested once
-into a store; then the aggregate is computed from the stored contributions by
-`recompute(store)` in this process and by `spark_aggregate(store, spark)` on `local[N]`
-sessions (the session started once per N and timed apart; each aggregation timed
-`--repeats` times, best reported), and every result is checked equal. Throughput is
-stored genotype codes (variants listed by a batch x its genomes) per core-second; the
-projection to 60,000 genomes states its model and assumptions.
+1. The joint VCF of the bench cohort (about 4,000 genomes x 10,900 variants) is ingested
+   once into a store; then the aggregate is computed from the stored contributions by
+   `recompute(store)` in this process and by `spark_aggregate(store, spark)` on `local[N]`
+   sessions (the session started once per N and timed apart; each aggregation timed
+   `--repeats` times, best reported), and every result is checked equal. Throughput is
+   stored genotype codes (variants listed by a batch x its genomes) per core-second; the
+   projection to 60,000 genomes states its model and assumptions.
+2. Changes in a store of `--store-genomes` (5,000) genomes: a cohort of 1.25 times as many
+   is simulated (its joint VCF holds 80 %, the store; the rest are single-sample VCFs), and
+   on copies of the store, on `local[2]` and in process alternately, `--repeats` times
+   each, best reported: add 1 genome (a VCF with callable regions: its blocks reach every
+   variant), add 100 (single-sample VCFs), remove 1 and remove 100 jointly called genomes
+   (the 5,000-genome batch rewritten without them). Each is the whole library call
+   (`ingest_files` reading the VCFs, writing the batch, counting; `remove_persons`
+   rewriting and counting), no release; each Spark result is checked equal to the
+   in-process one. The simulation (about 5 minutes) is kept in `--workdir` and reused.
 """
 
 from __future__ import annotations
@@ -21,14 +32,20 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bench.variants import Cohort, simulate
-from genomics_variants.contributions.remove import recompute
+from genomics_variants.contributions.aggregate import Aggregate
+from genomics_variants.contributions.ingest import ingest_files
+from genomics_variants.contributions.remove import recompute, remove_persons
 from genomics_variants.contributions.store import Store
 from genomics_variants.pipeline import ingest
+from medfollow_core.pseudonymise import Pseudonymiser
 
 CORES = (1, 2, 4)
 GENOMES_TARGET = 60_000
@@ -37,6 +54,8 @@ SITES_PER_BATCH = 120_000_000
 """Projection assumptions: genomes arrive in joint batches of 4,000, each listing ~120 M
 variants (a joint-called batch of 4,000 whole genomes; gnomAD v3's 76,000 genomes list
 759 M in all)."""
+JOINT_FRACTION = 0.8  # of a simulated cohort, in its joint VCF (synthetic_deliveries)
+CHANGE_CORES = 2  # this machine's
 
 
 def _codes(store: Store) -> int:
@@ -57,20 +76,20 @@ def _best(run, repeats: int) -> float:  # type: ignore[no-untyped-def]
     return min(times)
 
 
-def main(argv: list[str] | None = None) -> None:
+def _same(a: Aggregate, b: Aggregate) -> bool:
+    return (
+        a.sites.ids.tolist() == b.sites.ids.tolist()
+        and np.array_equal(a.counts, b.counts)
+        and np.array_equal(a.listed_by, b.listed_by)
+    )
+
+
+def aggregation(work: Path, samples: int, megabases: float, repeats: int) -> None:
+    """Part 1: recompute the bench store's aggregate in process and on Spark."""
     from genomics_variants.contributions.spark import spark_aggregate, spark_session
 
-    parser = argparse.ArgumentParser(prog="python -m bench.spark", description=__doc__)
-    parser.add_argument("--samples", type=int, default=5000)
-    parser.add_argument("--megabases", type=float, default=2.0)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workdir", type=Path)
-    args = parser.parse_args(argv)
-    if shutil.which("java") is None:
-        raise SystemExit("no Java runtime (make reference-tools installs one)")
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-spark-"))
     rng = np.random.default_rng(2026)
-    cohort = Cohort("bench", simulate(work / "bench", args.samples, args.megabases, rng))
+    cohort = Cohort("bench", simulate(work / "bench", samples, megabases, rng))
     store_dir = work / "store"
     shutil.rmtree(store_dir, ignore_errors=True)
     ingest(store_dir, [cohort.joint], cohort.fasta, key=secrets.token_bytes(32),
@@ -78,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     store = Store(store_dir)
     expected = recompute(store)
     codes = _codes(store)
-    local = _best(lambda: recompute(store), args.repeats)
+    local = _best(lambda: recompute(store), repeats)
     print(
         f"\nstore: {store.load().sample_count:,} genomes, {len(expected):,} variants, "
         f"{codes:,} stored codes; load average {os.getloadavg()[0]:.1f}"
@@ -89,13 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         spark = spark_session(f"local[{cores}]", partitions=2 * cores)
         opened = time.perf_counter() - started
-        result = spark_aggregate(store, spark)  # warm-up, and the check
-        same = (
-            result.sites.ids.tolist() == expected.sites.ids.tolist()
-            and np.array_equal(result.counts, expected.counts)
-            and np.array_equal(result.listed_by, expected.listed_by)
-        )
-        best = _best(lambda s=spark: spark_aggregate(store, s), args.repeats)
+        same = _same(spark_aggregate(store, spark), expected)  # warm-up, and the check
+        best = _best(lambda s=spark: spark_aggregate(store, s), repeats)
         spark.stop()
         rates[cores] = codes / best / cores
         print(
@@ -115,8 +129,130 @@ def main(argv: list[str] | None = None) -> None:
     for executors, cores in ((10, 8), (50, 8), (100, 16)):
         hours = total / (per_core * executors * cores) / 3600
         print(f"  {executors} executors x {cores} cores: {hours:8.1f} h")
-    if args.workdir is None:
-        shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change to a store, applied with a Spark session or (None) in process."""
+
+    name: str
+    apply: Callable[[Store, Any], object]
+
+
+def _changes(cohort: Cohort, key: bytes, joint: list[str]) -> list[Change]:
+    """Add 1 and 100 single-sample genomes; remove 1 and 100 jointly called ones (spread
+    over the batch's row groups)."""
+    singles = sorted(
+        p for p in (cohort.delivery / "per_sample").glob("*.vcf.gz") if ".g." not in p.name
+    )
+    bed = next(
+        p for p in singles if p.with_name(p.name.replace(".vcf.gz", ".callable.bed")).exists()
+    )
+    others = [p for p in singles if p != bed][:100]
+    lines = cohort.manifest.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    cpr = {r[0]: r[header.index("cpr")] for r in (line.split("\t") for line in lines[1:])}
+    person = Pseudonymiser(key).one
+
+    def adding(files: list[Path]) -> Callable[[Store, Any], object]:
+        return lambda store, spark: ingest_files(
+            store, files, cohort.fasta, key=key, manifest=cohort.manifest, workers=2, spark=spark
+        )
+
+    def removing(genomes: list[str]) -> Callable[[Store, Any], object]:
+        persons = [person(cpr[g]) for g in genomes]
+        return lambda store, spark: remove_persons(store, persons, spark=spark)
+
+    return [
+        Change("add 1 genome (VCF + callable regions)", adding([bed])),
+        Change("add 100 genomes (single-sample VCFs)", adding(others)),
+        Change("remove 1 jointly called genome", removing(joint[:1])),
+        Change("remove 100 jointly called genomes", removing(joint[:: len(joint) // 100][:100])),
+    ]
+
+
+def _timed(
+    base: Path, work: Path, change: Change, spark: Any, repeats: int
+) -> tuple[float, float, bool]:
+    """(best Spark seconds, best in-process seconds, every Spark result equal) of a change
+    applied to fresh copies of the store at `base`, the two engines alternating."""
+    times: dict[bool, list[float]] = {True: [], False: []}
+    same = True
+    for _ in range(repeats):
+        results = {}
+        for on_spark in (True, False):
+            copy = work / "change"
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(base, copy)
+            started = time.perf_counter()
+            change.apply(Store(copy), spark if on_spark else None)
+            times[on_spark].append(time.perf_counter() - started)
+            results[on_spark] = Store(copy).load().aggregate
+        same = same and _same(results[True], results[False])
+    shutil.rmtree(work / "change", ignore_errors=True)
+    return min(times[True]), min(times[False]), same
+
+
+def changes(work: Path, genomes: int, megabases: float, repeats: int) -> bool:
+    """Part 2: add and remove 1 and 100 genomes in a store of `genomes`; True if every
+    Spark result equals the in-process one."""
+    from genomics_variants.contributions.spark import spark_session
+
+    samples = round(genomes / JOINT_FRACTION)
+    rng = np.random.default_rng(2026)
+    cohort = Cohort("changes", simulate(work / "changes", samples, megabases, rng))
+    key = secrets.token_bytes(32)  # synthetic people: a throw-away pseudonymisation key
+    base = work / "changes-store"
+    shutil.rmtree(base, ignore_errors=True)
+    ingest_files(Store(base), [cohort.joint], cohort.fasta, key=key, manifest=cohort.manifest,
+                 workers=2)  # fmt: skip
+    state = Store(base).load()
+    joint = state.samples.column("genome_id").to_pylist()
+    started = time.perf_counter()
+    spark = spark_session(f"local[{CHANGE_CORES}]", partitions=2 * CHANGE_CORES)
+    opened = time.perf_counter() - started
+    print(
+        f"\nchanges in a store of {state.sample_count:,} genomes x {len(state.aggregate):,} "
+        f"variants (one joint batch), Spark local[{CHANGE_CORES}] (session start "
+        f"{opened:.1f} s) vs in process, best of {repeats}; load average "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+    equal = True
+    for change in _changes(cohort, key, joint):
+        on_spark, local, same = _timed(base, work, change, spark, repeats)
+        equal = equal and same
+        print(
+            f"  {change.name:<40} Spark {on_spark:6.2f} s   in process {local:6.2f} s   "
+            f"equal: {same}"
+        )
+    spark.stop()
+    print(f"  load average at the end {os.getloadavg()[0]:.1f}")
+    return equal
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.spark", description=__doc__)
+    parser.add_argument("--samples", type=int, default=5000)
+    parser.add_argument("--megabases", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--store-genomes", type=int, default=5000)
+    parser.add_argument("--only", choices=("aggregate", "changes"))
+    args = parser.parse_args(argv)
+    if shutil.which("java") is None:
+        raise SystemExit("no Java runtime (make reference-tools installs one)")
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-spark-"))
+    equal = True
+    try:
+        if args.only != "changes":
+            aggregation(work, args.samples, args.megabases, args.repeats)
+        if args.only != "aggregate":
+            equal = changes(work, args.store_genomes, args.megabases, args.repeats)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    if not equal:
+        raise SystemExit("a change on Spark differs from the in-process one")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ opted out and exports the genotypes again without them.
 
 A genome delivery is checked against the opt-out register of its own cut-off, so it waits
 until that register is loaded (the ingest DAGs load it): the DAG polls the landing area and
-also runs whenever the opt-out register is loaded."""
+also runs whenever the opt-out register is loaded.
+
+Ingesting a file and removing opted-out persons run in the task, or on a Spark cluster when
+MEDFOLLOW_SPARK_CONN_ID names one (medfollow_airflow.variants)."""
 
 from datetime import timedelta
 
@@ -23,10 +26,10 @@ from medfollow_airflow.ingest import PendingDeliverySensor, raw_assets, report_f
 from medfollow_airflow.schedules import landing_poll, sensor_timing
 from medfollow_airflow.variants import (
     ExportGenotypesOperator,
-    IngestGenomeFileOperator,
     ListGenomeFilesOperator,
     PublishReleaseOperator,
-    SyncOptOutsOperator,
+    ingest_operator,
+    sync_optouts_operator,
 )
 
 DEFAULT_ARGS = {
@@ -59,9 +62,11 @@ with DAG(
         **sensor_timing(),
     )
     files = ListGenomeFilesOperator(task_id="list_genome_files", delivery_dirs=pending.output)
-    ingested = IngestGenomeFileOperator.partial(
-        task_id="ingest_genome_file", max_active_tis_per_dag=2
-    ).expand(item=files.output)
+    ingested = (
+        ingest_operator()
+        .partial(task_id="ingest_genome_file", max_active_tis_per_dag=2)
+        .expand(item=files.output)
+    )
     published = PublishReleaseOperator(task_id="publish_release", results=ingested.output)
     published >> ExportGenotypesOperator(task_id="export_genotypes")
 
@@ -80,6 +85,6 @@ with DAG(
     "(tissue-use or genetic-data register), exactly, and publishes a new release. "
     "Runs daily and whenever the opt-out register is reloaded.",
 ) as variant_optout_sync:
-    SyncOptOutsOperator(task_id="sync_optouts") >> ExportGenotypesOperator(
+    sync_optouts_operator()(task_id="sync_optouts") >> ExportGenotypesOperator(
         task_id="export_genotypes"
     )

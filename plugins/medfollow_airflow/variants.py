@@ -1,11 +1,17 @@
 """Airflow adapters for the variant-frequency database (``genomics_variants``).
 
 The genomics code (cyvcf2, numpy, the store) is imported inside ``execute``: DAG parsing
-only needs these class definitions."""
+only needs these class definitions.
+
+The steps that update the aggregate (ingesting a file, removing opted-out persons) run in
+the task's process, or, when ``MEDFOLLOW_SPARK_CONN_ID`` names an Airflow connection of
+type spark (read when the DAG files are parsed, as by the workers), are submitted to that
+cluster with spark-submit (spark.py; the Spark provider is imported only then)."""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +29,52 @@ RELEASE_ASSET = table_asset("variants", "frequencies")
 GENOTYPES_ASSET = table_asset("variants", "person_genotypes")
 
 
+SPARK_CONN_ENV = "MEDFOLLOW_SPARK_CONN_ID"
+
+
 def store_dir() -> Path:
     return config.variant_store_dir()
+
+
+def spark_conn_id() -> str | None:
+    """The Spark connection the counting steps are submitted to; None: they run in process."""
+    return os.environ.get(SPARK_CONN_ENV, "").strip() or None
+
+
+def ingest_operator() -> type[BaseOperator]:
+    """The operator that adds one VCF (mapped over ``item``): in process, or on Spark."""
+    if spark_conn_id() is None:
+        return IngestGenomeFileOperator
+    from medfollow_airflow.spark import SubmittedIngestOperator
+
+    return SubmittedIngestOperator
+
+
+def sync_optouts_operator() -> type[BaseOperator]:
+    """The operator that removes opted-out persons and publishes: in process, or on Spark."""
+    if spark_conn_id() is None:
+        return SyncOptOutsOperator
+    from medfollow_airflow.spark import SubmittedSyncOptOutsOperator
+
+    return SubmittedSyncOptOutsOperator
+
+
+def require_store() -> None:
+    """Skip when there is no variant store yet (nothing to remove from)."""
+    if not (store_dir() / "state").exists() and not any(store_dir().glob("*")):
+        raise AirflowSkipException("no variant store yet")
+
+
+def sync_outcome(genomes: int, release_id: str | None) -> dict[str, Any]:
+    """An opt-out sync's result, or a skip when it published nothing (so nothing downstream
+    runs for it)."""
+    if release_id is None:
+        raise AirflowSkipException(
+            "no stored genome has an opt-out in force"
+            if not genomes
+            else f"{genomes} genome(s) removed before they were ever released"
+        )
+    return {"genomes_removed": genomes, "release_id": release_id}
 
 
 class ListGenomeFilesOperator(BaseOperator):
@@ -121,19 +171,13 @@ class SyncOptOutsOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from genomics_variants.pipeline import sync_optouts
 
-        if not (store_dir() / "state").exists() and not any(store_dir().glob("*")):
-            raise AirflowSkipException("no variant store yet")
+        require_store()
         try:
             removed, published = sync_optouts(store_dir(), WarehouseHook().dsn())
         except MedfollowError as exc:
             raise AirflowFailException(str(exc)) from None
-        if published.release is None:
-            raise AirflowSkipException(
-                "no stored genome has an opt-out in force"
-                if not removed.genomes
-                else f"{removed.genomes} genome(s) removed before they were ever released"
-            )
-        return {"genomes_removed": removed.genomes, "release_id": published.release.release_id}
+        release = published.release
+        return sync_outcome(removed.genomes, release.release_id if release else None)
 
 
 class ExportGenotypesOperator(BaseOperator):

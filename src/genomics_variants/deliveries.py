@@ -9,6 +9,7 @@ recorded in ``audit.deliveries`` like any registry delivery.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -61,8 +62,10 @@ def ingest_genome_file(
     key: bytes,
     warehouse_url: str | None,
     qc: str = "adj",
+    spark: Any | None = None,
 ) -> int:
-    """Add one file's genomes to the contribution store; returns genomes added."""
+    """Add one file's genomes to the contribution store; returns genomes added. With a
+    Spark session the aggregate is updated on Spark (spark_job.py runs this so)."""
     result = ingest_files(
         Store(store_dir),
         [vcf],
@@ -71,6 +74,7 @@ def ingest_genome_file(
         manifest=delivery_dir / "sample_manifest.tsv",
         warehouse_url=warehouse_url,
         qc=QCConfig.named(qc),
+        spark=spark,
     )
     return result.added
 

@@ -148,24 +148,33 @@ def remove(
     *,
     warehouse_url: str | None = None,
     min_change: int = MIN_CHANGE,
+    spark: Any | None = None,
 ) -> tuple[RemovalResult, Published]:
     """Remove persons by person_key and publish a release without them (always: a removal
-    takes effect at once; see frequencies/discipline.py for how it is masked)."""
+    takes effect at once; see frequencies/discipline.py for how it is masked); with a Spark
+    session, the aggregate is updated on Spark (contributions/spark.py)."""
     store = Store(store_dir)
-    result = remove_persons(store, person_keys)
+    result = remove_persons(store, person_keys, spark=spark)
     if not result.genomes:
         return result, Published(None, None)
     return result, publish(store, result.state, warehouse_url=warehouse_url, min_change=min_change)
 
 
 def sync_optouts(
-    store_dir: Path, warehouse_url: str, *, on: date | None = None, min_change: int = MIN_CHANGE
+    store_dir: Path,
+    warehouse_url: str,
+    *,
+    on: date | None = None,
+    min_change: int = MIN_CHANGE,
+    spark: Any | None = None,
 ) -> tuple[RemovalResult, Published]:
     """Remove every stored person with an opt-out in force on `on` (default today)."""
     optouts = optouts_in_force(warehouse_url, on or date.today())
     if optouts is None:
         raise MedfollowError("the opt-out register (raw.optout__registreringer) is not loaded")
-    return remove(store_dir, optouts, warehouse_url=warehouse_url, min_change=min_change)
+    return remove(
+        store_dir, optouts, warehouse_url=warehouse_url, min_change=min_change, spark=spark
+    )
 
 
 def release_of(store_dir: Path) -> Release:

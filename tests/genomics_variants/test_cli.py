@@ -63,14 +63,15 @@ def test_commands(
     assert "mfv_" in token and "lab" in _run("token", "list", "--store", store)
     _run("token", "revoke", "lab", "--store", store)
 
+    on_spark = ["--spark"] if java_runs_spark() else []  # make reference-tools installs Java 17
     removed = _run(
-        "remove", person_key(manifest_rows[0]["cpr"]), "--store", store, "--no-warehouse"
+        "remove", person_key(manifest_rows[0]["cpr"]), "--store", store, "--no-warehouse", *on_spark
     )
     # a removal publishes at once, masked by 19 withheld genomes (release discipline)
     assert "removed 1 genome" in removed and "release r00002: 20 genomes" in removed
     assert "19 other genome(s) withheld" in removed
     assert "equals a full recomputation" in _run("verify", "--store", store)
-    if java_runs_spark():  # make reference-tools installs Java 17
+    if on_spark:
         assert "equals a full recomputation on Spark" in _run("verify", "--spark", "--store", store)
     listed = _run("releases", "--store", store)
     assert "r00002" in listed and "r00001" not in listed  # the older release is deleted
@@ -99,9 +100,12 @@ COMMANDS: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     ("remove",): (
         ("Remove persons' genomes exactly",),
-        ("person_keys", "--store", "--dsn", "--warehouse"),
+        ("person_keys", "--store", "--dsn", "--warehouse", "--spark"),
     ),
-    ("sync-optouts",): (("Remove every stored person with an opt-out",), ("--store", "--on")),
+    ("sync-optouts",): (
+        ("Remove every stored person with an opt-out",),
+        ("--store", "--on", "--spark"),
+    ),
     ("lookup",): (
         ("Frequencies of a variant",),
         ("query", "--format", "--tier", "--reference", "--store"),

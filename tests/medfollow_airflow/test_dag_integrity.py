@@ -60,6 +60,18 @@ print("RESULT " + json.dumps({
     "import_errors": {os.path.basename(k): v for k, v in bag.import_errors.items()},
     "attempted": attempted,
     "tasks": {dag_id: [t.task_id for t in dag.tasks] for dag_id, dag in bag.dags.items()},
+    "classes": {
+        dag_id: {
+            t.task_id: [c.__name__ for c in getattr(t, "operator_class", type(t)).__mro__]
+            for t in dag.tasks
+        }
+        for dag_id, dag in bag.dags.items() if dag_id.startswith("variant_")
+    },
+    "spark_conn": {  # SparkSubmitOperator keeps its connection id in _conn_id
+        f"{dag_id}.{t.task_id}": getattr(t, "_conn_id", None)
+        for dag_id, dag in bag.dags.items() if dag_id.startswith("variant_")
+        for t in dag.tasks
+    },
 }))
 """
 
@@ -202,3 +214,28 @@ def test_sources_wait_for_the_register_they_are_checked_against(dagbag) -> None:
     register = {str(a.name) for a in raw_assets("cpr")}
     assert register <= scheduled_on("ingest_laboratory")
     assert {str(a.name) for a in raw_assets("optout")} <= scheduled_on("variant_frequencies")
+
+
+def test_the_variant_steps_run_on_a_spark_cluster_when_one_is_configured(dagbag) -> None:
+    """Without MEDFOLLOW_SPARK_CONN_ID the steps that count run in the task; with it they
+    are the Spark provider's SparkSubmitOperator on that connection, and the rest of both
+    DAGs is unchanged (parsing still starts no process)."""
+    local = guarded_load({"MEDFOLLOW_SPARK_CONN_ID": ""})
+    on_spark = guarded_load({"MEDFOLLOW_SPARK_CONN_ID": "spark_cluster"})
+    assert on_spark["attempted"] == [] and on_spark["import_errors"] == {}
+    counting = {
+        ("variant_frequencies", "ingest_genome_file"),
+        ("variant_optout_sync", "sync_optouts"),
+    }
+    for dag_id, classes in on_spark["classes"].items():
+        assert classes.keys() == local["classes"][dag_id].keys()
+        for task_id, mro in classes.items():
+            submitted = "SparkSubmitOperator" in mro
+            assert submitted == ((dag_id, task_id) in counting), (dag_id, task_id)
+            assert "SparkSubmitOperator" not in local["classes"][dag_id][task_id]
+            if not submitted:
+                assert mro == local["classes"][dag_id][task_id]
+    assert local["classes"]["variant_frequencies"]["ingest_genome_file"][0] == (
+        "IngestGenomeFileOperator"
+    )
+    assert on_spark["spark_conn"]["variant_optout_sync.sync_optouts"] == "spark_cluster"

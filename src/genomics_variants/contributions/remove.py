@@ -6,7 +6,9 @@ entirely. A joint batch is rewritten, under a new batch id, without the person's
 without the variants that no remaining genome of it carries (the person's private sites:
 ingest keeps only carried variants, so the store equals one that never held the person).
 Nothing of theirs is kept; older releases, exports and warehouse rows go at the next
-publish (pipeline.py).
+publish (pipeline.py). The rewriting is done here either way; the counting (what the
+aggregate loses) is done in this process, or on Spark (spark.py, ``spark_subtract``) from the
+changed batches' files.
 """
 
 from __future__ import annotations
@@ -128,9 +130,14 @@ def _batches_after(state: State, left: set[str], rewrites: dict[str, _Rewrite]) 
 
 
 def remove_persons(
-    store: Store, person_keys: Iterable[str], *, progress: Progress | None = None
+    store: Store,
+    person_keys: Iterable[str],
+    *,
+    progress: Progress | None = None,
+    spark: Any | None = None,
 ) -> RemovalResult:
-    """Remove every genome of these persons from the store and the aggregate."""
+    """Remove every genome of these persons from the store and the aggregate; with a Spark
+    session (see spark.py) the aggregate's arithmetic is done on Spark: the same numbers."""
     report = progress or (lambda _label, _done, _total: None)
     wanted = sorted(set(person_keys))
     with store.writer():
@@ -142,30 +149,22 @@ def remove_persons(
         generation = state.generation + 1
         remaining = state.samples.filter(pc.invert(hit))
         left = set(remaining.column("batch_id").to_pylist())
-        by_batch: dict[str, list[str]] = {}
-        for genome_id, batch_id in zip(
-            gone.column("genome_id").to_pylist(), gone.column("batch_id").to_pylist(), strict=True
-        ):
-            by_batch.setdefault(batch_id, []).append(genome_id)
-        removed: list[Contribution] = []
-        emptied: list[Sites] = []
+        by_batch = _by_batch(gone)
         rewrites: dict[str, _Rewrite] = {}
         for done, (batch_id, genomes) in enumerate(by_batch.items(), start=1):
-            removed.append(_contribution(store, state, batch_id, genomes))
             if batch_id in left:
                 new_id = f"{generation:06d}-{len(rewrites) + 1:04d}"
-                rewrite = _without(store, state, batch_id, genomes, new_id, generation)
-                rewrites[batch_id] = rewrite
-                removed.append(rewrite.dropped)
-                emptied.append(rewrite.dropped.sites)
-            else:
-                emptied.append(removed[-1].sites)
+                rewrites[batch_id] = _without(store, state, batch_id, genomes, new_id, generation)
             report("removing genomes", done, len(by_batch))
+        if spark is None:
+            aggregate = _subtracted(store, state, by_batch, rewrites)
+        else:
+            aggregate = _spark_subtracted(store, spark, state, by_batch, rewrites)
         new_state = State(
             generation,
             _renamed(remaining, rewrites),
             _batches_after(state, left, rewrites),
-            subtract(state.aggregate, removed, emptied),
+            aggregate,
         )
         store.commit(new_state)
     return RemovalResult(
@@ -175,6 +174,59 @@ def remove_persons(
         gone.num_rows,
         len(set(by_batch) - left),
     )
+
+
+def _by_batch(gone: pa.Table) -> dict[str, list[str]]:
+    """The genome ids of a samples table, by batch."""
+    by_batch: dict[str, list[str]] = {}
+    for genome_id, batch_id in zip(
+        gone.column("genome_id").to_pylist(), gone.column("batch_id").to_pylist(), strict=True
+    ):
+        by_batch.setdefault(batch_id, []).append(genome_id)
+    return by_batch
+
+
+def _subtracted(
+    store: Store, state: State, by_batch: dict[str, list[str]], rewrites: dict[str, _Rewrite]
+) -> Aggregate:
+    """The aggregate without the removed genomes, counted in this process: their codes, and
+    in each rewritten batch the others' codes at the variants it no longer lists."""
+    removed: list[Contribution] = []
+    emptied: list[Sites] = []
+    for batch_id, genomes in by_batch.items():
+        removed.append(_contribution(store, state, batch_id, genomes))
+        rewrite = rewrites.get(batch_id)
+        if rewrite is None:
+            emptied.append(removed[-1].sites)
+        else:
+            removed.append(rewrite.dropped)
+            emptied.append(rewrite.dropped.sites)
+    return subtract(state.aggregate, removed, emptied)
+
+
+def _spark_subtracted(
+    store: Store,
+    spark: Any,
+    state: State,
+    by_batch: dict[str, list[str]],
+    rewrites: dict[str, _Rewrite],
+) -> Aggregate:
+    """The same, counted by Spark from the changed batches' files (before the commit that
+    sweeps the replaced ones)."""
+    from genomics_variants.contributions.spark import Removal, StoredBatch, spark_subtract
+
+    removals = []
+    for batch_id, genomes in by_batch.items():
+        batch = _batch(state, batch_id)
+        rewrite = rewrites.get(batch_id)
+        removals.append(
+            Removal(
+                StoredBatch(batch_id, str(batch["kind"]), str(batch["calls_file"])),
+                tuple(genomes),
+                None if rewrite is None else rewrite.batch_id,
+            )
+        )
+    return spark_subtract(store, spark, state.aggregate, removals, samples=state.samples)
 
 
 def without_genomes(store: Store, state: State, genome_ids: Collection[str]) -> State:
@@ -188,11 +240,7 @@ def without_genomes(store: Store, state: State, genome_ids: Collection[str]) -> 
         return state
     remaining = state.samples.filter(pc.invert(hit))
     left = set(remaining.column("batch_id").to_pylist())
-    by_batch: dict[str, list[str]] = {}
-    for genome_id, batch_id in zip(
-        gone.column("genome_id").to_pylist(), gone.column("batch_id").to_pylist(), strict=True
-    ):
-        by_batch.setdefault(batch_id, []).append(genome_id)
+    by_batch = _by_batch(gone)
     removed = {b: _contribution(store, state, b, g) for b, g in by_batch.items()}
     emptied = [c.sites for b, c in removed.items() if b not in left]
     batches = state.batches.filter(

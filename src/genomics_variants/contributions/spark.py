@@ -12,9 +12,16 @@ per sample and contig), whose code adds its row of the same table to the sample'
 The driver collects the sums into an ``Aggregate`` in genome order, equal to
 ``recompute(store)`` and so giving the same release.
 
+Changes are counted the same way, reading only the batches they touch: ``spark_add`` sums
+new batches (and, at variants they list first, the stored blocks) and adds; ``spark_subtract``
+sums what removed genomes took away (their codes; in a joint batch rewritten without them,
+the others' codes at the variants it no longer lists; the blocks of an emptied gVCF or
+``vcf+bed`` batch) and subtracts, as ``subtract()`` does in process.
+
 Where it runs: ``master`` if given, else ``$MEDFOLLOW_SPARK_MASTER``, else the master that
 ``spark-submit`` configured, else ``local[*]``. On a cluster the store must lie on storage
-every executor can read (the shared root).
+every executor can read (the shared root). The variant DAG submits its counting steps with
+spark-submit when configured for a cluster (spark_job.py).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,12 +47,17 @@ from genomics_variants.contributions.aggregate import (
 from genomics_variants.contributions.measures import LUT, N_MEASURES, measure_sums
 from genomics_variants.contributions.store import Store, binary_to_codes
 from genomics_variants.sites import Sites
+from medfollow_core.errors import MedfollowError
 
 MASTER_ENV = "MEDFOLLOW_SPARK_MASTER"
 BATCH_OF_BLOCKS_FILE = r"/contributions/batch=([^/]+)/blocks\.parquet$"
 VARIANT = ["chrom", "pos", "ref", "alt"]
 MEASURE_COLUMNS = [f"m{i}" for i in range(N_MEASURES)]
 BATCH_FIELDS = ("batch_id", "kind", "calls_file")
+UNIT_SCHEMA = (
+    "batch_id string, kind string, sites string, calls string, row_group int, "
+    "genomes array<string>, still_listed string, lists boolean"
+)
 VARIANT_SCHEMA = "chrom string, pos long, ref string, alt string"
 MEASURES_SCHEMA = ", ".join(f"{m} long" for m in MEASURE_COLUMNS)
 LISTED = -1
@@ -75,6 +88,10 @@ def spark_session(master: str | None = None, *, partitions: int = 8) -> Any:
         # Spark's Python workers run this interpreter, the platform installed in it (pyspark
         # reads the variable when the context starts, not the spark.pyspark.python setting)
         os.environ["PYSPARK_PYTHON"] = sys.executable
+    elif chosen is None:
+        # under spark-submit, the same unless the deployment names the executors' Python
+        # (spark-submit then sets the variable from spark.pyspark.python)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     # py4j's threads log every closed gateway connection at INFO, into whatever stream the
@@ -90,6 +107,17 @@ class StoredBatch:
     batch_id: str
     kind: str
     calls_file: str
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Genomes leaving a stored batch: `batch` as stored before the removal (its files still
+    on disk), `genomes` the ones removed, `rewritten_as` the batch written to replace it
+    without them (remove.py), or None when no genome is left and the batch goes."""
+
+    batch: StoredBatch
+    genomes: tuple[str, ...]
+    rewritten_as: str | None
 
 
 def spark_aggregate(store: Store, spark: Any) -> Aggregate:
@@ -115,40 +143,13 @@ def spark_add(
     stored batch listed before. Reads only those batches' files: the work follows the
     change, not the store. `samples`: genome_id, batch_id and cell of (at least) the genomes
     of the new and the resident batches."""
-    from pyspark.sql import functions as F
-
     if not new:
         return previous
-    units = [
-        (
-            b.batch_id,
-            b.kind,
-            str(store.batch_dir(b.batch_id) / "sites.parquet"),
-            str(store.batch_dir(b.batch_id) / b.calls_file),
-            group,
-        )
-        for b in new
-        for group in range(
-            pq.ParquetFile(store.batch_dir(b.batch_id) / b.calls_file).num_row_groups
-        )
-    ]
-    unit_frame = spark.createDataFrame(
-        units, "batch_id string, kind string, sites string, calls string, row_group int"
-    ).repartition(max(1, len(units)))
-    cells = spark.sparkContext.broadcast(_column_map(samples, "genome_id", "cell"))
-    block_cells = _column_map(samples, "batch_id", "cell")  # a block batch holds one genome
-    schema = f"batch_id string, {VARIANT_SCHEMA}, cell int, {MEASURES_SCHEMA}"
-
-    def sums_of(parts: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for part in parts:
-            for unit in part.to_pylist():
-                yield from _unit_sums(unit, cells.value)
-
-    rows = unit_frame.mapInArrow(sums_of, schema).cache()
-    listed = rows.where(F.col("cell") == LISTED).select("batch_id", *VARIANT)
-    direct = rows.where(F.col("cell") != LISTED).drop("batch_id")
+    rows = _change_rows(spark, [u for b in new for u in _units(store, b)], samples)
+    listed = _listed(rows)
     new_variants = listed.select(*VARIANT).distinct()
-    known = spark.createDataFrame(pa.table(previous.sites.to_arrow()))
+    known = _known(spark, previous)
+    block_cells = _column_map(samples, "batch_id", "cell")  # a block batch holds one genome
     block_sums = [
         _block_sums(
             spark,
@@ -167,7 +168,132 @@ def spark_add(
             listed,
         ),
     ]
-    summed = direct
+    listed_by, sums = _collected(rows, listed, block_sums)
+    return _added(previous, listed_by, sums)
+
+
+def spark_subtract(
+    store: Store,
+    spark: Any,
+    previous: Aggregate,
+    removals: Sequence[Removal],
+    *,
+    samples: pa.Table,
+) -> Aggregate:
+    """`previous` without what `removals` take away, as ``subtract()`` does: the removed
+    genomes' codes at every variant their batch lists; in a batch rewritten without them,
+    the other genomes' codes at the variants it no longer lists (nobody left carries them);
+    the blocks of a removed gVCF or vcf+bed genome at every variant its own file does not
+    list; one listing less where a batch no longer lists a variant, and the variants no
+    batch lists any more dropped. Reads only the changed batches, and of a batch that keeps
+    every variant only the row groups holding removed genomes. `samples`: genome_id,
+    batch_id and cell of the genomes of those batches, as stored before the removal."""
+    if not removals:
+        return previous
+    rows = _change_rows(spark, [u for r in removals for u in _removal_units(store, r)], samples)
+    listed = _listed(rows)
+    with_blocks = [r.batch.batch_id for r in removals if r.batch.kind in BLOCK_KINDS]
+    block_sums = []
+    if with_blocks:  # (the aggregate's variants go to Spark only when blocks need them)
+        cells = _column_map(samples, "batch_id", "cell")
+        known = _known(spark, previous)
+        block_sums.append(_block_sums(spark, store, with_blocks, cells, known, listed))
+    listed_by, sums = _collected(rows, listed, block_sums)
+    return _subtracted(previous, listed_by, sums)
+
+
+def _units(
+    store: Store,
+    batch: StoredBatch,
+    *,
+    genomes: Sequence[str] | None = None,
+    still_listed: str | None = None,
+    row_groups: Sequence[int] | None = None,
+) -> list[tuple[Any, ...]]:
+    """The Spark tasks of a batch (UNIT_SCHEMA): one per row group of its calls file (all,
+    or `row_groups`), the first also giving the batch's LISTED rows (see _unit_sums)."""
+    folder = store.batch_dir(batch.batch_id)
+    calls = folder / batch.calls_file
+    groups = range(pq.ParquetFile(calls).num_row_groups) if row_groups is None else row_groups
+    chosen = None if genomes is None else list(genomes)
+    return [
+        (
+            batch.batch_id,
+            batch.kind,
+            str(folder / "sites.parquet"),
+            str(calls),
+            group,
+            chosen,
+            still_listed,
+            number == 0,
+        )
+        for number, group in enumerate(groups)
+    ]
+
+
+def _removal_units(store: Store, removal: Removal) -> list[tuple[Any, ...]]:
+    """The tasks of one removal: an emptied batch is counted whole; a rewritten one counts
+    the removed genomes everywhere and every genome at the variants it no longer lists, so
+    every row group is read if it drops variants, else only those holding removed genomes."""
+    batch = removal.batch
+    if removal.rewritten_as is None:
+        return _units(store, batch)
+    kept = store.batch_dir(removal.rewritten_as) / "sites.parquet"
+    before = store.batch_dir(batch.batch_id) / "sites.parquet"
+    drops = pq.ParquetFile(kept).metadata.num_rows < pq.ParquetFile(before).metadata.num_rows
+    groups = None
+    if not drops:
+        groups = _row_groups_holding(
+            store.batch_dir(batch.batch_id) / batch.calls_file, removal.genomes
+        )
+    return _units(store, batch, genomes=removal.genomes, still_listed=str(kept), row_groups=groups)
+
+
+def _row_groups_holding(calls: Path, genomes: Sequence[str]) -> list[int]:
+    """The row groups of a calls file holding any of `genomes` (its genome ids only read)."""
+    wanted = set(genomes)
+    file = pq.ParquetFile(calls)
+    return [
+        group
+        for group in range(file.num_row_groups)
+        if wanted.intersection(file.read_row_group(group, columns=["genome_id"])[0].to_pylist())
+    ]
+
+
+def _change_rows(spark: Any, units: list[tuple[Any, ...]], samples: pa.Table) -> Any:
+    """The tasks' rows (batch_id, variant, cell, measures; cell LISTED for listings),
+    cached: the listings are read twice."""
+    unit_frame = spark.createDataFrame(units, UNIT_SCHEMA).repartition(max(1, len(units)))
+    cells = spark.sparkContext.broadcast(_column_map(samples, "genome_id", "cell"))
+    schema = f"batch_id string, {VARIANT_SCHEMA}, cell int, {MEASURES_SCHEMA}"
+
+    def sums_of(parts: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for part in parts:
+            for unit in part.to_pylist():
+                yield from _unit_sums(unit, cells.value)
+
+    return unit_frame.mapInArrow(sums_of, schema).cache()
+
+
+def _listed(rows: Any) -> Any:
+    """(batch_id, variant) of every variant a changed batch starts or stops listing."""
+    from pyspark.sql import functions as F
+
+    return rows.where(F.col("cell") == LISTED).select("batch_id", *VARIANT)
+
+
+def _known(spark: Any, aggregate: Aggregate) -> Any:
+    """The aggregate's variants as a Spark frame."""
+    return spark.createDataFrame(pa.table(aggregate.sites.to_arrow()))
+
+
+def _collected(
+    rows: Any, listed: Any, block_sums: Sequence[Any | None]
+) -> tuple[pa.Table, pa.Table]:
+    """(listings per variant, measure sums per variant and cell) of a change, collected."""
+    from pyspark.sql import functions as F
+
+    summed = rows.where(F.col("cell") != LISTED).drop("batch_id")
     for extra in block_sums:
         if extra is not None:
             summed = summed.unionByName(extra)
@@ -178,7 +304,7 @@ def spark_add(
     )
     listed_by = listed.groupBy(*VARIANT).agg(F.count("*").alias("listed_by")).toArrow()
     rows.unpersist()
-    return _added(previous, listed_by, sums)
+    return listed_by, sums
 
 
 def _column_map(table: pa.Table, key: str, value: str) -> dict[str, int]:
@@ -186,18 +312,43 @@ def _column_map(table: pa.Table, key: str, value: str) -> dict[str, int]:
 
 
 def _unit_sums(unit: dict[str, Any], cells: dict[str, int]) -> Iterator[pa.RecordBatch]:
-    """One row group's measure sums per (variant, cell) that it touches; with the first row
-    group of a batch, also one LISTED row per variant the batch lists."""
+    """What one row group changes, per (variant, cell) it touches. At the variants its batch
+    starts or stops listing (all it lists, unless `still_listed` names the sites file of
+    those it keeps) every genome's codes count; elsewhere only those of `genomes` (every
+    genome when None). The unit marked `lists` also gives one LISTED row per variant its
+    batch starts or stops listing."""
     sites = pq.read_table(unit["sites"])
     calls = pq.ParquetFile(unit["calls"]).read_row_group(unit["row_group"])
     codes = binary_to_codes(calls.column("codes"), sites.num_rows)
-    sample_cells = np.array([cells[g] for g in calls.column("genome_id").to_pylist()])
-    sums = measure_sums(codes, sample_cells, covered=unit["kind"] != UNKNOWN_COVERAGE_KIND)
+    ids = np.asarray(calls.column("genome_id").to_pylist(), dtype=str)
+    sample_cells = np.array([cells[g] for g in ids.tolist()], dtype=np.int64)
+    covered = unit["kind"] != UNKNOWN_COVERAGE_KIND
+    changing = _changing(sites, unit["still_listed"])
+    if unit["genomes"] is None:
+        sums = measure_sums(codes, sample_cells, covered=covered)
+    else:
+        named = np.isin(ids, np.asarray(unit["genomes"], dtype=str))
+        sums = measure_sums(codes[:, named], sample_cells[named], covered=covered)
+        at, others = np.flatnonzero(changing), np.flatnonzero(~named)
+        if len(at) and len(others):
+            sums[at] += measure_sums(
+                codes[np.ix_(at, others)], sample_cells[others], covered=covered
+            )
     site, cell = np.nonzero(sums.any(axis=2))
     yield _rows(unit["batch_id"], sites.take(pa.array(site)), cell, sums[site, cell])
-    if unit["row_group"] == 0:
-        zeros = np.zeros((sites.num_rows, N_MEASURES), dtype=np.int64)
-        yield _rows(unit["batch_id"], sites, np.full(sites.num_rows, LISTED), zeros)
+    if unit["lists"]:
+        at = np.flatnonzero(changing)
+        zeros = np.zeros((len(at), N_MEASURES), dtype=np.int64)
+        yield _rows(unit["batch_id"], sites.take(pa.array(at)), np.full(len(at), LISTED), zeros)
+
+
+def _changing(sites: pa.Table, still_listed: str | None) -> np.ndarray:
+    """Which of a batch's sites it starts or stops listing: all, unless `still_listed` names
+    the sites file of the batch that replaces it (those are kept)."""
+    if still_listed is None:
+        return np.ones(sites.num_rows, bool)
+    kept = Sites.from_arrow(pq.read_table(still_listed)).ids
+    return ~np.isin(Sites.from_arrow(sites).ids, kept)
 
 
 def _rows(batch_id: str, sites: pa.Table, cell: np.ndarray, sums: np.ndarray) -> pa.RecordBatch:
@@ -307,3 +458,27 @@ def _added(previous: Aggregate, listed_by: pa.Table, sums: pa.Table) -> Aggregat
         values = np.stack([sums.column(m).to_numpy() for m in MEASURE_COLUMNS], axis=1)
         np.add.at(counts, (at, cell), values.astype(np.int32))
     return Aggregate(grown.sites, listed, counts)
+
+
+def _subtracted(previous: Aggregate, listed_by: pa.Table, sums: pa.Table) -> Aggregate:
+    """`previous` less the collected rows, without the variants no batch lists any more
+    (the driver's part, as in ``subtract()``)."""
+    counts, listed = previous.counts.copy(), previous.listed_by.copy()
+    if listed_by.num_rows:
+        rows = _held_rows(previous, listed_by)
+        np.subtract.at(listed, rows, listed_by.column("listed_by").to_numpy().astype(np.int32))
+    if sums.num_rows:
+        at = _held_rows(previous, sums)
+        cell = sums.column("cell").to_numpy()
+        values = np.stack([sums.column(m).to_numpy() for m in MEASURE_COLUMNS], axis=1)
+        np.subtract.at(counts, (at, cell), values.astype(np.int32))
+    return Aggregate(previous.sites, listed, counts).without_unlisted()
+
+
+def _held_rows(aggregate: Aggregate, table: pa.Table) -> np.ndarray:
+    """The aggregate's row of each variant of `table`; all must be there (a removed batch
+    listing a variant the aggregate lacks means a damaged store: -1 would hit the last row)."""
+    rows = aggregate.locate(Sites.from_arrow(table))
+    if (rows < 0).any():
+        raise MedfollowError("a removed batch lists variants the aggregate does not hold")
+    return rows

@@ -258,6 +258,7 @@ def remove(
         typer.Option("--warehouse/--no-warehouse", help="Also publish to variants.frequencies"),
     ] = True,
     min_change: MinChangeOption = None,
+    spark: SparkFlag = False,
 ) -> None:
     """Remove persons' genomes exactly (e.g. an opt-out) and publish a release without them.
 
@@ -273,12 +274,15 @@ def remove(
                 f"argument {number} looks like a CPR number; remove takes person_key pseudonyms"
             )
 
-    result, published = run_remove(
-        _store(store),
-        person_keys,
-        warehouse_url=_warehouse(dsn, warehouse),
-        min_change=_min_change(min_change),
-    )
+    url = _warehouse(dsn, warehouse)
+    with _spark_session(spark) as session:
+        result, published = run_remove(
+            _store(store),
+            person_keys,
+            warehouse_url=url,
+            min_change=_min_change(min_change),
+            spark=session,
+        )
     console.print(
         f"{result.found} of {result.requested} person(s) were stored; "
         f"removed {result.genomes} genome(s)"
@@ -294,13 +298,16 @@ def sync_optouts(
         str | None, typer.Option(help="Date opt-outs are in force on (default today)")
     ] = None,
     min_change: MinChangeOption = None,
+    spark: SparkFlag = False,
 ) -> None:
     """Remove every stored person with an opt-out (vaev or genetik) in force."""
     from genomics_variants.pipeline import sync_optouts as run_sync
 
-    result, published = run_sync(
-        _store(store), _warehouse_url(dsn), on=_date(on), min_change=_min_change(min_change)
-    )
+    url = _warehouse_url(dsn)
+    with _spark_session(spark) as session:
+        result, published = run_sync(
+            _store(store), url, on=_date(on), min_change=_min_change(min_change), spark=session
+        )
     console.print(
         f"{result.requested} opt-out(s) in force; {result.found} stored person(s) removed "
         f"({result.genomes} genome(s))"

@@ -3,7 +3,9 @@ single-process path: recomputed on the synthetic delivery with every kind of bat
 calls, gVCF reference blocks, plain VCFs with and without callable regions, a plain VCF of a
 gVCF's genome) after removals, and on the handcrafted awkward cases (multi-allelic indels,
 half-missing genotypes, haploid chrX, the PAR boundary); and added incrementally, ingest by
-ingest, step for step equal to the in-process update."""
+ingest, step for step equal to the in-process update; and removals (opt-outs) counted on
+Spark, step for step equal to the in-process removal and to a store that never held the
+persons, reading nothing of the batches they do not change."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from genomics_variants.contributions.aggregate import Aggregate
+from genomics_variants.contributions.aggregate import Aggregate, Contribution, add
+from genomics_variants.contributions.cells import N_CELLS, REGIONS, SEXES
 from genomics_variants.contributions.ingest import ingest_files
 from genomics_variants.contributions.remove import recompute, remove_persons
-from genomics_variants.contributions.store import State, Store
+from genomics_variants.contributions.store import BATCHES_SCHEMA, SAMPLES_SCHEMA, State, Store
 from genomics_variants.frequencies.release import frequency_table
+from genomics_variants.sites import Sites
 from medfollow_core.pseudonymise import load_key
 from support.variants import Handcrafted, java_runs_spark
 
@@ -45,6 +49,12 @@ def _assert_same(spark_made: Aggregate, store: Store) -> None:
     state = store.load()
     with_spark = State(state.generation, state.samples, state.batches, spark_made)
     assert frequency_table(with_spark).equals(frequency_table(state))
+
+
+def _assert_equal(a: Aggregate, b: Aggregate) -> None:
+    assert a.sites.ids.tolist() == b.sites.ids.tolist()
+    assert np.array_equal(a.listed_by, b.listed_by)
+    assert np.array_equal(a.counts, b.counts)
 
 
 def test_every_kind_of_batch_after_removals(
@@ -116,10 +126,7 @@ def test_ingests_update_the_aggregate_on_spark_as_in_process(
     for files in steps:
         ingest_files(on_spark, files, reference, key=key, workers=2, spark=spark)
         ingest_files(in_process, files, reference, key=key, workers=2)
-        a, b = on_spark.load().aggregate, in_process.load().aggregate
-        assert a.sites.ids.tolist() == b.sites.ids.tolist()
-        assert np.array_equal(a.listed_by, b.listed_by)
-        assert np.array_equal(a.counts, b.counts)
+        _assert_equal(on_spark.load().aggregate, in_process.load().aggregate)
     assert frequency_table(on_spark.load()).equals(frequency_table(in_process.load()))
 
 
@@ -177,3 +184,127 @@ def test_blocks_that_overlap_follow_the_single_process_rule(spark: Any, tmp_path
     assert np.array_equal(on_spark.counts, in_process.counts)
     called_in_cell_3 = in_process.counts[:, 3, 1].tolist()  # measure "called"
     assert called_in_cell_3 == [1, 0, 0, 1]  # 150: the long block; 250, 500: none; 700: own
+
+
+def _most_private(store: Store) -> str:
+    """The genome of the joint batch carrying most variants nobody else there carries (its
+    removal makes the batch drop variants)."""
+    state = store.load()
+    row = next(r for r in state.batches.to_pylist() if r["kind"] == "joint")
+    ids, codes = store.batch_calls(row["batch_id"], row["calls_file"], row["n_sites"])
+    carriers = (codes >> 4) > 0
+    private = carriers & (carriers.sum(axis=1, keepdims=True) == 1)
+    return ids[int(np.argmax(private.sum(axis=0)))]
+
+
+def test_removals_on_spark_equal_in_process_and_a_store_that_never_held_them(
+    spark: Any,
+    delivery: Path,
+    manifest_rows: list[dict[str, str]],
+    reference: Path,
+    person_key: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """Every kind of removal: a joint genome whose batch then drops its private variants,
+    other joint genomes, a gVCF genome (its blocks leave every variant), plain VCFs with and
+    without callable regions; two removals in a row."""
+    per_sample = delivery / "per_sample"
+    files = [delivery / "joint" / "cohort.vcf.gz", *sorted(per_sample.glob("*.vcf.gz"))]
+    key = load_key()
+    on_spark, in_process = Store(tmp_path / "spark"), Store(tmp_path / "local")
+    for store in (on_spark, in_process):
+        ingest_files(store, files, reference, key=key, workers=2)
+    state = on_spark.load()
+    kind_of = {row["batch_id"]: row["kind"] for row in state.batches.to_pylist()}
+    of_kind: dict[str, list[str]] = {}
+    for row in state.samples.to_pylist():
+        of_kind.setdefault(kind_of[row["batch_id"]], []).append(row["genome_id"])
+    private = _most_private(on_spark)
+    joint = [g for g in of_kind["joint"] if g != private]
+    steps = [
+        [private, of_kind["gvcf"][0], of_kind["vcf+bed"][0], of_kind["vcf"][0]],
+        [joint[0], joint[5], of_kind["gvcf"][1], of_kind["vcf+bed"][1]],
+    ]
+    cpr = {row["genome_id"]: row["cpr"] for row in manifest_rows}
+    for genomes in steps:
+        persons = [person_key(cpr[g]) for g in genomes]
+        removed = remove_persons(on_spark, persons, spark=spark)
+        remove_persons(in_process, persons)
+        assert removed.genomes == len(genomes)
+        _assert_equal(on_spark.load().aggregate, in_process.load().aggregate)
+        _assert_same(on_spark.load().aggregate, on_spark)
+
+    never = Store(tmp_path / "never")
+    gone = {person_key(cpr[g]) for genomes in steps for g in genomes}
+    ingest_files(never, files, reference, key=key, exclude_persons=gone, workers=2)
+    _assert_equal(on_spark.load().aggregate, never.load().aggregate)
+    assert frequency_table(on_spark.load()).equals(frequency_table(never.load()))
+
+
+HOM_REF, HET, HOM_ALT = 0b001011, 0b011011, 0b101011
+
+
+def _joint_store(folder: Path, batches: list[tuple[Sites, list[str], np.ndarray]]) -> Store:
+    """A store of joint batches written directly (sites, genome ids, codes per batch), with
+    its aggregate counted in process; genome g belongs to person "person-g"."""
+    store = Store(folder)
+    samples: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    contributions = []
+    with store.writer():
+        for number, (sites, genomes, codes) in enumerate(batches, start=1):
+            batch_id = f"000001-{number:04d}"
+            calls_file = store.write_batch(batch_id, 1, sites, genomes, codes, None)
+            rows.append(
+                {"batch_id": batch_id, "kind": "joint", "file_name": f"{batch_id}.vcf.gz"}
+                | {"calls_file": calls_file, "n_sites": len(sites), "qc": "none", "added_at": ""}
+            )
+            cells = np.arange(len(genomes)) % N_CELLS
+            samples += [
+                {"genome_id": g, "person_key": f"person-{g}", "batch_id": batch_id}
+                | {"sex": SEXES[c // len(REGIONS)], "region": REGIONS[c % len(REGIONS)]}
+                | {"cell": int(c), "added_at": ""}
+                for g, c in zip(genomes, cells, strict=True)
+            ]
+            contributions.append(Contribution(sites, codes, cells))
+        store.commit(
+            State(
+                1,
+                pa.Table.from_pylist(samples, schema=SAMPLES_SCHEMA),
+                pa.Table.from_pylist(rows, schema=BATCHES_SCHEMA),
+                add(Aggregate.empty(), contributions, []),
+            )
+        )
+    return store
+
+
+def test_a_removal_reads_only_what_it_changes(spark: Any, tmp_path: Path) -> None:
+    """A joint batch of 300 genomes (three row groups): removing genomes that leave every
+    variant carried reads only their row groups; removing the one carrier of a variant also
+    takes the batch's listing there and every other genome's calls (hom-ref calls, counted
+    in AN), which shows where another batch still lists the variant. That other batch, which
+    no genome leaves, is never read (its calls file is away meanwhile)."""
+    rng = np.random.default_rng(16)
+    genomes = [f"G{i:03d}" for i in range(300)]
+    sites = Sites.build(["chr17"] * 6, [100, 200, 300, 400, 500, 600], ["A"] * 6, ["C"] * 6)
+    codes = rng.choice(np.array([HOM_REF, HET, HOM_ALT, 0], np.uint8), size=(6, 300))
+    codes[:, 140:142] = HOM_REF  # their removal leaves every variant carried
+    codes[5] = HOM_REF
+    codes[5, 150] = HET  # the only carrier of the last variant
+    other = Sites.build(["chr17"] * 2, [300, 600], ["A"] * 2, ["C"] * 2)
+    other_genomes = [f"H{i:03d}" for i in range(20)]
+    other_codes = rng.choice(np.array([HOM_REF, HET], np.uint8), size=(2, 20))
+    batches = [(sites, genomes, codes), (other, other_genomes, other_codes)]
+    on_spark = _joint_store(tmp_path / "spark", batches)
+    in_process = _joint_store(tmp_path / "local", batches)
+    untouched = on_spark.batch_dir("000001-0002") / "calls.000001.parquet"
+    for removed in (["G140", "G141"], ["G150"]):
+        persons = [f"person-{g}" for g in removed]
+        untouched.rename(untouched.with_suffix(".away"))
+        remove_persons(on_spark, persons, spark=spark)
+        untouched.with_suffix(".away").rename(untouched)
+        remove_persons(in_process, persons)
+        _assert_equal(on_spark.load().aggregate, in_process.load().aggregate)
+        _assert_same(on_spark.load().aggregate, on_spark)
+    after = on_spark.load().aggregate
+    assert after.listed_by.tolist() == [1, 1, 2, 1, 1, 1]  # 600: now the other batch's only
