@@ -23,6 +23,14 @@ FORMAT layouts (GT:GQ:DP:AD, and GATK's GT:AD:DP:GQ:PL on about one record in fi
    of the two is compared.
 2. The cost of adding one genome to a store of 10 and of 1,000 genomes (and, apart, of
    publishing the release that follows), bench cohort, in-process.
+3. Peak memory of the ingest command (its largest process's peak RSS, as GNU time reports
+   it) on the bench cohort and on one four times as large: the same genomes over every
+   simulated window four times as long, so four times the records. As run in 1 (publishing
+   a release), and alone (`--min-change` above the genomes added: no release due, as the
+   DAG's ingest tasks run, its release being a task of its own). A joint VCF's genotype
+   codes are held a block at a time, so what grows with the file is only what is kept per
+   variant (sites, counts and, publishing, the release): target within 1.5x of the bench
+   cohort's.
 """
 
 from __future__ import annotations
@@ -31,7 +39,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import secrets
 import shlex
 import shutil
@@ -40,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -55,6 +62,8 @@ from medfollow_core.pseudonymise import KEY_ENV
 from synthetic_deliveries.genomes import DEFAULT_WINDOWS, Window, write_genomes
 
 CORES = 2
+LARGE_SCALE = 4  # the memory benchmark's larger cohort: this many times the records
+RSS_RUNS = 3  # runs of ingest on the larger cohort (the bench cohort's are those of its race)
 CUTOFF = date(2026, 3, 31)
 MEDFOLLOW = Path(sys.executable).with_name("medfollow")
 
@@ -83,11 +92,13 @@ def _samples_in(delivery: Path) -> int:
     return len(lines) - 1
 
 
-def cohort_windows(megabases: float) -> tuple[Window, ...]:
-    """The generator's windows with the chr17 one (from BRCA1's neighbourhood) widened."""
+def cohort_windows(megabases: float, scale: int = 1) -> tuple[Window, ...]:
+    """The generator's windows with the chr17 one (from BRCA1's neighbourhood) widened to
+    `megabases`, then each `scale` times as long: as dense in records, `scale` times as many."""
     chr17, *others = DEFAULT_WINDOWS
     length = int(megabases * 1_000_000)
-    return (Window(chr17.contig, chr17.start, chr17.start + length - 1), *others)
+    windows = (Window(chr17.contig, chr17.start, chr17.start + length - 1), *others)
+    return tuple(replace(w, end=w.start + scale * w.length - 1) for w in windows)
 
 
 def _simulated(delivery: Path) -> tuple[int, list[str]]:
@@ -116,10 +127,13 @@ class Cohort:
         return self.delivery / "sample_manifest.tsv"
 
 
-def simulate(folder: Path, samples: int, megabases: float, rng: np.random.Generator) -> Path:
-    """The delivery of `samples` genomes over `megabases` of chr17 (reused when it exists)."""
+def simulate(
+    folder: Path, samples: int, megabases: float, rng: np.random.Generator, scale: int = 1
+) -> Path:
+    """The delivery of `samples` genomes over `megabases` of chr17 and the chrX windows, all
+    `scale` times as long (reused when it exists)."""
     delivery = folder / "landing" / "genomes" / f"genomes-{CUTOFF:%Y%m}"
-    windows = cohort_windows(megabases)
+    windows = cohort_windows(megabases, scale)
     wanted = (samples, [w.label for w in windows])
     if not (delivery / "manifest.json").exists() or _simulated(delivery) != wanted:
         print(f"simulating {samples:,} genomes (msprime) in {folder} ...", flush=True)
@@ -133,10 +147,15 @@ def _output(command: list[str]) -> str:
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
+def shape(cohort: Cohort) -> tuple[int, int]:
+    """(genomes, records) of the joint VCF."""
+    samples = len(_output(["bcftools", "query", "-l", str(cohort.joint)]).split())
+    return samples, int(_output(["bcftools", "index", "-n", str(cohort.joint)]))
+
+
 def describe(cohort: Cohort) -> str:
     """Genomes x records, size and FORMAT layouts (records of each) of the joint VCF."""
-    samples = len(_output(["bcftools", "query", "-l", str(cohort.joint)]).split())
-    records = int(_output(["bcftools", "index", "-n", str(cohort.joint)]))
+    samples, records = shape(cohort)
     layouts = _output(
         [
             "bash",
@@ -152,21 +171,32 @@ def describe(cohort: Cohort) -> str:
     return f"{samples:,} genomes x {records:,} records, {size:,.0f} MB; FORMAT {shapes}"
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """(wall-clock, CPU) seconds of one command, from its start to its exit.
+@dataclass(frozen=True)
+class Run:
+    """One command's wall-clock and CPU seconds, and its peak resident set (bytes)."""
+
+    wall: float
+    cpu: float
+    peak_rss: int
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> Run:
+    """Wall-clock and CPU seconds of one command, from its start to its exit, and its peak RSS.
 
     CPU is user + system time of the command and of every descendant reaped before it
-    exited (the reader processes of our ingest, both stages of the bcftools pipeline).
+    exited (the reader processes of our ingest, both stages of the bcftools pipeline); the
+    peak RSS is the largest any one of them reached (the kernel's, as GNU time reports it).
     """
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode:
-        raise SystemExit(f"{shlex.join(command)} failed:\n{done.stderr.decode()[-2000:]}")
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return wall, cpu
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _pid, status, usage = os.wait4(process.pid, 0)  # this command's usage, not all children's
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        if process.returncode:
+            errors.seek(0)
+            raise SystemExit(f"{shlex.join(command)} failed:\n{errors.read().decode()[-2000:]}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
 
 
 def bcftools_command(cohort: Cohort, out: Path) -> list[str]:
@@ -178,8 +208,9 @@ def bcftools_command(cohort: Cohort, out: Path) -> list[str]:
     return ["bash", "-c", f"set -o pipefail; {norm} 2>/dev/null | {tags} > {shlex.quote(str(out))}"]
 
 
-def medfollow_command(cohort: Cohort, store: Path) -> list[str]:
-    """Our ingest, as a user types it (no warehouse: opt-outs and regions are another cost)."""
+def medfollow_command(cohort: Cohort, store: Path, min_change: int = 1) -> list[str]:
+    """Our ingest, as a user types it (no warehouse: opt-outs and regions are another cost);
+    it publishes a release if `min_change` genomes or more are added."""
     return [
         str(MEDFOLLOW),
         "variants",
@@ -193,7 +224,7 @@ def medfollow_command(cohort: Cohort, store: Path) -> list[str]:
         str(store),
         "--no-warehouse",
         "--min-change",
-        "1",
+        str(min_change),
         "--workers",
         str(CORES),
     ]
@@ -203,14 +234,14 @@ def medfollow_command(cohort: Cohort, store: Path) -> list[str]:
 class Race:
     """Wall-clock and CPU seconds of each run of both commands, and the comparison."""
 
-    bcftools: list[tuple[float, float]]
-    ours: list[tuple[float, float]]
+    bcftools: list[Run]
+    ours: list[Run]
     compared: int
     mismatches: int
 
     @staticmethod
-    def _summary(runs: list[tuple[float, float]]) -> str:
-        walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
+    def _summary(runs: list[Run]) -> str:
+        walls, cpus = [r.wall for r in runs], [r.cpu for r in runs]
         return (
             f"{min(walls):.2f} s wall best, {statistics.median(walls):.2f} median "
             f"({', '.join(f'{w:.2f}' for w in walls)}); {min(cpus):.2f} s CPU best, "
@@ -218,8 +249,8 @@ class Race:
         )
 
     def rows(self) -> list[tuple[str, str]]:
-        b_wall, o_wall = [r[0] for r in self.bcftools], [r[0] for r in self.ours]
-        b_cpu, o_cpu = [r[1] for r in self.bcftools], [r[1] for r in self.ours]
+        b_wall, o_wall = [r.wall for r in self.bcftools], [r.wall for r in self.ours]
+        b_cpu, o_cpu = [r.cpu for r in self.bcftools], [r.cpu for r in self.ours]
         return [
             ("bcftools norm | +fill-tags", self._summary(self.bcftools)),
             ("medfollow variants ingest", self._summary(self.ours)),
@@ -234,12 +265,12 @@ class Race:
 
     @property
     def ratio(self) -> float:
-        return min(r[0] for r in self.bcftools) / min(r[0] for r in self.ours)
+        return min(r.wall for r in self.bcftools) / min(r.wall for r in self.ours)
 
 
 def race(cohort: Cohort, work: Path, repeats: int, key: bytes) -> Race:
     """Both commands, alternating, `repeats` times each; then the counts compared."""
-    env = {**os.environ, KEY_ENV: key.hex()}  # synthetic people: a throw-away key
+    env = _environment(key)
     out = work / f"bcftools-{cohort.name}.vcf"
     bcftools, ours = [], []
     store = work / f"store-{cohort.name}"
@@ -250,6 +281,63 @@ def race(cohort: Cohort, work: Path, repeats: int, key: bytes) -> Race:
     release = next((store / "releases").glob("r*/frequencies.parquet"))
     compared, mismatches = compare(out, release)
     return Race(bcftools, ours, compared, mismatches)
+
+
+def _environment(key: bytes) -> dict[str, str]:
+    """Our commands' environment: the pseudonymisation key (synthetic people: a throw-away)."""
+    return {**os.environ, KEY_ENV: key.hex()}
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Peak RSS of our ingest runs on the bench cohort and on the larger one."""
+
+    label: str
+    bench: tuple[int, int]  # (genomes, records)
+    large: tuple[int, int]
+    bench_runs: list[Run]
+    large_runs: list[Run]
+
+    @staticmethod
+    def _peak(shape: tuple[int, int], runs: list[Run]) -> str:
+        peaks = [r.peak_rss / 1e6 for r in runs]
+        return (
+            f"{shape[0]:,} genomes x {shape[1]:,} records: {statistics.median(peaks):.0f} MB "
+            f"median ({', '.join(f'{p:.0f}' for p in peaks)}); "
+            f"{statistics.median(r.wall for r in runs):.1f} s wall median"
+        )
+
+    def rows(self) -> list[tuple[str, str]]:
+        bench = statistics.median(r.peak_rss for r in self.bench_runs)
+        large = statistics.median(r.peak_rss for r in self.large_runs)
+        return [
+            (f"{self.label}, bench cohort", self._peak(self.bench, self.bench_runs)),
+            (f"{self.label}, {LARGE_SCALE}x larger", self._peak(self.large, self.large_runs)),
+            (
+                f"{self.label}, larger / bench (target <= 1.5x)",
+                f"{self.large[1] / self.bench[1]:.2f}x records, {large / bench:.2f}x peak RSS",
+            ),
+        ]
+
+
+def footprints(bench: Cohort, large: Cohort, race: Race, work: Path, key: bytes) -> list[Footprint]:
+    """Peak RSS of ingest publishing a release (the bench cohort's runs are its race's) and
+    of ingest alone, no release due."""
+    shapes = shape(bench), shape(large)
+    alone = 10 * max(shapes[0][0], shapes[1][0])  # more genomes than added: no release
+
+    def runs(cohort: Cohort, min_change: int) -> list[Run]:
+        store, out = work / f"store-{cohort.name}", []
+        for _ in range(RSS_RUNS):
+            shutil.rmtree(store, ignore_errors=True)
+            out.append(timed(medfollow_command(cohort, store, min_change), _environment(key)))
+        shutil.rmtree(store, ignore_errors=True)
+        return out
+
+    return [
+        Footprint("with its release", *shapes, race.ours, runs(large, 1)),
+        Footprint("ingest alone", *shapes, runs(bench, alone), runs(large, alone)),
+    ]
 
 
 def compare(bcftools_vcf: Path, release: Path) -> tuple[int, int]:
@@ -409,6 +497,12 @@ def main(argv: list[str] | None = None) -> None:
             add[size], publishing[size] = add_one_genome(
                 base, genome, bench.fasta, bench.manifest, key, work, max(args.repeats, 7)
             )
+        print(f"3 peak RSS of ingest, bench cohort and {LARGE_SCALE}x larger ...", flush=True)
+        large = Cohort(
+            "large",
+            simulate(work / "large", args.samples, args.megabases, rng, scale=LARGE_SCALE),
+        )
+        memory = footprints(bench, large, races["bench"], work, key)
 
         print(
             f"\nvariant frequencies benchmark ({os.cpu_count()} CPUs visible, {CORES} used; "
@@ -436,6 +530,10 @@ def main(argv: list[str] | None = None) -> None:
                     f"{os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs)",
                 ),
             ],
+        )
+        _print_rows(
+            "peak memory of ingest (whole command, its largest process)",
+            [row for footprint in memory for row in footprint.rows()],
         )
         if any(r.mismatches for r in races.values()):
             raise SystemExit("counts differ from bcftools")

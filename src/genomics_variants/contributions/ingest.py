@@ -55,10 +55,10 @@ from genomics_variants.reference import require_same_sequence
 from genomics_variants.sites import Sites, locate
 from genomics_variants.vcf.callable import callable_blocks
 from genomics_variants.vcf.calls import Blocks, FileCalls, FileSpec, ReadStats
-from genomics_variants.vcf.genotypes import carried
 from genomics_variants.vcf.header import HeaderInfo, read_header
 from genomics_variants.vcf.qc import QCConfig
 from genomics_variants.vcf.read import read_calls
+from genomics_variants.vcf.spill import SpilledCodes
 from medfollow_core.errors import MedfollowError
 from medfollow_core.types import Progress
 
@@ -282,9 +282,7 @@ def _stage(
         for number, (plan, fc, rows) in enumerate(zip(plans, calls, samples, strict=True), start=1):
             batch_id = f"{generation:06d}-{number:04d}"
             blocks = fc.blocks if fc.blocks is not None else plan.blocks
-            keep = np.flatnonzero(carried(fc.codes))  # see genotypes.carried
-            sites, codes = fc.sites.take(keep), fc.codes[keep]
-            sums = None if fc.sums is None else fc.sums[keep]
+            sites, codes, sums = _kept(fc)
             writes.append(
                 writer.submit(
                     store.write_batch,
@@ -298,7 +296,9 @@ def _stage(
             )
             cells = rows.column("cell").to_numpy()
             covered = plan.kind != UNKNOWN_COVERAGE_KIND
-            contributions.append(Contribution(sites, codes, cells, blocks, sums, covered))
+            # the codes stay on disk (they are being written): `add` takes the readers' sums
+            in_memory = np.zeros((0, len(fc.samples)), dtype=np.uint8)
+            contributions.append(Contribution(sites, in_memory, cells, blocks, sums, covered))
             n = rows.num_rows
             sample_tables.append(
                 rows.append_column("batch_id", pa.array([batch_id] * n, pa.string()))
@@ -334,6 +334,17 @@ def _stage(
         ),
         aggregate,
     )
+
+
+def _kept(fc: FileCalls) -> tuple[Sites, SpilledCodes, np.ndarray]:
+    """The variants a file's batch keeps (see genotypes.carried), their codes and sums (which
+    the readers computed, as _specs asks them to)."""
+    if fc.sums is None:
+        raise ValueError(f"{fc.path.name} was read without sums")
+    if fc.carried.all():  # the usual case, all of a joint file's genomes kept: no copies
+        return fc.sites, fc.codes, fc.sums
+    keep = np.flatnonzero(fc.carried)
+    return fc.sites.take(keep), fc.codes.take(keep), fc.sums[keep]
 
 
 def _spark_added(
@@ -406,11 +417,14 @@ def ingest_files(
         people = {k for p in readable for k in genomes.person_key[p.kept].tolist()}
         regions = regions_of(warehouse_url, people) if warehouse_url else {}
         specs, samples = _specs(readable, genomes, regions)
-        calls = read_calls(specs, reference, qc=qc, workers=workers, progress=progress)
-        if readable:
-            state = _stage(store, state, readable, calls, samples, qc, workers, spark)
-            store.commit(state)
-            store.remember_reference(reference)
+        with store.scratch() as folder:  # the codes read, until _stage has stored them
+            calls = read_calls(
+                specs, reference, qc=qc, folder=folder, workers=workers, progress=progress
+            )
+            if readable:
+                state = _stage(store, state, readable, calls, samples, qc, workers, spark)
+                store.commit(state)
+                store.remember_reference(reference)
     read = {p.path: fc for p, fc in zip(readable, calls, strict=True)}
     reports = [
         FileReport(

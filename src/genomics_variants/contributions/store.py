@@ -16,6 +16,8 @@ Layout under the store directory:
     store.json                                        format version, reference FASTA
     reference/<name>.fa[.gz] (+ .fai, .gzi)           that FASTA, registered at ingest
     releases/...                                      see frequencies/release.py
+    scratch/                                          a writer's temporary files (the codes
+                                                      of VCFs being ingested, vcf/spill.py)
 
 A batch is partitioned into its own folder (hive style, `batch=<id>`) and its calls file is
 sorted by genome_id in small row groups, so one sample's contribution is read through the
@@ -44,11 +46,13 @@ import pyarrow.parquet as pq
 from genomics_variants.contributions.aggregate import Aggregate
 from genomics_variants.sites import Sites
 from genomics_variants.vcf.calls import Blocks
+from genomics_variants.vcf.spill import SpilledCodes
 from medfollow_core.errors import MedfollowError
 
 AGGREGATE_FILE = "aggregate.arrow"
 FORMAT_VERSION = 3  # 2: the working aggregate is Arrow IPC; 3: measure seen_unknown added
 REFERENCE_DIR = "reference"
+SCRATCH_DIR = "scratch"
 CALLS_ROW_GROUP = 128
 
 SAMPLES_SCHEMA = pa.schema(
@@ -103,9 +107,9 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def codes_to_binary(codes: np.ndarray) -> pa.Array:
-    """(sites, samples) codes -> one binary value per sample (its codes at every site)."""
-    per_sample = np.ascontiguousarray(codes.T)
+def rows_to_binary(per_sample: np.ndarray) -> pa.Array:
+    """(samples, sites) codes -> one binary value per sample (its codes at every site)."""
+    per_sample = np.ascontiguousarray(per_sample)
     n_samples, n_sites = per_sample.shape
     if n_sites == 0:
         return pa.array([b""] * n_samples, pa.binary())
@@ -115,7 +119,7 @@ def codes_to_binary(codes: np.ndarray) -> pa.Array:
 
 
 def binary_to_codes(column: pa.ChunkedArray | pa.Array, n_sites: int) -> np.ndarray:
-    """Inverse of codes_to_binary: (sites, samples) codes."""
+    """(sites, samples) codes from rows_to_binary's values."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if n_sites == 0 or len(array) == 0:
         return np.zeros((n_sites, len(array)), dtype=np.uint8)
@@ -166,7 +170,20 @@ class Store:
         with open(self.root / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # waits for another writer to finish
             self._sweep()
+            _remove(self.root / SCRATCH_DIR)  # an interrupted writer's
             yield
+
+    @contextmanager
+    def scratch(self) -> Iterator[Path]:
+        """An empty folder for a writer's temporary files, removed afterwards (call while
+        writing). It lies in the store, on the disk that will hold the batches written from
+        it, not in a temporary folder that may be small or in memory."""
+        folder = self.root / SCRATCH_DIR
+        folder.mkdir()
+        try:
+            yield folder
+        finally:
+            _remove(folder)
 
     @property
     def reference(self) -> Path | None:
@@ -272,10 +289,13 @@ class Store:
         generation: int,
         sites: Sites,
         genome_ids: Sequence[str],
-        codes: np.ndarray,
+        codes: np.ndarray | SpilledCodes,
         blocks: Blocks | None,
     ) -> str:
-        """Write a batch's files (before the commit that adopts them); returns the calls file."""
+        """Write a batch's files (before the commit that adopts them); returns the calls file.
+
+        `codes` are (sites, samples) of `genome_ids`: in memory, or on disk as a VCF's
+        reader left them (vcf/spill.py; then `genome_ids` are their samples)."""
         folder = self.batch_dir(batch_id)
         folder.mkdir(parents=True, exist_ok=True)
         if not (folder / "sites.parquet").exists():
@@ -296,25 +316,32 @@ class Store:
         return self.write_calls(batch_id, generation, genome_ids, codes)
 
     def write_calls(
-        self, batch_id: str, generation: int, genome_ids: Sequence[str], codes: np.ndarray
+        self,
+        batch_id: str,
+        generation: int,
+        genome_ids: Sequence[str],
+        codes: np.ndarray | SpilledCodes,
     ) -> str:
-        """Write a batch's calls file for `generation`, rows sorted by genome id."""
-        order = np.argsort(np.asarray(genome_ids, dtype=str), kind="stable")
+        """Write a batch's calls file for `generation`, rows sorted by genome id, one row
+        group at a time: codes on disk are read a row group at a time too, so writing the
+        batch of a joint VCF of any length holds CALLS_ROW_GROUP samples' codes at once."""
         name = f"calls.{generation:06d}.parquet"
-        table = pa.table(
-            {
-                "genome_id": pa.array(np.asarray(genome_ids, dtype=str)[order], pa.string()),
-                "codes": codes_to_binary(codes[:, order]),
-            }
+        n_sites = len(codes) if isinstance(codes, SpilledCodes) else codes.shape[0]
+        schema = pa.schema(
+            [("genome_id", pa.string()), ("codes", pa.binary(n_sites) if n_sites else pa.binary())]
         )
-        pq.write_table(
-            table,
+        with pq.ParquetWriter(
             self.batch_dir(batch_id) / name,
+            schema,
             compression="zstd",
             compression_level=1,
-            row_group_size=CALLS_ROW_GROUP,
             use_dictionary=["genome_id"],
-        )
+        ) as out:
+            for names, rows in _row_groups(genome_ids, codes):
+                group = pa.table(
+                    {"genome_id": pa.array(names, pa.string()), "codes": rows_to_binary(rows)}
+                )
+                out.write_table(group, row_group_size=CALLS_ROW_GROUP)
         return name
 
     def batch_sites(self, batch_id: str) -> Sites:
@@ -338,6 +365,31 @@ class Store:
             table.column("end").to_numpy(),
             table.column("code").to_numpy().astype(np.uint8),
         )
+
+
+def _row_groups(
+    genome_ids: Sequence[str], codes: np.ndarray | SpilledCodes
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(genome ids, (samples, sites) codes) of each row group of a calls file, in genome id
+    order: read from disk a row group at a time, or sliced from codes in memory transposed
+    once (a row per sample is what is stored)."""
+    if isinstance(codes, SpilledCodes):
+        if list(codes.samples) != list(genome_ids):
+            raise ValueError("the spilled codes are not of these genomes")
+        for lo, hi in _bounds(len(genome_ids)):
+            yield codes.names[lo:hi], codes.sample_rows(lo, hi)
+        return
+    order = np.argsort(np.asarray(genome_ids, dtype=str), kind="stable")
+    names = np.asarray(genome_ids, dtype=str)[order]
+    per_sample = np.ascontiguousarray(codes[:, order].T)
+    for lo, hi in _bounds(len(genome_ids)):
+        yield names[lo:hi], per_sample[lo:hi]
+
+
+def _bounds(n_samples: int) -> Iterator[tuple[int, int]]:
+    """The samples of each row group: [lo, hi) by rank."""
+    for lo in range(0, n_samples, CALLS_ROW_GROUP):
+        yield lo, min(lo + CALLS_ROW_GROUP, n_samples)
 
 
 def _fasta_indexes(fasta: Path) -> list[Path]:

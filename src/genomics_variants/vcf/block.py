@@ -19,10 +19,12 @@ from genomics_variants.vcf.genotypes import (
     absent_samples,
     allele_codes,
     base_codes,
+    carried,
     correct_ploidy,
     normalise_missing,
 )
 from genomics_variants.vcf.qc import QCConfig, adj_mask
+from genomics_variants.vcf.spill import SpillWriter
 
 BLOCK_RECORDS = 256
 MAX_ROWS_PER_RECORD = 5  # a gVCF block cut at both PARs of chrX (assembly.par_pieces)
@@ -30,11 +32,10 @@ MAX_ROWS_PER_RECORD = 5  # a gVCF block cut at both PARs of chrX (assembly.par_p
 
 @dataclass
 class Decoded:
-    """Accumulated output of flushed blocks: codes (and sums) of split variants, in order,
-    and gVCF blocks."""
+    """Accumulated output of flushed blocks but their codes and sums (which go to spill
+    files): per split variant, in order, whether a sample carries its ALT; gVCF blocks."""
 
-    codes: list[np.ndarray] = field(default_factory=list)
-    sums: list[np.ndarray] = field(default_factory=list)
+    carried: list[np.ndarray] = field(default_factory=list)
     blocks: list[Blocks] = field(default_factory=list)
 
 
@@ -125,9 +126,15 @@ class RecordBlock:
 
 
 def flush(
-    block: RecordBlock, xy: np.ndarray, qc: QCConfig, summarise: Summarise | None, out: Decoded
+    block: RecordBlock,
+    xy: np.ndarray,
+    qc: QCConfig,
+    summarise: Summarise | None,
+    out: Decoded,
+    spill: SpillWriter,
 ) -> None:
-    """Turn a block of records into codes (and gVCF blocks) and append them to `out`."""
+    """Turn a block of records into codes, written to `spill`, and what `out` keeps of them
+    (and gVCF blocks)."""
     rows = len(block)
     if not rows:
         return
@@ -153,9 +160,8 @@ def flush(
     if block.split_rows:
         split = np.array(block.split_rows, dtype=np.intp)
         codes = allele_codes(first, second, base, split, np.array(block.split_alleles))
-        out.codes.append(codes)
-        if summarise is not None:
-            out.sums.append(summarise(codes))
+        spill.write(codes, None if summarise is None else summarise(codes))
+        out.carried.append(carried(codes))
     if block.block_rows:
         held = np.array(block.block_rows, dtype=np.intp)
         out.blocks.append(

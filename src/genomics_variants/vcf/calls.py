@@ -10,6 +10,7 @@ import numpy as np
 
 from genomics_variants.sites import Sites
 from genomics_variants.vcf.header import HeaderInfo
+from genomics_variants.vcf.spill import SpilledCodes
 
 Summarise = Callable[[np.ndarray], np.ndarray]
 
@@ -69,7 +70,8 @@ class FileCalls:
 
     samples: genome ids of the columns of `codes` (the kept subset, in file order).
     sites: normalised variants in genome order, unique.
-    codes: (variants, samples) uint8 genotype codes.
+    codes: (variants, samples) uint8 genotype codes, on disk (spill.py) until read.
+    carried: per variant, whether any sample carries its ALT (genotypes.carried).
     sums: the FileSpec's `summarise` applied to the codes (None without one).
     blocks: reference blocks for a gVCF, else None.
     qc_skipped: QC criteria not applied because the file lacks their FORMAT field.
@@ -79,7 +81,8 @@ class FileCalls:
     header: HeaderInfo
     samples: tuple[str, ...]
     sites: Sites
-    codes: np.ndarray
+    codes: SpilledCodes
+    carried: np.ndarray
     sums: np.ndarray | None
     blocks: Blocks | None
     stats: ReadStats

@@ -3,9 +3,12 @@
 A VCF's text is parsed by pysam into a temporary BCF, region by region (transcode.py), and
 its records are read straight into numpy (bcf.py); each record's REF is checked against
 the reference and its ALT alleles normalised (normalise.py), and its calls go into a block
-that is decoded with numpy (block.py). A tabix-indexed joint file is read by several processes at once, each
-taking a balanced group of regions (partition.py); pieces are merged in genome order,
-duplicate variants combined.
+that is decoded with numpy (block.py). A tabix-indexed joint file is read by several
+processes at once, each taking a balanced group of regions (partition.py). The codes of
+each decoded block, and their sums, go straight to the reader's spill files (spill.py),
+so a reader holds one block of them and sends back only the sites, in read order. These
+are merged in genome order, duplicate variants combined; the sums are read back into
+place, the codes when the batch is stored.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from genomics_variants.vcf.header import read_header
 from genomics_variants.vcf.normalise import is_sequence_allele, normalise, ref_matches
 from genomics_variants.vcf.partition import Region, partition
 from genomics_variants.vcf.qc import QCConfig
+from genomics_variants.vcf.spill import Spill, SpilledCodes, SpillWriter
 from genomics_variants.vcf.transcode import bcf_pieces
 from medfollow_core.errors import MedfollowError
 from medfollow_core.types import Progress
@@ -36,6 +40,7 @@ from medfollow_core.types import Progress
 @dataclass(frozen=True)
 class _Job:
     path: Path
+    spill: Path
     reference: Path
     regions: tuple[Region, ...] | None
     samples: tuple[str, ...]
@@ -48,7 +53,8 @@ class _Job:
 
 @dataclass
 class _Part:
-    """What one reader process returns: split variants in read order and their codes."""
+    """What one reader process returns with its spill file: split variants in read order
+    and what it keeps of their codes (Decoded)."""
 
     chrom: list[str] = field(default_factory=list)
     pos: list[int] = field(default_factory=list)
@@ -58,7 +64,7 @@ class _Part:
     stats: ReadStats = field(default_factory=ReadStats)
 
 
-def _read_part(job: _Job) -> _Part:
+def _read_part(job: _Job) -> tuple[_Part, Spill]:
     """Read one piece of a file (a group of regions, or the whole file)."""
     part = _Part()
     block = RecordBlock(
@@ -70,13 +76,14 @@ def _read_part(job: _Job) -> _Part:
     with (
         Reference(job.reference) as reference,
         bcf_pieces(job.path, job.regions, job.samples) as pieces,
+        SpillWriter(job.spill, job.samples) as spill,
     ):
         for piece in pieces:  # an input BCF keeps all its samples: the reader selects
             records = BcfReader(piece, job.samples, _decoded_fields(job))
-            _read_records(records, job, reference, block, part)
-            flush(block, job.xy, job.qc, job.summarise, part.decoded)
+            _read_records(records, job, reference, block, part, spill)
+            flush(block, job.xy, job.qc, job.summarise, part.decoded, spill)
             block.reset("")
-    return part
+    return part, spill.spill
 
 
 def _decoded_fields(job: _Job) -> list[str]:
@@ -87,9 +94,15 @@ def _decoded_fields(job: _Job) -> list[str]:
 
 
 def _read_records(
-    records: Iterable[Record], job: _Job, reference: Reference, block: RecordBlock, part: _Part
+    records: Iterable[Record],
+    job: _Job,
+    reference: Reference,
+    block: RecordBlock,
+    part: _Part,
+    spill: SpillWriter,
 ) -> None:
-    """Check, split and normalise records into `block` (flushed when full or at a new contig)."""
+    """Check, split and normalise records into `block` (flushed to `part` and `spill` when
+    full or at a new contig)."""
     block_dp = "MIN_DP" if "MIN_DP" in job.fields else "DP"
     stats = part.stats
     for record in records:
@@ -98,7 +111,7 @@ def _read_records(
             stats.uncounted += 1
             continue
         if chrom != block.chrom or block.full:
-            flush(block, job.xy, job.qc, job.summarise, part.decoded)
+            flush(block, job.xy, job.qc, job.summarise, part.decoded, spill)
             block.reset(chrom)
         stats.records += 1
         ref, alts = record.REF, record.ALT
@@ -136,10 +149,10 @@ def _read_records(
             block.split_alleles.append(k)
 
 
-def _merge(
-    parts: Sequence[_Part], n_samples: int, summarise: Summarise | None
-) -> tuple[Sites, np.ndarray, np.ndarray | None, Blocks, ReadStats]:
-    """Concatenate parts, sort by genome order and merge duplicate variants (max code)."""
+def _file_calls(spec: FileSpec, results: Sequence[tuple[_Part, Spill]], qc: QCConfig) -> FileCalls:
+    """Concatenate what a file's readers returned, sort by genome order and merge duplicate
+    variants (max code)."""
+    parts = [part for part, _spill in results]
     stats = ReadStats()
     for part in parts:
         stats.add(part.stats)
@@ -149,42 +162,88 @@ def _merge(
         [r for p in parts for r in p.ref],
         [a for p in parts for a in p.alt],
     )
-    chunks = [c for p in parts for c in p.decoded.codes]
-    codes = np.concatenate(chunks) if chunks else np.zeros((0, n_samples), dtype=np.uint8)
-    sums = None
-    if summarise is not None:
-        sums = (
-            np.concatenate([s for p in parts for s in p.decoded.sums])
-            if chunks
-            else summarise(codes)
-        )
     order = sites.genome_order()
-    sites, codes = sites.take(order), codes[order]
-    sums = None if sums is None else sums[order]
+    sites = sites.take(order)
     ids = sites.ids
     first = np.ones(len(ids), dtype=bool)
     first[1:] = ids[1:] != ids[:-1]
-    if not first.all():
-        starts = np.flatnonzero(first)
-        stats.duplicates = int(len(ids) - len(starts))
-        codes = np.maximum.reduceat(codes, starts, axis=0)
-        sites = sites.take(starts)
-        if sums is not None and summarise is not None:
-            repeated = np.flatnonzero(np.diff(np.append(starts, len(ids))) > 1)
-            sums = sums[starts]
-            sums[repeated] = summarise(codes[repeated])
-    blocks = Blocks.concat([b for p in parts for b in p.decoded.blocks])
-    return sites, codes, sums, blocks, stats
+    stats.duplicates = int((~first).sum())
+    group = np.cumsum(first) - 1
+    codes = SpilledCodes(
+        tuple(spill for _part, spill in results),
+        tuple(spec.samples),
+        first=order[first],
+        merged_rows=order[~first],
+        merged_into=group[~first],
+    )
+    return FileCalls(
+        path=spec.path,
+        header=spec.header,
+        samples=tuple(spec.samples),
+        sites=sites.take(np.flatnonzero(first)),
+        codes=codes,
+        carried=_carried(parts, codes),
+        sums=_sums(codes, spec.summarise),
+        blocks=Blocks.concat([b for p in parts for b in p.decoded.blocks])
+        if spec.header.kind == "gvcf"
+        else None,
+        stats=stats,
+        qc_skipped=tuple(
+            f for f in ("GQ", "DP", "AD") if qc.enabled and f not in spec.header.formats
+        ),
+    )
 
 
-def plan_jobs(spec: FileSpec, reference: Path, *, qc: QCConfig, workers: int) -> list[_Job]:
-    """The reading jobs for one file: one per balanced piece, or one for the whole file."""
+def _carried(parts: Sequence[_Part], codes: SpilledCodes) -> np.ndarray:
+    """Per variant, whether a sample carries its ALT in any of its records."""
+    raw = [c for p in parts for c in p.decoded.carried]
+    if not raw:
+        return np.zeros(0, dtype=bool)
+    per_row = np.concatenate(raw)
+    carried = per_row[codes.first]
+    np.logical_or.at(carried, codes.merged_into, per_row[codes.merged_rows])
+    return carried
+
+
+def _sums(codes: SpilledCodes, summarise: Summarise | None) -> np.ndarray | None:
+    """Per variant, the sums the readers computed and spilled; a variant merged from several
+    records is summed again from its merged codes (read back too: few variants)."""
+    if summarise is None:
+        return None
+    sums = _placed(codes, summarise(np.zeros((0, len(codes.samples)), dtype=np.uint8)))
+    repeated = np.unique(codes.merged_into)
+    if len(repeated):
+        sums[repeated] = summarise(codes.take(repeated).array())
+    return sums
+
+
+def _placed(codes: SpilledCodes, like: np.ndarray) -> np.ndarray:
+    """The spilled sums of each variant's first record, read a block at a time into place."""
+    at_variant = np.full(codes.raw_rows, -1, dtype=np.int64)
+    at_variant[codes.first] = np.arange(len(codes))
+    out = np.empty((len(codes), *like.shape[1:]), dtype=like.dtype)
+    at = 0
+    for spill in codes.spills:
+        for block in spill.sums(like):
+            target = at_variant[at : at + len(block)]
+            placed = target >= 0
+            out[target[placed]] = block[placed]
+            at += len(block)
+    return out
+
+
+def plan_jobs(
+    spec: FileSpec, reference: Path, *, qc: QCConfig, workers: int, spill: Path
+) -> list[_Job]:
+    """The reading jobs for one file: one per balanced piece, or one for the whole file; job
+    k spills its codes to `<spill>-<k>`."""
     # A joint file is shared among the workers; a one-genome file is one job, in regions.
     groups = partition(spec.path, workers if spec.header.kind == "joint" else 1)
 
-    def job(regions: tuple[Region, ...] | None) -> _Job:
+    def job(number: int, regions: tuple[Region, ...] | None) -> _Job:
         return _Job(
             path=spec.path,
+            spill=spill.with_name(f"{spill.name}-{number}"),
             reference=reference,
             regions=regions,
             samples=tuple(spec.samples),
@@ -196,8 +255,8 @@ def plan_jobs(spec: FileSpec, reference: Path, *, qc: QCConfig, workers: int) ->
         )
 
     if groups is None:
-        return [job(None)]
-    return [job(tuple(g)) for g in groups]
+        return [job(0, None)]
+    return [job(number, tuple(g)) for number, g in enumerate(groups)]
 
 
 def read_calls(
@@ -205,10 +264,12 @@ def read_calls(
     reference: Path,
     *,
     qc: QCConfig,
+    folder: Path,
     workers: int = 2,
     progress: Progress | None = None,
 ) -> list[FileCalls]:
-    """Read files; pieces of all of them are spread over `workers` processes (fork).
+    """Read files; pieces of all of them are spread over `workers` processes (fork). Their
+    codes are written to files in `folder`, which must outlive the FileCalls' use.
 
     With one worker, or one piece, everything runs in this process; so it does inside a
     daemonic process (a task on a Celery prefork worker), which may not start processes.
@@ -216,9 +277,12 @@ def read_calls(
     report = progress or (lambda _label, _done, _total: None)
     if multiprocessing.current_process().daemon:
         workers = 1
-    jobs = [plan_jobs(spec, reference, qc=qc, workers=workers) for spec in files]
+    jobs = [
+        plan_jobs(spec, reference, qc=qc, workers=workers, spill=folder / f"codes-{number}")
+        for number, spec in enumerate(files)
+    ]
     flat = [job for file_jobs in jobs for job in file_jobs]
-    results: list[_Part] = []
+    results: list[tuple[_Part, Spill]] = []
     if workers > 1 and len(flat) > 1:
         context = multiprocessing.get_context("fork")
         pool = ProcessPoolExecutor(min(workers, len(flat)), mp_context=context)
@@ -235,25 +299,8 @@ def read_calls(
     out: list[FileCalls] = []
     at = 0
     for spec, file_jobs in zip(files, jobs, strict=True):
-        parts = results[at : at + len(file_jobs)]
+        out.append(_file_calls(spec, results[at : at + len(file_jobs)], qc))
         at += len(file_jobs)
-        sites, codes, sums, blocks, stats = _merge(parts, len(spec.samples), spec.summarise)
-        skipped = tuple(
-            f for f in ("GQ", "DP", "AD") if qc.enabled and f not in spec.header.formats
-        )
-        out.append(
-            FileCalls(
-                path=spec.path,
-                header=spec.header,
-                samples=tuple(spec.samples),
-                sites=sites,
-                codes=codes,
-                sums=sums,
-                blocks=blocks if spec.header.kind == "gvcf" else None,
-                stats=stats,
-                qc_skipped=skipped,
-            )
-        )
     return out
 
 
@@ -261,12 +308,14 @@ def read_file(
     path: Path,
     reference: Path,
     *,
+    folder: Path,
     xy: dict[str, bool] | None = None,
     qc: QCConfig | None = None,
     workers: int = 1,
 ) -> FileCalls:
-    """Read one file with all its samples, XY where `xy` says so (a convenience for tools)."""
+    """Read one file with all its samples, XY where `xy` says so (a convenience for tools);
+    its codes are kept in `folder`."""
     header = read_header(path)
     flags = np.array([bool((xy or {}).get(s, False)) for s in header.samples], dtype=bool)
     spec = FileSpec(path, header, header.samples, flags)
-    return read_calls([spec], reference, qc=qc or QCConfig(), workers=workers)[0]
+    return read_calls([spec], reference, qc=qc or QCConfig(), folder=folder, workers=workers)[0]

@@ -11,14 +11,14 @@ import pytest
 
 from genomics_variants.contributions import store as store_module
 from genomics_variants.contributions.ingest import ingest_files
-from genomics_variants.contributions.store import Store, binary_to_codes, codes_to_binary
+from genomics_variants.contributions.store import Store, binary_to_codes, rows_to_binary
 from medfollow_core.pseudonymise import load_key
 
 
 def test_codes_round_trip() -> None:
     codes = np.random.default_rng(1).integers(0, 64, size=(7, 5)).astype(np.uint8)
-    assert np.array_equal(binary_to_codes(codes_to_binary(codes), 7), codes)
-    assert binary_to_codes(codes_to_binary(codes[:0]), 0).shape == (0, 5)
+    assert np.array_equal(binary_to_codes(rows_to_binary(codes.T), 7), codes)
+    assert binary_to_codes(rows_to_binary(codes[:0].T), 0).shape == (0, 5)
 
 
 def test_one_sample_is_read_without_scanning_the_batch(

@@ -30,7 +30,7 @@ def test_ref_mismatch_is_refused(handcrafted: Handcrafted, tmp_path: Path) -> No
     wrong = (("chr17", CHR17_OFFSET, 5, "G", "A", "0/1 0/0 0/0 0/0"),)  # the reference has T
     vcf = write_vcf(tmp_path / "wrong.vcf.gz", vcf_text(wrong, ("s1", "s2", "s3", "s4")))
     with pytest.raises(MedfollowError) as exc:
-        read_file(vcf, handcrafted.reference)
+        read_file(vcf, handcrafted.reference, folder=tmp_path)
     assert "REF G at chr17:43000005 disagrees with the reference" in _one_line(exc)
 
 
@@ -62,7 +62,7 @@ def test_reference_from_another_assembly_is_refused(
     fasta.write_text(">chr17\n" + "A" * 100 + "\n")
     pysam.faidx(str(fasta))
     with pytest.raises(MedfollowError, match="another assembly"):
-        read_file(handcrafted.vcf, fasta)
+        read_file(handcrafted.vcf, fasta, folder=tmp_path)
 
 
 def test_kinds(delivery: Path) -> None:
@@ -73,12 +73,12 @@ def test_kinds(delivery: Path) -> None:
     assert read_header(plain).kind == "vcf"
 
 
-def test_gvcf_blocks_and_variants(delivery: Path, reference: Path) -> None:
+def test_gvcf_blocks_and_variants(delivery: Path, reference: Path, tmp_path: Path) -> None:
     gvcf = next((delivery / "per_sample").glob("*.g.vcf.gz"))
-    calls = read_file(gvcf, reference)
+    calls = read_file(gvcf, reference, folder=tmp_path)
     assert calls.blocks is not None and len(calls.blocks.start) > 100
     assert (calls.blocks.end >= calls.blocks.start).all()
-    assert len(calls.sites) > 50 and calls.codes.shape == (len(calls.sites), 1)
+    assert len(calls.sites) > 50 and calls.codes.array().shape == (len(calls.sites), 1)
     lines = [line for line in _lines(gvcf) if "END=" in line]
     assert len(lines) == len(calls.blocks.start)
 
@@ -93,10 +93,10 @@ def test_duplicate_records_are_merged(handcrafted: Handcrafted, tmp_path: Path) 
         ("chr17", CHR17_OFFSET, 8, "TT", "T", "0/0 1/1"),  # the same deletion, right-shifted
     )
     vcf = write_vcf(tmp_path / "dups.vcf.gz", vcf_text(records, ("s1", "s2")))
-    calls = read_file(vcf, handcrafted.reference)
+    calls = read_file(vcf, handcrafted.reference, folder=tmp_path)
     assert calls.sites.ids.tolist() == ["chr17-43000003-GT-G"]
     assert calls.stats.duplicates == 1
-    assert (calls.codes[0] >> COPIES_SHIFT).tolist() == [1, 2]
+    assert (calls.codes.array()[0] >> COPIES_SHIFT).tolist() == [1, 2]
 
 
 def test_partition_covers_the_file(delivery: Path) -> None:
@@ -115,24 +115,26 @@ def test_undeclared_format_field_is_read(handcrafted: Handcrafted, tmp_path: Pat
     text = vcf_text((("chr17", CHR17_OFFSET, 3, "G", "T", "0/1 1/1"),), ("s1", "s2"))
     text = text.replace("\tGT\t0/1\t1/1", "\tGT:XQ\t0/1:7\t1/1:9")
     vcf = write_vcf(tmp_path / "undeclared.vcf.gz", text)
-    calls = read_file(vcf, handcrafted.reference)
-    assert (calls.codes[0] >> COPIES_SHIFT).tolist() == [1, 2]
+    calls = read_file(vcf, handcrafted.reference, folder=tmp_path)
+    assert (calls.codes.array()[0] >> COPIES_SHIFT).tolist() == [1, 2]
 
 
 def test_corrupt_vcf_is_refused_in_one_line(handcrafted: Handcrafted, tmp_path: Path) -> None:
     text = vcf_text((("chr17", CHR17_OFFSET, 3, "G", "T", "0/1 1/1"),), ("s1", "s2"))
     vcf = write_vcf(tmp_path / "corrupt.vcf.gz", text.replace("\t0/1\t1/1", "\t0/1"))
     with pytest.raises(MedfollowError) as exc:
-        read_file(vcf, handcrafted.reference)
+        read_file(vcf, handcrafted.reference, folder=tmp_path)
     assert _one_line(exc).startswith("corrupt.vcf.gz:")
 
 
 def test_reading_leaves_no_temporary_files(
     delivery: Path, reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    read_file(delivery / "joint" / "cohort.vcf.gz", reference, workers=2)
-    assert list(tmp_path.iterdir()) == []
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    read_file(delivery / "joint" / "cohort.vcf.gz", reference, folder=tmp_path, workers=2)
+    assert list(temporary.iterdir()) == []
 
 
 def test_partition_bounds_every_region(delivery: Path) -> None:
@@ -148,16 +150,18 @@ def test_partition_bounds_every_region(delivery: Path) -> None:
 
 
 def test_reading_in_small_regions_changes_nothing(
-    delivery: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+    delivery: Path, reference: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     joint = delivery / "joint" / "cohort.vcf.gz"
-    whole = read_file(joint, reference, workers=2)
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "pieces").mkdir()
+    whole = read_file(joint, reference, folder=tmp_path / "whole", workers=2)
     monkeypatch.setattr(partition_module, "MAX_PIECE_BYTES", joint.stat().st_size // 8)
     groups = partition(joint, 2)
     assert groups is not None and sum(len(g) for g in groups) > 2  # more regions than workers
-    pieces = read_file(joint, reference, workers=2)
+    pieces = read_file(joint, reference, folder=tmp_path / "pieces", workers=2)
     assert np.array_equal(whole.sites.ids, pieces.sites.ids)
-    assert np.array_equal(whole.codes, pieces.codes)
+    assert np.array_equal(whole.codes.array(), pieces.codes.array())
 
 
 def test_a_vcf_without_records_has_nothing_to_cut(tmp_path: Path) -> None:
