@@ -151,10 +151,14 @@ def test_interrupted_write_leaves_the_store_intact(
     orphan.mkdir(parents=True)
     (orphan / "sites.parquet").write_bytes(b"partial")
     (store.state_dir / ".000009.partial").mkdir()
+    scratch = store.root / "scratch"  # a crash while reading leaves its codes there
+    scratch.mkdir()
+    (scratch / "codes-0-0").write_bytes(b"partial")
     # ...which the next writer sweeps, while the generation in force is untouched
     gvcf = next((delivery / "per_sample").glob("*.g.vcf.gz"))
     ingest_files(store, [gvcf], reference, key=load_key(), workers=1)
     assert not orphan.exists() and not (store.state_dir / ".000009.partial").exists()
+    assert not scratch.exists()
     assert store.current_generation() == (generation or 0) + 1
     assert json.loads((store.root / "store.json").read_text())["format_version"] == FORMAT_VERSION
     shutil.rmtree(store.root)
