@@ -179,7 +179,6 @@ class Store:
         writing). It lies in the store, on the disk that will hold the batches written from
         it, not in a temporary folder that may be small or in memory."""
         folder = self.root / SCRATCH_DIR
-        _remove(folder)  # left by a writer that was killed while reading
         folder.mkdir()
         try:
             yield folder

@@ -161,10 +161,6 @@ class FrequencyIndex:
                 return row
         return None
 
-    def at(self, chrom: str, pos: int) -> np.ndarray:
-        """Rows of variants at one position."""
-        return self.between(chrom, pos, pos)
-
     def between(self, chrom: str, start: int, end: int) -> np.ndarray:
         """Rows with start <= POS <= end, in position order."""
         first, last = key_of(chrom, start), key_of(chrom, end)

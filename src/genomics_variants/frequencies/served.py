@@ -240,15 +240,15 @@ def write_table(
     folder: Path, name: str, table: pa.Table, chrom: str, pos: str, block_rows: int = BLOCK_ROWS
 ) -> int:
     """A whole in-memory table (a release's) in the served layout."""
-    wide = any(
-        pa.types.is_integer(f.type)
-        and table.num_rows
-        and f.name not in (chrom, pos)
-        and (
-            int(np.max(table.column(f.name).to_numpy())) > np.iinfo(np.int32).max
-            or int(np.min(table.column(f.name).to_numpy())) < np.iinfo(np.int32).min
-        )
+    bounds = np.iinfo(np.int32)
+    ranges = [
+        pc.min_max(table.column(f.name)).as_py()
         for f in table.schema
+        if pa.types.is_integer(f.type) and f.name not in (chrom, pos)
+    ]
+    wide = any(
+        r["min"] is not None and not bounds.min <= r["min"] <= r["max"] <= bounds.max
+        for r in ranges
     )
     layout = layout_of(table.schema, chrom, pos, "int64" if wide else "int32")
     return write_served(folder, name, [table], layout, block_rows=block_rows)
@@ -375,9 +375,6 @@ class BlockTable:
         self._int_at = {c: i for i, c in enumerate(self.layout.ints)}
         self._float_at = {c: i for i, c in enumerate(self.layout.floats)}
 
-    def close(self) -> None:
-        self._file.close()
-
     def __del__(self) -> None:
         file = getattr(self, "_file", None)
         if file is not None:
@@ -495,14 +492,6 @@ class BlockTable:
             raise IndexError(row)
         number, offset = divmod(row, self.block_rows)
         return self.block(number), offset
-
-    def int_row(self, row: int) -> np.ndarray:
-        block, at = self.locate(row)
-        return block.ints[at]
-
-    def float_row(self, row: int) -> np.ndarray:
-        block, at = self.locate(row)
-        return block.floats[at]
 
     def value(self, name: str, row: int) -> Any:
         """One field of one row as a Python value (None for null; NaN is null)."""
