@@ -69,7 +69,7 @@ from genomics_variants.frequencies.release import (
     frequencies_of,
 )
 from genomics_variants.frequencies.served import SERVED_DIR, BlockCache, layout_of, write_served
-from genomics_variants.frequencies.strata import STRATA, column
+from genomics_variants.frequencies.strata import RATIO_COLUMNS, STRATA, column
 from genomics_variants.sites import Sites
 
 VARIANTS = 100_000_000
@@ -245,7 +245,7 @@ def write_synthetic_release(store: Path, variants: int, seed: int = 16) -> Path:
         served,
         VARIANTS_TABLE,
         frequency_chunks(variants, seed),
-        layout_of(first.schema, "chrom", "pos"),
+        layout_of(first.schema, "chrom", "pos", ratios=RATIO_COLUMNS),
         threads=os.cpu_count() or 1,
     )
     cover = next(coverage_chunks(seed))
@@ -403,8 +403,11 @@ def main(argv: list[str] | None = None) -> None:
             f"median of {RUNS} runs)"
         )
         for name, done in runs.items():
-            p50, p99, rate = (statistics.median(run[k] for run in done) for k in range(3))
-            print(f"  {name:<26} p50 {p50:5.1f} ms  p99 {p99:5.1f} ms  {rate:7,.0f} req/s")
+            p50, p99, rate, cpu = (statistics.median(run[k] for run in done) for k in range(4))
+            print(
+                f"  {name:<26} p50 {p50:5.1f} ms  p99 {p99:5.1f} ms  {rate:7,.0f} req/s  "
+                f"{cpu:4.0f} us server CPU per request"
+            )
         for pid, rss, peak in memory:
             print(
                 f"  worker {pid}: RSS {rss / 2**20:,.0f} MB (peak {peak / 2**20:,.0f} MB; "

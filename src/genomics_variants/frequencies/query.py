@@ -128,11 +128,10 @@ class FrequencyIndex:
         layout = self.variants.layout
         fields = [(s, f) for s in STRATA for f in (*FIELDS, *RAW_FIELDS)]
         self._int_fields = [key for key in fields if column(key[1], key[0]) in layout.ints]
-        self._float_fields = [key for key in fields if column(key[1], key[0]) in layout.floats]
+        floats = layout.decoded_floats
+        self._float_fields = [key for key in fields if column(key[1], key[0]) in floats]
         self._int_at = np.array([layout.ints.index(column(f, s)) for s, f in self._int_fields])
-        self._float_at = np.array(
-            [layout.floats.index(column(f, s)) for s, f in self._float_fields]
-        )
+        self._float_at = np.array([floats.index(column(f, s)) for s, f in self._float_fields])
         if self.coverage is not None:
             ints = self.coverage.layout.ints
             self._end_at = ints.index("end")
@@ -157,7 +156,7 @@ class FrequencyIndex:
             return None
         for row in self.variants.rows_at(key):
             block, at = self.variants.locate(row)
-            if block.strings["ref"][at] == ref and block.strings["alt"][at] == alt:
+            if block.string("ref")[at] == ref and block.string("alt")[at] == alt:
                 return row
         return None
 
@@ -229,12 +228,12 @@ class FrequencyIndex:
         ):
             frequencies[stratum][field] = number
         for (stratum, field), real in zip(
-            self._float_fields, block.floats[at, self._float_at].tolist(), strict=True
+            self._float_fields, block.float_row(at)[self._float_at].tolist(), strict=True
         ):
             frequencies[stratum][field] = None if real != real else real  # NaN is null
         key = int(block.keys[at])
         chrom, pos = CONTIGS[key >> 32], key & 0xFFFFFFFF
-        ref, alt = block.strings["ref"][at], block.strings["alt"][at]
+        ref, alt = block.string("ref")[at], block.string("alt")[at]
         return {
             "variant_id": f"{chrom}-{pos}-{ref}-{alt}",
             "chrom": chrom,

@@ -27,6 +27,7 @@ holds the removed person's genotypes (`keep_previous=False`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -46,9 +47,10 @@ from genomics_variants.contributions.cells import REGIONS, SEXES
 from genomics_variants.contributions.store import State, Store
 from genomics_variants.frequencies.coverage import COVERAGE_FILE, coverage_table
 from genomics_variants.frequencies.discipline import Released
-from genomics_variants.frequencies.served import BLOCK_ROWS, SERVED_DIR, write_table
+from genomics_variants.frequencies.served import BLOCK_ROWS, SERVED_DIR, is_current, write_table
 from genomics_variants.frequencies.strata import (
     FIELDS,
+    RATIO_COLUMNS,
     RAW_FIELDS,
     STRATA,
     UNKNOWN_COVERAGE_FIELD,
@@ -251,25 +253,33 @@ def write_served(
     folder: Path, table: pa.Table, coverage: pa.Table | None, block_rows: int = BLOCK_ROWS
 ) -> None:
     """The release's tables in the served layout (served.py), in `folder/served`."""
-    write_table(folder / SERVED_DIR, VARIANTS_TABLE, table, "chrom", "pos", block_rows)
+    write_table(
+        folder / SERVED_DIR, VARIANTS_TABLE, table, "chrom", "pos", block_rows, RATIO_COLUMNS
+    )
     if coverage is not None:
         write_table(folder / SERVED_DIR, COVERAGE_TABLE, coverage, "chrom", "start", block_rows)
 
 
 def ensure_served(release: Release) -> Path:
     """The release's served folder, written from its Parquet tables if the release was made
-    before releases carried it (built aside and renamed in, so two readers may race)."""
+    before releases carried it or in an earlier version of the layout (built aside and
+    renamed in, so two readers may race; a reader of the old copy keeps its open files)."""
     folder = release.folder / SERVED_DIR
-    if (folder / f"{VARIANTS_TABLE}.json").exists():
+    if is_current(folder, VARIANTS_TABLE):
         return folder
     aside = release.folder / f".served.{os.getpid()}"
-    shutil.rmtree(aside, ignore_errors=True)
+    stale = release.folder / f".served-old.{os.getpid()}"
+    for leftover in (aside, stale):
+        shutil.rmtree(leftover, ignore_errors=True)
     coverage = pq.read_table(release.coverage) if release.coverage.exists() else None
     write_served(aside, pq.read_table(release.frequencies), coverage)
+    with contextlib.suppress(OSError):  # gone already: another reader moved it
+        folder.rename(stale)
     try:
         (aside / SERVED_DIR).rename(folder)
     except OSError:  # another reader was first
-        if not (folder / f"{VARIANTS_TABLE}.json").exists():
+        if not is_current(folder, VARIANTS_TABLE):
             raise
-    shutil.rmtree(aside, ignore_errors=True)
+    for leftover in (aside, stale):
+        shutil.rmtree(leftover, ignore_errors=True)
     return folder

@@ -13,10 +13,25 @@ of it (written beside it by release.py, or directly by a generator at scale). Pe
 
 A key is `(contig rank << 32) | position`, so keys sort in genome order; the contig and
 position columns are rebuilt from it (and `variant_id`, when the table has one, from
-chrom, pos, ref and alt) rather than stored. A block holds its keys, one row-major matrix
-of the integer columns, one of the float columns (NaN is null) and each string column as
-one text (rows separated by a newline, null written as NUL), so a record is one row of each
-matrix, as in memory.
+chrom, pos, ref and alt) rather than stored. A block holds its keys, the integer columns
+one after another, then the float columns (NaN is null), then each string column as one
+text (rows separated by a newline, null written as NUL); decoded, a record is one row of an
+integer and a float matrix. A ratio column (a release's AF: AC / AN, null where AN is 0, as
+strata.py defines it) is not stored but divided out again when a block is decoded: IEEE
+division is exact to the bit, the writer checks that every stored value equals the
+division, and its 8 bytes of noise per row are the least compressible part of a block.
+
+Size and cost, measured on rows of the synthetic national release (bench/serving.py: 117
+fields per variant): 711 bytes per row uncompressed, 322 as LZ4 row by row (the first
+layout); 559 without the AF columns, and with columns stored one after another 213 as LZ4
+(15 us to decompress a block of 64 rows) or 160 as zstd level 1 (41 us, most of it pyarrow
+setting up a context per call). A look-up is CPU-bound, so LZ4: zstd's smaller file did not
+stay in this VM's page cache either (its host pages out cold file pages), and 64 rows keep
+the index at 40 bytes per 64 variants (32 rows: 234 bytes per row, 8.5 us).
+
+A block is decoded lazily: keys, the integer and float matrices are views of the
+decompressed bytes, and a string column or the ratio columns are worked out only when a
+look-up asks for them.
 
 Memory: the index (0.6 bytes per variant at 64 rows per block: 60 MB at 100 M variants,
 400 MB at 650 M) plus a shared cache of decompressed blocks of at most
@@ -37,7 +52,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,10 +67,10 @@ from medfollow_core.errors import MedfollowError
 
 SERVED_DIR = "served"
 BLOCK_ROWS = 64
-CODEC = "lz4"  # decompresses a block about 3x faster than zstd, for 1.4x the bytes
+CODEC = "lz4"
 CACHE_MB_VARIABLE = "MEDFOLLOW_VARIANT_CACHE_MB"
 DEFAULT_CACHE_MB = 64
-FORMAT = 1
+FORMAT = 2  # 1: row-major, ratio columns stored
 NULL = "\x00"
 _ID_COLUMN = "variant_id"
 
@@ -83,7 +98,8 @@ def keys_of(chrom: pa.ChunkedArray | pa.Array, pos: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Layout:
     """What a table's blocks hold: the key columns, the integer, float and string columns
-    (each group in the table's column order) and the full column order."""
+    (each group in the table's column order), the ratio columns divided out on reading
+    (column, numerator, denominator) and the full column order."""
 
     chrom: str
     pos: str
@@ -92,17 +108,36 @@ class Layout:
     strings: tuple[str, ...]
     order: tuple[str, ...]
     int_type: str  # "int32" or "int64"
+    ratios: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def decoded_floats(self) -> tuple[str, ...]:
+        """The columns of a decoded block's float matrix: the stored ones, then the ratios."""
+        return (*self.floats, *(name for name, _, _ in self.ratios))
 
     @property
     def has_id(self) -> bool:
         return _ID_COLUMN in self.order
 
 
-def layout_of(schema: pa.Schema, chrom: str, pos: str, int_type: str = "int32") -> Layout:
-    """The layout of a table with this schema, keyed on (chrom, pos)."""
+def layout_of(
+    schema: pa.Schema,
+    chrom: str,
+    pos: str,
+    int_type: str = "int32",
+    ratios: Mapping[str, tuple[str, str]] | None = None,
+) -> Layout:
+    """The layout of a table with this schema, keyed on (chrom, pos). `ratios` names float
+    columns that are integer column / integer column (null where the denominator is 0);
+    those present with both their columns are divided out on reading, not stored."""
+    names = set(schema.names)
+    derived = tuple(
+        (name, num, den) for name, (num, den) in (ratios or {}).items() if {name, num, den} <= names
+    )
+    skipped = {chrom, pos, _ID_COLUMN, *(name for name, _, _ in derived)}
     ints, floats, strings = [], [], []
     for field in schema:
-        if field.name in (chrom, pos, _ID_COLUMN):
+        if field.name in skipped:
             continue
         if pa.types.is_integer(field.type) or pa.types.is_boolean(field.type):
             ints.append(field.name)
@@ -112,9 +147,40 @@ def layout_of(schema: pa.Schema, chrom: str, pos: str, int_type: str = "int32") 
             strings.append(field.name)
         else:
             raise MedfollowError(f"served layout: column {field.name} of type {field.type}")
+    for name, num, den in derived:
+        if num not in ints or den not in ints:
+            raise MedfollowError(f"served layout: ratio {name} needs integer {num} and {den}")
     return Layout(
-        chrom, pos, tuple(ints), tuple(floats), tuple(strings), tuple(schema.names), int_type
+        chrom,
+        pos,
+        tuple(ints),
+        tuple(floats),
+        tuple(strings),
+        tuple(schema.names),
+        int_type,
+        derived,
     )
+
+
+def _ratio_places(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Where each ratio's numerator and denominator sit among the integer columns."""
+    at = {name: i for i, name in enumerate(layout.ints)}
+    return (
+        np.array([at[n] for _, n, _ in layout.ratios], dtype=np.intp),
+        np.array([at[d] for _, _, d in layout.ratios], dtype=np.intp),
+    )
+
+
+def _divided(ints: np.ndarray, places: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The ratio columns of rows of an integer matrix (NaN where the denominator is 0), as
+    strata.py computes them: float64 division of the counts. (Worked on the transpose, which
+    is how a block stores the columns.)"""
+    by_column = ints.T
+    num = by_column[places[0]].astype(np.float64)
+    den = by_column[places[1]]
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out.T
 
 
 # ---------------------------------------------------------------------------- writing
@@ -123,7 +189,8 @@ def layout_of(schema: pa.Schema, chrom: str, pos: str, int_type: str = "int32") 
 @dataclass(frozen=True)
 class _Rows:
     """Rows of a table ready to be cut into blocks: keys, the integer and float columns
-    stacked row-major, the string columns as text with nulls written as NUL."""
+    (stored ones only) stacked column-major, the string columns as text with nulls written
+    as NUL."""
 
     keys: np.ndarray
     ints: np.ndarray
@@ -134,15 +201,21 @@ class _Rows:
     def of(cls, table: pa.Table, layout: Layout) -> _Rows:
         keys = keys_of(table.column(layout.chrom), table.column(layout.pos).to_numpy())
         n = table.num_rows
-        ints = np.zeros((n, len(layout.ints)), dtype=layout.int_type)
+        ints = np.zeros((len(layout.ints), n), dtype=layout.int_type)
         for i, name in enumerate(layout.ints):
             values = table.column(name)
             if values.null_count:
                 raise MedfollowError(f"served layout: integer column {name} has nulls")
-            ints[:, i] = values.to_numpy()
-        floats = np.zeros((n, len(layout.floats)), dtype="<f8")
+            ints[i] = values.to_numpy()
+        floats = np.zeros((len(layout.floats), n), dtype="<f8")
         for i, name in enumerate(layout.floats):
-            floats[:, i] = table.column(name).to_numpy(zero_copy_only=False)
+            floats[i] = table.column(name).to_numpy(zero_copy_only=False)
+        if layout.ratios:
+            divided = _divided(ints.T, _ratio_places(layout))
+            for i, (name, num, den) in enumerate(layout.ratios):
+                given = table.column(name).to_numpy(zero_copy_only=False)
+                if not np.array_equal(given, divided[:, i], equal_nan=True):
+                    raise MedfollowError(f"served layout: {name} is not {num} / {den}")
         strings = {}
         for name in layout.strings:
             values = table.column(name).fill_null(NULL).to_pylist()
@@ -152,14 +225,15 @@ class _Rows:
         return cls(keys, ints, floats, strings)
 
     def block(self, start: int, stop: int) -> bytes:
-        """Rows [start, stop) as one uncompressed block: count, keys, integer matrix, float
-        matrix, then each string column's text after its length."""
+        """Rows [start, stop) as one uncompressed block: count, keys, the integer columns
+        one after another, the float columns likewise, then each string column's text
+        after its length."""
         stop = min(stop, len(self.keys))
         parts = [
             np.uint32(stop - start).tobytes(),
             self.keys[start:stop].astype("<u8").tobytes(),
-            self.ints[start:stop].tobytes(),
-            self.floats[start:stop].tobytes(),
+            np.ascontiguousarray(self.ints[:, start:stop]).tobytes(),
+            np.ascontiguousarray(self.floats[:, start:stop]).tobytes(),
         ]
         for values in self.strings.values():
             text = "\n".join(values[start:stop]).encode()
@@ -230,6 +304,7 @@ def write_served(
         "strings": list(layout.strings),
         "order": list(layout.order),
         "int_type": layout.int_type,
+        "ratios": [list(r) for r in layout.ratios],
         "codec": CODEC,
     }
     (folder / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
@@ -237,7 +312,13 @@ def write_served(
 
 
 def write_table(
-    folder: Path, name: str, table: pa.Table, chrom: str, pos: str, block_rows: int = BLOCK_ROWS
+    folder: Path,
+    name: str,
+    table: pa.Table,
+    chrom: str,
+    pos: str,
+    block_rows: int = BLOCK_ROWS,
+    ratios: Mapping[str, tuple[str, str]] | None = None,
 ) -> int:
     """A whole in-memory table (a release's) in the served layout."""
     bounds = np.iinfo(np.int32)
@@ -250,22 +331,95 @@ def write_table(
         r["min"] is not None and not bounds.min <= r["min"] <= r["max"] <= bounds.max
         for r in ranges
     )
-    layout = layout_of(table.schema, chrom, pos, "int64" if wide else "int32")
+    layout = layout_of(table.schema, chrom, pos, "int64" if wide else "int32", ratios)
     return write_served(folder, name, [table], layout, block_rows=block_rows)
+
+
+def is_current(folder: Path, name: str) -> bool:
+    """Whether `folder` holds table `name` in this version's served layout."""
+    try:
+        meta = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
 
 
 # ---------------------------------------------------------------------------- reading
 
 
-@dataclass(frozen=True)
 class Block:
-    """One decompressed block: its keys, integer and float matrices and string columns."""
+    """One decompressed block. `keys`, `ints` and `stored_floats` are views of its bytes
+    (rows by columns); the float matrix with the ratio columns (`floats`) and each string
+    column (`string`) are worked out when first asked for and kept with the block."""
 
-    keys: np.ndarray
-    ints: np.ndarray
-    floats: np.ndarray
-    strings: dict[str, list[str]]  # NULL for null
-    nbytes: int
+    __slots__ = ("_floats", "_places", "_raw", "_strings", "_texts", "ints", "keys", "stored")
+
+    def __init__(
+        self,
+        raw: pa.Buffer,
+        keys: np.ndarray,
+        ints: np.ndarray,
+        stored_floats: np.ndarray,
+        texts: dict[str, tuple[int, int]],
+        places: tuple[np.ndarray, np.ndarray] | None,
+    ) -> None:
+        self._raw = raw
+        self.keys = keys
+        self.ints = ints
+        self.stored = stored_floats
+        self._texts = texts  # string column -> (offset, size) in raw
+        self._places = places
+        self._floats: np.ndarray | None = None
+        self._strings: dict[str, list[str]] = {}
+
+    @property
+    def nbytes(self) -> int:
+        """What the cache charges for it: the bytes, and the decoded strings and ratios it
+        may come to hold."""
+        rows = len(self.keys)
+        ratios = 0 if self._places is None else len(self._places[0])
+        return int(self._raw.size) + 8 * rows * ratios + 64 * rows * len(self._texts)
+
+    @property
+    def floats(self) -> np.ndarray:
+        """The stored float columns, then the ratio columns."""
+        if self._floats is None:
+            if self._places is None:
+                self._floats = self.stored
+            else:
+                divided = _divided(self.ints, self._places)
+                self._floats = np.concatenate([self.stored, divided], axis=1)
+        return self._floats
+
+    def float_at(self, at: int, column: int) -> float:
+        """One value of `floats`, without working out the block's ratios."""
+        width = self.stored.shape[1]
+        if column < width or self._places is None:
+            return float(self.stored[at, column])
+        num = float(self.ints[at, self._places[0][column - width]])
+        den = float(self.ints[at, self._places[1][column - width]])
+        return num / den if den > 0 else float("nan")  # float64 division, as _divided
+
+    def float_row(self, at: int) -> np.ndarray:
+        """Row `at` of `floats`, without working out the other rows' ratios."""
+        if self._floats is not None or self._places is None:
+            return self.floats[at]
+        row = self.ints[at]
+        divided = _divided(row[None, :], self._places)[0]
+        return np.concatenate([self.stored[at], divided])
+
+    def has_string(self, name: str) -> bool:
+        return name in self._texts
+
+    def string(self, name: str) -> list[str]:
+        """A string column's values (NULL for null)."""
+        values = self._strings.get(name)
+        if values is None:
+            offset, size = self._texts[name]
+            text = self._raw[offset : offset + size].to_pybytes().decode()
+            values = text.split("\n") if len(self.keys) else []
+            self._strings[name] = values
+        return values
 
 
 class BlockCache:
@@ -359,6 +513,7 @@ class BlockTable:
             tuple(meta["strings"]),
             tuple(meta["order"]),
             meta["int_type"],
+            tuple((name, num, den) for name, num, den in meta.get("ratios", [])),
         )
         self.rows = int(meta["rows"])
         self.block_rows = int(meta["block_rows"])
@@ -373,7 +528,8 @@ class BlockTable:
         self._token = next(_TABLE_IDS)
         self._file = open(folder / f"{name}.blocks", "rb", buffering=0)  # noqa: SIM115
         self._int_at = {c: i for i, c in enumerate(self.layout.ints)}
-        self._float_at = {c: i for i, c in enumerate(self.layout.floats)}
+        self._float_at = {c: i for i, c in enumerate(self.layout.decoded_floats)}
+        self._places = _ratio_places(self.layout) if self.layout.ratios else None
 
     def __del__(self) -> None:
         file = getattr(self, "_file", None)
@@ -416,22 +572,23 @@ class BlockTable:
         keys = np.frombuffer(raw, "<u8", n, at)
         at += 8 * n
         width = np.dtype(self.layout.int_type).itemsize
-        ints = np.frombuffer(raw, self.layout.int_type, n * len(self.layout.ints), at).reshape(
-            n, len(self.layout.ints)
-        )
+        ints = np.frombuffer(raw, self.layout.int_type, n * len(self.layout.ints), at)
         at += width * n * len(self.layout.ints)
-        floats = np.frombuffer(raw, "<f8", n * len(self.layout.floats), at).reshape(
-            n, len(self.layout.floats)
-        )
+        floats = np.frombuffer(raw, "<f8", n * len(self.layout.floats), at)
         at += 8 * n * len(self.layout.floats)
-        strings: dict[str, list[str]] = {}
+        texts: dict[str, tuple[int, int]] = {}
         for name in self.layout.strings:
             size = int(np.frombuffer(raw, "<u4", 1, at)[0])
-            at += 4
-            text = raw[at : at + size].to_pybytes().decode()
-            at += size
-            strings[name] = text.split("\n") if n else []
-        return Block(keys, ints, floats, strings, raw.size + 64 * n * len(self.layout.strings))
+            texts[name] = (at + 4, size)
+            at += 4 + size
+        return Block(
+            raw,
+            keys,
+            ints.reshape(len(self.layout.ints), n).T,
+            floats.reshape(len(self.layout.floats), n).T,
+            texts,
+            self._places,
+        )
 
     # -- finding rows
 
@@ -507,19 +664,18 @@ class BlockTable:
         if name in self._int_at:
             return int(block.ints[at, self._int_at[name]])
         if name in self._float_at:
-            real = float(block.floats[at, self._float_at[name]])
+            real = block.float_at(at, self._float_at[name])
             return None if real != real else real
-        if name in block.strings:
-            text = block.strings[name][at]
+        if block.has_string(name):
+            text = block.string(name)[at]
             return None if text == NULL else text
         if name == _ID_COLUMN and self.layout.has_id:
-            strings = block.strings
             return "-".join(
                 (
                     CONTIGS[int(block.keys[at]) >> 32],
                     str(int(block.keys[at]) & 0xFFFFFFFF),
-                    str(strings["ref"][at]),
-                    str(strings["alt"][at]),
+                    str(block.string("ref")[at]),
+                    str(block.string("alt")[at]),
                 )
             )
         raise KeyError(name)

@@ -67,6 +67,19 @@ GRPMAX_FIELDS = ("grpmax", "grpmax_ac", "grpmax_an", "grpmax_af", "faf95_max", "
 UNKNOWN_COVERAGE_FIELD = "seen_unknown_coverage"
 
 
+def _ratio_columns() -> dict[str, tuple[str, str]]:
+    """Fields that are one count over another (`_ratio`: null where the denominator is 0),
+    by column: a copy of the release may store the counts only (served.py)."""
+    out = {"grpmax_af": ("grpmax_ac", "grpmax_an")}
+    for stratum in STRATA:
+        for suffix in ("", "_raw"):
+            out[column(f"af{suffix}", stratum)] = (
+                column(f"ac{suffix}", stratum),
+                column(f"an{suffix}", stratum),
+            )
+    return out
+
+
 def stratum_cells(stratum: str) -> np.ndarray:
     if stratum == "all":
         return np.arange(len(SEXES) * len(REGIONS))
@@ -78,6 +91,9 @@ def stratum_cells(stratum: str) -> np.ndarray:
 def column(field: str, stratum: str) -> str:
     """Column name of a field for a stratum."""
     return field if stratum == "all" else f"{field}_{stratum}"
+
+
+RATIO_COLUMNS = _ratio_columns()
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:

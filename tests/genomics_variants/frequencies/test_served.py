@@ -20,6 +20,7 @@ from genomics_variants.frequencies.served import (
     BlockCache,
     BlockTable,
     WouldBlock,
+    is_current,
     key_of,
     layout_of,
     nonblocking,
@@ -61,6 +62,10 @@ def test_every_row_reads_back_as_the_parquet_table_holds_it(release: Release) ->
         want = expected.column(name).to_pylist()
         got = served.column(name).to_pylist()
         assert got == want, name
+    # AF is divided out of AC and AN (not stored), null where AN is 0, bit for bit
+    assert "af" not in index.variants.layout.floats
+    assert "af" in index.variants.layout.decoded_floats
+    assert any(v is None for s in STRATA for v in served.column(column("af", s)).to_pylist())
     ids = expected.column("variant_id").to_pylist()
     for row in range(0, len(ids), 7):
         record = index.record(row)
@@ -146,6 +151,39 @@ def test_an_older_release_gets_its_served_layout_on_first_open(release: Release)
     variant = pq.read_table(release.frequencies).column("variant_id")[3].as_py()
     assert FrequencyIndex(older).row(variant) == 3
     assert (copy / SERVED_DIR / "frequencies.json").exists()
+
+
+def test_a_served_copy_in_an_older_layout_is_written_again(release: Release) -> None:
+    copy = release.folder.with_name("r09998")
+    shutil.copytree(release.folder, copy)
+    meta = copy / SERVED_DIR / "frequencies.json"
+    meta.write_text(meta.read_text().replace('"format": 2', '"format": 1'))
+    older = Release("r09998", copy, release.meta)
+    variant = pq.read_table(release.frequencies).column("variant_id")[4].as_py()
+    assert FrequencyIndex(older).row(variant) == 4
+    assert is_current(copy / SERVED_DIR, "frequencies")
+    assert sorted(p.name for p in copy.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_ratio_column_that_is_not_the_division_is_refused(tmp_path: Path) -> None:
+    """A ratio column is not stored, so one that is not exactly its division would be
+    served changed: the writer refuses it instead."""
+    table = pa.table(
+        {
+            "chrom": ["chr1"] * 3,
+            "pos": pa.array([1, 2, 3], pa.int64()),
+            "ac": pa.array([1, 0, 2], pa.int32()),
+            "an": pa.array([3, 0, 4], pa.int32()),
+            "af": pa.array([1 / 3, None, 0.5000001]),
+        }
+    )
+    layout = layout_of(table.schema, "chrom", "pos", ratios={"af": ("ac", "an")})
+    with pytest.raises(MedfollowError, match="af is not ac / an"):
+        write_blocks(tmp_path, "t", [table], layout)
+    exact = table.set_column(4, "af", pa.array([1 / 3, None, 0.5]))
+    write_blocks(tmp_path, "t", [exact], layout)
+    served = BlockTable(tmp_path, "t", BlockCache(1 << 20)).table(np.arange(3))
+    assert served.to_pylist() == exact.to_pylist()
 
 
 def test_rows_out_of_genome_order_are_refused(tmp_path: Path) -> None:
