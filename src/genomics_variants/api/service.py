@@ -160,15 +160,16 @@ class Service:
         found = np.zeros(0, np.int64) if row is None else np.array([row])
         return bool(self.visible(found, Tier.ANONYMOUS).any())
 
-    def codes(self, row: int) -> Codes:
+    def codes(self, row: int, record: Mapping[str, object] | None = None) -> Codes:
         """The suppression codes of one row of the release in force (privacy.record_codes),
         worked out when the row is first asked for (~20 us) and kept while the release is
-        in force, up to MAX_CACHED_CODES rows (then the cache starts again)."""
+        in force, up to MAX_CACHED_CODES rows (then the cache starts again). `record` is
+        the row's record when the caller has built it already."""
         found = self._codes.get(row)
         if found is None:
             if len(self._codes) >= MAX_CACHED_CODES:
                 self._codes.clear()
-            record = self.index().record(row)
+            record = record if record is not None else self.index().record(row)
             found = record_codes(cast(Frequencies, record["frequencies"]), self.policy)
             self._codes[row] = found
         return found
@@ -342,7 +343,8 @@ def lookup(service: Service, principal: Principal, text: str) -> tuple[dict[str,
 def _record(service: Service, tier: Tier, row: int) -> dict[str, Any]:
     """One listed variant as a registered or controlled user sees it."""
     index = service.index()
-    body = disclose(index.record(row), tier, service.policy, service.codes(row))
+    record = index.record(row)
+    body = disclose(record, tier, service.policy, service.codes(row, record))
     return body | _unknown_coverage(service, tier, row)
 
 

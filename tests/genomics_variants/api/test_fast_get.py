@@ -65,6 +65,10 @@ async def _fast(request: Request) -> Response:
     return PlainTextResponse("shortcut")
 
 
+async def _fast_item(request: Request) -> Response:
+    return PlainTextResponse(f"shortcut {request.path_params['item']}")
+
+
 @pytest.mark.parametrize(
     ("method", "path", "root_path", "served_by"),
     [
@@ -75,13 +79,19 @@ async def _fast(request: Request) -> Response:
         ("HEAD", "/fast", "", "stack"),
         ("POST", "/fast", "", "stack"),
         ("GET", "/fast/more", "", "stack"),
+        ("GET", "/item/17-41-G-A", "", "shortcut 17-41-G-A"),
+        ("GET", "/beacon/item/a%20b", "/beacon", "shortcut a b"),  # decoded, as Starlette
+        ("GET", "/item/", "", "stack"),  # an empty segment is no parameter
+        ("GET", "/item/a/b", "", "stack"),  # one segment only
+        ("GET", "/item", "", "stack"),
+        ("POST", "/item/x", "", "stack"),
     ],
 )
-def test_the_shortcut_takes_only_get_on_its_exact_paths(
+def test_the_shortcut_takes_only_get_on_its_paths(
     method: str, path: str, root_path: str, served_by: str
 ) -> None:
     app = Starlette()
-    app.add_middleware(Shortcut, routes={"/fast": _fast})
+    app.add_middleware(Shortcut, routes={"/fast": _fast, "/item/{item}": _fast_item})
     app.mount("/", _fallback)
     client = TestClient(app, root_path=root_path)
     response = client.request(method, path)
