@@ -58,7 +58,7 @@ test: $(SYNCED) reference-tools lint
 	@if [ -z "$$MEDFOLLOW_TEST_DATABASE_URL" ]; then $(TEST_DB) start >/dev/null; fi; \
 	  $(VENV)/bin/pytest -m real_scheduler -s -p no:cacheprovider > .state/real-scheduler.log 2>&1 & \
 	  scheduler=$$!; \
-	  $(VENV)/bin/pytest -m "not real_scheduler"; suite=$$?; \
+	  $(VENV)/bin/pytest -m "not real_scheduler" --durations=15; suite=$$?; \
 	  wait $$scheduler; real=$$?; \
 	  echo "--- real-scheduler test ---"; tail -n 40 .state/real-scheduler.log; \
 	  if [ -z "$$MEDFOLLOW_TEST_DATABASE_URL" ]; then $(TEST_DB) stop >/dev/null; fi; \

@@ -1,6 +1,7 @@
-"""The variant DAG's Spark job (genomics_variants/spark_job.py), run as a cluster runs it:
-its ingest step under pyspark's own spark-submit, its opt-out step under a local master,
-each leaving the store the in-process task leaves; a refusal is reported, not retried."""
+"""The variant DAG's Spark job (genomics_variants/spark_job.py): its opt-out step under a
+local master leaves the store the in-process task leaves, and a refusal is reported, not
+retried. (Its ingest step under spark-submit is run by the Airflow operator's test,
+tests/medfollow_airflow/test_spark_submit.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-import pyspark
 import pytest
 
 from genomics_variants import spark_job
@@ -52,38 +52,6 @@ def _job(launcher: list[str], *args: str) -> tuple[int, dict[str, object], str]:
     )
     outcome = json.loads(result.read_text()) if result.exists() else {}
     return done.returncode, outcome, done.stderr[-3000:]
-
-
-def test_the_ingest_step_under_spark_submit_adds_as_the_in_process_task(
-    delivery: Path, key: bytes, tmp_path: Path
-) -> None:
-    """A gVCF into a store holding the joint VCF: its genome's calls, and its blocks at
-    every stored variant its own file does not list."""
-    spark_submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
-    launcher = [
-        str(spark_submit),
-        "--master",
-        "local[2]",
-        "--conf",
-        f"spark.pyspark.driver.python={sys.executable}",
-        str(Path(spark_job.__file__)),
-    ]
-    secrets = _secrets(tmp_path, pseudonym_key=key.hex())  # no warehouse: as --no-warehouse
-    submitted, in_process = Store(tmp_path / "submitted"), Store(tmp_path / "local")
-    for store in (submitted, in_process):
-        joint = delivery / "joint" / "cohort.vcf.gz"
-        ingest_genome_file(store.root, delivery, joint, key=key, warehouse_url=None)
-    gvcf = sorted((delivery / "per_sample").glob("*.g.vcf.gz"))[0]
-    status, outcome, log = _job(
-        launcher,
-        "ingest",
-        *("--store", str(submitted.root), "--delivery", str(delivery), "--vcf", str(gvcf)),
-        *("--secrets", str(secrets), "--result", str(tmp_path / "result.json")),
-    )
-    assert status == 0, log
-    added = ingest_genome_file(in_process.root, delivery, gvcf, key=key, warehouse_url=None)
-    assert outcome == {"added": added} == {"added": 1}
-    _same_store(submitted, in_process)
 
 
 @pytest.mark.integration
