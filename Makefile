@@ -38,10 +38,11 @@ $(SYNCED): uv.lock pyproject.toml | $(UV)
 # otherwise those comparisons skip with a reason.
 reference-tools:
 	@if ! command -v bcftools >/dev/null 2>&1 || ! command -v tabix >/dev/null 2>&1 \
-	    || ! command -v wrk >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then \
+	    || ! command -v wrk >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1 \
+	    || ! [ -x /usr/bin/time ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing bcftools, tabix, samtools, wrk, Java 17 for Spark (apt-get)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bcftools tabix samtools wrk openjdk-17-jre-headless >/dev/null) \
+	    echo "installing bcftools, tabix, samtools, wrk, GNU time, Java 17 for Spark (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bcftools tabix samtools wrk time openjdk-17-jre-headless >/dev/null) \
 	      || echo "could not install reference tools; their comparisons will be skipped"; \
 	  else echo "reference tools missing and not root: their comparisons will be skipped"; fi; \
 	fi

@@ -66,6 +66,7 @@ LARGE_SCALE = 4  # the memory benchmark's larger cohort: this many times the rec
 RSS_RUNS = 3  # runs of ingest on the larger cohort (the bench cohort's are those of its race)
 CUTOFF = date(2026, 3, 31)
 MEDFOLLOW = Path(sys.executable).with_name("medfollow")
+GNU_TIME = "/usr/bin/time"  # the launcher that reports peak RSS (timed)
 
 
 def fake_samples(n: int, rng: np.random.Generator) -> pa.Table:
@@ -185,18 +186,24 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> Run:
 
     CPU is user + system time of the command and of every descendant reaped before it
     exited (the reader processes of our ingest, both stages of the bcftools pipeline); the
-    peak RSS is the largest any one of them reached (the kernel's, as GNU time reports it).
+    peak RSS is the largest any one of them reached, as GNU time reports it. GNU time is the
+    launcher because it forks the command from its own small process: a command started
+    straight from this one (vfork, then exec) inherits this process's peak RSS as its own
+    floor (Linux folds the parent's high-water mark into the child's at exec), which made
+    every figure after the cohort simulations read 1.5-4.8 GB.
     """
-    with tempfile.TemporaryFile() as errors:
+    with tempfile.TemporaryFile() as errors, tempfile.NamedTemporaryFile("r") as report:
+        launched = [GNU_TIME, "-f", "%M", "-o", report.name, *command]
         start = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        process = subprocess.Popen(launched, env=env, stdout=subprocess.DEVNULL, stderr=errors)
         _pid, status, usage = os.wait4(process.pid, 0)  # this command's usage, not all children's
         wall = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         if process.returncode:
             errors.seek(0)
             raise SystemExit(f"{shlex.join(command)} failed:\n{errors.read().decode()[-2000:]}")
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+        peak_kb = int(report.read().split()[-1])
+    return Run(wall, usage.ru_utime + usage.ru_stime, peak_kb * 1024)
 
 
 def bcftools_command(cohort: Cohort, out: Path) -> list[str]:
@@ -460,6 +467,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if shutil.which("bcftools") is None:
         raise SystemExit("bcftools is not installed (make reference-tools)")
+    if not Path(GNU_TIME).exists():
+        raise SystemExit(f"{GNU_TIME} (GNU time) is not installed (make reference-tools)")
     if not MEDFOLLOW.exists():
         raise SystemExit(f"{MEDFOLLOW} not found: run from the project's virtual environment")
     if args.samples < 1200:
