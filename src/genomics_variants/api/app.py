@@ -128,7 +128,7 @@ def create_app(
             )
             index = service.index()
             rows = beacon.match(
-                index, query, lambda r: service.visible(r, principal.tier), service.max_span
+                index, query, lambda r: service.visible(index, r, principal.tier), service.max_span
             )
             return beacon.response(index, query, rows, principal.tier, service.policy), len(rows)
 

@@ -102,10 +102,11 @@ class Service:
         self.tokens = TokenStore(store.access_dir)
         self.audit = AuditLog(store.access_dir)
         self.budgets = Budgets(store.access_dir)
-        self._index: FrequencyIndex | None = None
+        # the release in force and the suppression codes worked out from it, replaced as
+        # one (a reader thread may still be answering from the previous release)
+        self._current: tuple[FrequencyIndex, dict[int, Codes]] | None = None
         self._cache = BlockCache.from_environment()
         self._readers: anyio.CapacityLimiter | None = None
-        self._codes: dict[int, Codes] = {}
         self._reference: Reference | None = None
         self._checked = 0.0
         self._pointer_mtime = -1.0
@@ -113,20 +114,18 @@ class Service:
     def index(self) -> FrequencyIndex:
         """The current release's index, re-loaded when the release pointer changes."""
         now = time.monotonic()
-        if self._index is None or now - self._checked > RELOAD_CHECK_SECONDS:
+        if self._current is None or now - self._checked > RELOAD_CHECK_SECONDS:
             self._checked = now
             pointer = self.store.releases_dir / "CURRENT"
             mtime = pointer.stat().st_mtime if pointer.exists() else 0.0
             if mtime != self._pointer_mtime:
                 release = current_release(self.store)
                 if release is not None:
-                    index = FrequencyIndex(release, self._cache)
-                    self._codes = {}
-                    self._index = index
+                    self._current = (FrequencyIndex(release, self._cache), {})
                 self._pointer_mtime = mtime
-        if self._index is None:
+        if self._current is None:
             raise ServiceError(503, "no release has been published yet")
-        return self._index
+        return self._current[0]
 
     def normalised(self, query: VariantQuery) -> VariantQuery:
         """A typed variant in the normalised form releases use (an indel left-aligned and
@@ -148,30 +147,36 @@ class Service:
                 "does not cover it)"
             ) from None
 
-    def visible(self, rows: np.ndarray, tier: Tier) -> np.ndarray:
-        """Per row of the release in force, whether this tier may know the variant exists
-        (QC-passing AC at or above the tier's floor, privacy.observed_floor)."""
-        return self.index().shown(rows, observed_floor(tier, self.policy))
+    def visible(self, index: FrequencyIndex, rows: np.ndarray, tier: Tier) -> np.ndarray:
+        """Per row of a release's index, whether this tier may know the variant exists
+        (QC-passing AC at or above the tier's floor, privacy.observed_floor). The index is
+        the one the rows came from: the release in force may change meanwhile."""
+        return index.shown(rows, observed_floor(tier, self.policy))
 
-    def shown_to_anonymous(self, variant_id: str) -> bool:
+    def shown_to_anonymous(self, index: FrequencyIndex, variant_id: str) -> bool:
         """Whether an anonymous caller is told this variant exists: the same block read for
         an allele hidden as rare as for one not in the release at all."""
-        row = self.index().row(variant_id)
+        row = index.row(variant_id)
         found = np.zeros(0, np.int64) if row is None else np.array([row])
-        return bool(self.visible(found, Tier.ANONYMOUS).any())
+        return bool(self.visible(index, found, Tier.ANONYMOUS).any())
 
-    def codes(self, row: int, record: Mapping[str, object] | None = None) -> Codes:
-        """The suppression codes of one row of the release in force (privacy.record_codes),
-        worked out when the row is first asked for (~20 us) and kept while the release is
-        in force, up to MAX_CACHED_CODES rows (then the cache starts again). `record` is
-        the row's record when the caller has built it already."""
-        found = self._codes.get(row)
+    def codes(
+        self, index: FrequencyIndex, row: int, record: Mapping[str, object] | None = None
+    ) -> Codes:
+        """The suppression codes of one row of a release's index (privacy.record_codes),
+        worked out when the row is first asked for (~20 us) and kept while that release is
+        in force, up to MAX_CACHED_CODES rows (then the cache starts again); codes of a
+        release no longer in force are worked out and not kept. `record` is the row's
+        record from that index when the caller has built it already."""
+        current = self._current
+        kept = current[1] if current is not None and current[0] is index else {}
+        found = kept.get(row)
         if found is None:
-            if len(self._codes) >= MAX_CACHED_CODES:
-                self._codes.clear()
-            record = record if record is not None else self.index().record(row)
+            if len(kept) >= MAX_CACHED_CODES:
+                kept.clear()
+            record = record if record is not None else index.record(row)
             found = record_codes(cast(Frequencies, record["frequencies"]), self.policy)
-            self._codes[row] = found
+            kept[row] = found
         return found
 
     def caller(self, request: Request) -> tuple[Principal, ServiceError | None]:
@@ -328,31 +333,31 @@ def lookup(service: Service, principal: Principal, text: str) -> tuple[dict[str,
     query = service.normalised(query)
     index = service.index()
     if principal.tier is Tier.ANONYMOUS:
-        present = service.shown_to_anonymous(query.variant_id)
+        present = service.shown_to_anonymous(index, query.variant_id)
         return _yes_no(query, index, present), int(present)
     row = index.row(query.variant_id)
-    if row is None or not service.visible(np.array([row]), principal.tier)[0]:
+    if row is None or not service.visible(index, np.array([row]), principal.tier)[0]:
         covered = shown_allele_numbers(
             index.callable_an(query.chrom, query.pos), principal.tier, service.policy
         )
         body = _yes_no(query, index, False) | {"callable_an": covered}
-        return body | _unknown_coverage(service, principal.tier, row), 0
-    return _record(service, principal.tier, row), 1
+        return body | _unknown_coverage(service, index, principal.tier, row), 0
+    return _record(service, index, principal.tier, row), 1
 
 
-def _record(service: Service, tier: Tier, row: int) -> dict[str, Any]:
-    """One listed variant as a registered or controlled user sees it."""
-    index = service.index()
+def _record(service: Service, index: FrequencyIndex, tier: Tier, row: int) -> dict[str, Any]:
+    """One listed variant (a row of `index`) as a registered or controlled user sees it."""
     record = index.record(row)
-    body = disclose(record, tier, service.policy, service.codes(row, record))
-    return body | _unknown_coverage(service, tier, row)
+    body = disclose(record, tier, service.policy, service.codes(index, row, record))
+    return body | _unknown_coverage(service, index, tier, row)
 
 
-def _unknown_coverage(service: Service, tier: Tier, row: int | None) -> dict[str, Any]:
+def _unknown_coverage(
+    service: Service, index: FrequencyIndex, tier: Tier, row: int | None
+) -> dict[str, Any]:
     """ "Also seen in N samples of unknown coverage" (strata.py) under the tier's rule; 0 for
     a variant the release does not list (and for releases made before the count was kept).
     A count on `all` only, in no sum with other counts: "<5" alone hides it."""
-    index = service.index()
     seen = 0
     if row is not None and UNKNOWN_COVERAGE_FIELD in index.names:
         seen = int(as_count(index.value(UNKNOWN_COVERAGE_FIELD, row)) or 0)
@@ -373,7 +378,7 @@ def region(service: Service, principal: Principal, text: str) -> tuple[dict[str,
     answer = index.region(query, max_span=service.max_span, max_variants=len(index))
     # the tier's mask comes before the cap, so `truncated` counts only variants the tier may
     # know of (an anonymous caller cannot bisect region ends towards a hidden rare allele)
-    shown = answer.rows[service.visible(answer.rows, principal.tier)]
+    shown = answer.rows[service.visible(index, answer.rows, principal.tier)]
     rows = shown[: service.max_variants]
     head = {
         "region": f"{query.chrom}:{query.start}-{query.end}",
@@ -383,7 +388,7 @@ def region(service: Service, principal: Principal, text: str) -> tuple[dict[str,
     }
     if principal.tier is Tier.ANONYMOUS:
         return {**head, "exists": bool(len(rows))}, int(bool(len(rows)))
-    records = [_record(service, principal.tier, r) for r in rows.tolist()]
+    records = [_record(service, index, principal.tier, r) for r in rows.tolist()]
     return {**head, "count": len(records), "variants": records}, len(records)
 
 
@@ -424,15 +429,15 @@ def stream_region(
         raise MedfollowError("give a region here (e.g. chr17:43040000-43050000)")
     index = service.index()
     rows = index.between(query.chrom, query.start, query.end)
-    rows = rows[service.visible(rows, principal.tier)]
-    chunks = _tsv_chunks(index, rows) if form == "tsv" else _ndjson_chunks(service, rows)
+    rows = rows[service.visible(index, rows, principal.tier)]
+    chunks = _tsv_chunks(index, rows) if form == "tsv" else _ndjson_chunks(service, index, rows)
     return StreamingResponse(chunks, media_type=STREAM_FORMATS[form]), len(rows)
 
 
-def _ndjson_chunks(service: Service, rows: np.ndarray) -> Iterator[bytes]:
+def _ndjson_chunks(service: Service, index: FrequencyIndex, rows: np.ndarray) -> Iterator[bytes]:
     for start in range(0, len(rows), STREAM_CHUNK):
         lines = [
-            encode(_record(service, Tier.CONTROLLED, row))
+            encode(_record(service, index, Tier.CONTROLLED, row))
             for row in rows[start : start + STREAM_CHUNK].tolist()
         ]
         yield b"\n".join(lines) + b"\n"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy as copy_module
 import json
+import shutil
 from pathlib import Path
 
 import pysam
 import pytest
 from fastapi.testclient import TestClient
 
+from genomics_variants.api import service as service_module
 from genomics_variants.api.app import create_app
-from genomics_variants.api.privacy import Policy, Tier, disclose
+from genomics_variants.api.privacy import Policy, Tier, disclose, record_codes
 from genomics_variants.api.service import Service
 from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import MAX_REGION_SPAN, MAX_REGION_VARIANTS
@@ -180,10 +183,41 @@ def test_suppression_cached_by_the_server_equals_per_record(api: dict[str, objec
     suppressed = 0
     for row in range(len(index)):
         record = index.record(row)
-        fast = disclose(record, Tier.REGISTERED, service.policy, service.codes(row))
+        fast = disclose(record, Tier.REGISTERED, service.policy, service.codes(index, row))
         assert fast == disclose(record, Tier.REGISTERED, service.policy)
         suppressed += "suppressed" in json.dumps(fast)
     assert suppressed, "the release should exercise secondary suppression"
+
+
+def test_codes_from_a_release_no_longer_in_force_are_not_kept(
+    api: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader thread may still be answering from the previous release when the next one
+    is switched in: the suppression codes it works out must not be kept for the release
+    now in force (they would hide or show another release's counts)."""
+    store: Store = api["store"]  # type: ignore[assignment]
+    monkeypatch.setattr(service_module, "RELOAD_CHECK_SECONDS", -1.0)  # check every call
+    service = Service(store, Policy(), MAX_REGION_SPAN, MAX_REGION_VARIANTS)
+    old = service.index()
+    pointer = store.releases_dir / "CURRENT"
+    in_force = pointer.read_text()
+    copy = old.release.folder.with_name("r09997")
+    shutil.copytree(old.release.folder, copy)
+    try:
+        pointer.write_text("r09997\n")
+        new = service.index()
+        assert new is not old and new.release.release_id == "r09997"
+        row = old.row(str(api["common"]))
+        assert row is not None
+        stale = copy_module.deepcopy(old.record(row))
+        for fields in stale["frequencies"].values():  # type: ignore[attr-defined]
+            fields["ac"] = 1  # what another release might hold at this row
+        service.codes(old, row, stale)
+        expected = record_codes(new.record(row)["frequencies"], service.policy)  # type: ignore[arg-type]
+        assert service.codes(new, row) == expected
+    finally:
+        pointer.write_text(in_force)
+        shutil.rmtree(copy)
 
 
 def test_an_indel_is_found_however_it_is_typed(api: dict[str, object], reference: Path) -> None:
