@@ -27,7 +27,7 @@ holds the removed person's genotypes (`keep_previous=False`).
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import json
 import os
 import re
@@ -262,24 +262,25 @@ def write_served(
 
 def ensure_served(release: Release) -> Path:
     """The release's served folder, written from its Parquet tables if the release was made
-    before releases carried it or in an earlier version of the layout (built aside and
-    renamed in, so two readers may race; a reader of the old copy keeps its open files)."""
+    before releases carried it or in an earlier version of the layout. One process at a
+    time rebuilds it (a lock file in the release folder, the check made again under it),
+    aside and renamed in, so a reader never sees a served folder half written or a current
+    one moved away; a reader of the old copy keeps its open files."""
     folder = release.folder / SERVED_DIR
     if is_current(folder, VARIANTS_TABLE):
         return folder
-    aside = release.folder / f".served.{os.getpid()}"
-    stale = release.folder / f".served-old.{os.getpid()}"
-    for leftover in (aside, stale):
-        shutil.rmtree(leftover, ignore_errors=True)
-    coverage = pq.read_table(release.coverage) if release.coverage.exists() else None
-    write_served(aside, pq.read_table(release.frequencies), coverage)
-    with contextlib.suppress(OSError):  # gone already: another reader moved it
-        folder.rename(stale)
-    try:
+    with open(release.folder / ".served.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_current(folder, VARIANTS_TABLE):  # another process rebuilt it meanwhile
+            return folder
+        for leftover in release.folder.glob(".served-*"):  # from a rebuild that died
+            shutil.rmtree(leftover, ignore_errors=True)
+        aside, stale = release.folder / ".served-new", release.folder / ".served-old"
+        coverage = pq.read_table(release.coverage) if release.coverage.exists() else None
+        write_served(aside, pq.read_table(release.frequencies), coverage)
+        if folder.exists():
+            folder.rename(stale)
         (aside / SERVED_DIR).rename(folder)
-    except OSError:  # another reader was first
-        if not is_current(folder, VARIANTS_TABLE):
-            raise
-    for leftover in (aside, stale):
-        shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in (aside, stale):
+            shutil.rmtree(leftover, ignore_errors=True)
     return folder

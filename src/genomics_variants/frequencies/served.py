@@ -374,11 +374,11 @@ class Block:
 
     @property
     def nbytes(self) -> int:
-        """What the cache charges for it: the bytes, and the decoded strings and ratios it
-        may come to hold."""
+        """What the cache charges for it: the bytes, and the decoded strings and float matrix
+        (stored columns copied beside the ratios) it may come to hold."""
         rows = len(self.keys)
-        ratios = 0 if self._places is None else len(self._places[0])
-        return int(self._raw.size) + 8 * rows * ratios + 64 * rows * len(self._texts)
+        floats = 0 if self._places is None else self.stored.shape[1] + len(self._places[0])
+        return int(self._raw.size) + 8 * rows * floats + 64 * rows * len(self._texts)
 
     @property
     def floats(self) -> np.ndarray:
