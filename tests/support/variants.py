@@ -16,6 +16,7 @@ import pysam
 import pytest
 from pysam.libcbgzf import BGZFile
 
+from genomics_variants.contributions.aggregate import Aggregate
 from genomics_variants.frequencies.release import Release
 from support.deliveries import make_cpr
 from synthetic_deliveries.genomes_reference import ContigSequence, write_reference_fasta
@@ -183,6 +184,13 @@ def genome_samples(
         return table
     column = pa.array([planted.get(i) for i in range(n)], pa.string())
     return table.append_column("planted", column)
+
+
+def assert_same_aggregate(a: Aggregate, b: Aggregate) -> None:
+    """Two aggregates hold the same variants, listings and counts."""
+    assert a.sites.ids.tolist() == b.sites.ids.tolist()
+    assert np.array_equal(a.listed_by, b.listed_by)
+    assert np.array_equal(a.counts, b.counts)
 
 
 def java_runs_spark() -> bool:

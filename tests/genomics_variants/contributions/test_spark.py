@@ -25,7 +25,7 @@ from genomics_variants.contributions.store import BATCHES_SCHEMA, SAMPLES_SCHEMA
 from genomics_variants.frequencies.release import frequency_table
 from genomics_variants.sites import Sites
 from medfollow_core.pseudonymise import load_key
-from support.variants import Handcrafted, java_runs_spark
+from support.variants import Handcrafted, assert_same_aggregate, java_runs_spark
 
 pytestmark = pytest.mark.skipif(
     not java_runs_spark(), reason="no Java 17+ runtime (make reference-tools installs one)"
@@ -42,19 +42,10 @@ def spark() -> Iterator[Any]:
 
 
 def _assert_same(spark_made: Aggregate, store: Store) -> None:
-    expected = recompute(store)
-    assert spark_made.sites.ids.tolist() == expected.sites.ids.tolist()
-    assert np.array_equal(spark_made.listed_by, expected.listed_by)
-    assert np.array_equal(spark_made.counts, expected.counts)
+    assert_same_aggregate(spark_made, recompute(store))
     state = store.load()
     with_spark = State(state.generation, state.samples, state.batches, spark_made)
     assert frequency_table(with_spark).equals(frequency_table(state))
-
-
-def _assert_equal(a: Aggregate, b: Aggregate) -> None:
-    assert a.sites.ids.tolist() == b.sites.ids.tolist()
-    assert np.array_equal(a.listed_by, b.listed_by)
-    assert np.array_equal(a.counts, b.counts)
 
 
 def test_every_kind_of_batch_after_removals(
@@ -126,7 +117,7 @@ def test_ingests_update_the_aggregate_on_spark_as_in_process(
     for files in steps:
         ingest_files(on_spark, files, reference, key=key, workers=2, spark=spark)
         ingest_files(in_process, files, reference, key=key, workers=2)
-        _assert_equal(on_spark.load().aggregate, in_process.load().aggregate)
+        assert_same_aggregate(on_spark.load().aggregate, in_process.load().aggregate)
     assert frequency_table(on_spark.load()).equals(frequency_table(in_process.load()))
 
 
@@ -179,9 +170,7 @@ def test_blocks_that_overlap_follow_the_single_process_rule(spark: Any, tmp_path
         ],
         [],
     )
-    assert on_spark.sites.ids.tolist() == in_process.sites.ids.tolist()
-    assert np.array_equal(on_spark.listed_by, in_process.listed_by)
-    assert np.array_equal(on_spark.counts, in_process.counts)
+    assert_same_aggregate(on_spark, in_process)
     called_in_cell_3 = in_process.counts[:, 3, 1].tolist()  # measure "called"
     assert called_in_cell_3 == [1, 0, 0, 1]  # 150: the long block; 250, 500: none; 700: own
 
@@ -231,13 +220,13 @@ def test_removals_on_spark_equal_in_process_and_a_store_that_never_held_them(
         removed = remove_persons(on_spark, persons, spark=spark)
         remove_persons(in_process, persons)
         assert removed.genomes == len(genomes)
-        _assert_equal(on_spark.load().aggregate, in_process.load().aggregate)
+        assert_same_aggregate(on_spark.load().aggregate, in_process.load().aggregate)
         _assert_same(on_spark.load().aggregate, on_spark)
 
     never = Store(tmp_path / "never")
     gone = {person_key(cpr[g]) for genomes in steps for g in genomes}
     ingest_files(never, files, reference, key=key, exclude_persons=gone, workers=2)
-    _assert_equal(on_spark.load().aggregate, never.load().aggregate)
+    assert_same_aggregate(on_spark.load().aggregate, never.load().aggregate)
     assert frequency_table(on_spark.load()).equals(frequency_table(never.load()))
 
 
@@ -304,7 +293,7 @@ def test_a_removal_reads_only_what_it_changes(spark: Any, tmp_path: Path) -> Non
         remove_persons(on_spark, persons, spark=spark)
         untouched.with_suffix(".away").rename(untouched)
         remove_persons(in_process, persons)
-        _assert_equal(on_spark.load().aggregate, in_process.load().aggregate)
+        assert_same_aggregate(on_spark.load().aggregate, in_process.load().aggregate)
         _assert_same(on_spark.load().aggregate, on_spark)
     after = on_spark.load().aggregate
     assert after.listed_by.tolist() == [1, 1, 2, 1, 1, 1]  # 600: now the other batch's only
