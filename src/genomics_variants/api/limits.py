@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genomics_variants.api.jsonbody import encode_lenient
-from medfollow_core.errors import MedfollowError
+from medfollow_core.errors import MedfollowError, scrub
 
 MAX_BODY_BYTES = 16_384  # a Beacon POST query is a few hundred bytes
 MAX_BATCH_VARIANTS = 10_000  # variants in one batch look-up (POST /variants)
@@ -59,19 +59,34 @@ def whole_number(name: str, value: object, high: int) -> int:
 def loggable(query: Mapping[str, Any]) -> Mapping[str, Any]:
     """What the audit log keeps of a query: the query itself when it is small (every
     accepted one), else its first characters, SHA-256 and length, so an oversized input is
-    recognisable in the log without being written there whole."""
+    recognisable in the log without being written there whole. Anything shaped like a CPR
+    number (a caller may type one anywhere) is masked first, the hash taken after masking:
+    a hash of a text holding a CPR number could be reversed by trying every number."""
     if len(query) <= 8 and all(
         type(v) is str and len(v) <= MAX_TEXT_CHARS and len(k) <= 64 for k, v in query.items()
     ):
-        return query  # the common case, decided without encoding
-    text = encode_lenient(query).decode()
+        return {scrub(k): scrub(v) for k, v in query.items()}  # the common case
+    text = scrub(encode_lenient(query).decode())
     if len(text) <= AUDIT_QUERY_CHARS:
-        return query
+        return _scrubbed(query)
     return {
         "truncated": text[:AUDIT_PREFIX_CHARS],
         "sha256": hashlib.sha256(text.encode()).hexdigest(),
         "chars": len(text),
     }
+
+
+def _scrubbed(value: Any) -> Any:
+    """A query's value with every text (keys too) and number shaped like a CPR masked."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return {scrub(str(k)): _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and scrub(str(value)) != str(value):
+        return scrub(str(value))
+    return value
 
 
 def body_limit(path: str) -> int:
