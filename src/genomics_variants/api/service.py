@@ -64,7 +64,8 @@ from genomics_variants.reference import Reference
 from medfollow_core.errors import MedfollowError
 
 RELOAD_CHECK_SECONDS = 1.0
-READER_THREADS = 16  # answers waiting for the disk at once, per worker
+READER_THREADS = 16  # blocks (or whole answers) read from disk at once, per worker
+MAX_DISK_WAITS = 4  # blocks one answer may wait for before it is worked out in a thread
 # rows whose suppression codes are kept (~2 kB each, ~20 us to work out again): the hot ones
 MAX_CACHED_CODES = 20_000
 Frequencies = dict[str, dict[str, object]]  # FrequencyIndex.record's stratum -> field -> value
@@ -259,15 +260,20 @@ class Service:
         self, answer: Answer, principal: Principal
     ) -> tuple[dict[str, Any] | Response, int]:
         """The answer, worked out on the event loop while every block it reads is in memory
-        (the block cache or the kernel's page cache); when one must come from disk, worked
-        out again in a reader thread, so one disk read never holds up the other requests."""
-        try:
-            with nonblocking():
-                return answer(principal)
-        except WouldBlock:
-            if self._readers is None:
-                self._readers = anyio.CapacityLimiter(READER_THREADS)
-            return await anyio.to_thread.run_sync(answer, principal, limiter=self._readers)
+        (the block cache or the kernel's page cache). A block that must come from disk is
+        read in a reader thread while the loop serves other requests, and the answer is
+        worked out again on the loop; only the disk wait leaves it, so no answer's Python
+        work competes with the loop for the interpreter lock. An answer that still misses
+        after MAX_DISK_WAITS reads (a long region) is worked out in a reader thread whole."""
+        if self._readers is None:
+            self._readers = anyio.CapacityLimiter(READER_THREADS)
+        for _ in range(MAX_DISK_WAITS):
+            try:
+                with nonblocking():
+                    return answer(principal)
+            except WouldBlock as missing:
+                await anyio.to_thread.run_sync(missing.fetch, limiter=self._readers)
+        return await anyio.to_thread.run_sync(answer, principal, limiter=self._readers)
 
     @staticmethod
     def error_body(endpoint: str, status: int, message: str) -> dict[str, Any]:

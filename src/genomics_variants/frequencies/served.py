@@ -47,12 +47,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import itertools
 import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -470,7 +471,14 @@ _NONBLOCKING: contextvars.ContextVar[bool] = contextvars.ContextVar("nonblocking
 
 
 class WouldBlock(Exception):
-    """A block had to come from disk while reads were to be answered from memory only."""
+    """A block had to come from disk while reads were to be answered from memory only.
+
+    `fetch()` reads that block into the block cache, waiting for the disk (call it outside
+    `nonblocking()`, e.g. in a thread); the same work tried again then finds it in memory."""
+
+    def __init__(self, fetch: Callable[[], object]) -> None:
+        super().__init__("a block must come from disk")
+        self.fetch = fetch
 
 
 @contextlib.contextmanager
@@ -485,16 +493,14 @@ def nonblocking() -> Iterator[None]:
         _NONBLOCKING.reset(token)
 
 
-def _read_if_cached(fd: int, size: int, offset: int) -> bytearray:
-    """pread with RWF_NOWAIT: the bytes if the page cache holds them all, else WouldBlock."""
+def _read_if_cached(fd: int, size: int, offset: int) -> bytearray | None:
+    """pread with RWF_NOWAIT: the bytes if the page cache holds them all, else None."""
     buffer = bytearray(size)
     try:
         done = os.preadv(fd, [buffer], offset, os.RWF_NOWAIT)
     except BlockingIOError:
-        raise WouldBlock from None
-    if done != size:
-        raise WouldBlock
-    return buffer
+        return None
+    return buffer if done == size else None
 
 
 class BlockTable:
@@ -557,8 +563,11 @@ class BlockTable:
         if found is not None:
             return found
         size, offset = int(self._size[number]), int(self._offset[number])
+        data: bytes | bytearray | None
         if _NONBLOCKING.get():
-            data: bytes | bytearray = _read_if_cached(self._file.fileno(), size, offset)
+            data = _read_if_cached(self._file.fileno(), size, offset)
+            if data is None:
+                raise WouldBlock(functools.partial(self.block, number))
         else:
             data = os.pread(self._file.fileno(), size, offset)
         raw = self._codec.decompress(data, decompressed_size=int(self._raw[number]))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy as copy_module
 import json
 import shutil
+import threading
 from pathlib import Path
+from typing import Any
 
 import pysam
 import pytest
 from fastapi.testclient import TestClient
 
+from genomics_variants.api import app as app_module
 from genomics_variants.api import service as service_module
 from genomics_variants.api.app import create_app
 from genomics_variants.api.privacy import Policy, Tier, disclose, record_codes
@@ -280,3 +283,28 @@ def test_an_answer_whose_block_is_on_disk_is_the_same(api: dict[str, object]) ->
     assert cold.get(f"/variants/{api['common']}", headers=headers).json() == warm
     evict(release.folder / SERVED_DIR)
     assert cold.get("/g_variants", params=beacon, headers=headers).json() == warm_beacon
+
+
+def test_a_block_on_disk_is_waited_for_in_a_thread_and_the_answer_worked_out_on_the_loop(
+    api: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the disk wait leaves the event loop (Service._answered): the answer is worked
+    out again on the loop's thread once its block is in memory, so no answer's Python work
+    competes with the loop for the interpreter lock."""
+    store: Store = api["store"]  # type: ignore[assignment]
+    threads: list[int] = []
+    original = app_module.lookup
+
+    def recording(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return original(*args)
+
+    monkeypatch.setattr(app_module, "lookup", recording)
+    release = current_release(store)
+    assert release is not None
+    evict(release.folder / SERVED_DIR)
+    cold = TestClient(create_app(store.root))
+    answer = cold.get(f"/variants/{api['common']}", headers=_auth(api["controlled"]))
+    assert answer.status_code == 200 and answer.json()["exists"] is True
+    assert len(threads) >= 2, "the first attempt should have found its block on disk"
+    assert len(set(threads)) == 1
