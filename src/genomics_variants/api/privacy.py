@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import cast
+from typing import Any, cast
 
 from genomics_variants.contributions.cells import REGIONS, SEXES
 from genomics_variants.frequencies.strata import GROUP_STRATA
@@ -113,6 +113,8 @@ def partition_codes(
     until `_covered` holds - one is not always enough: regions of 1, 1 and 20 under a total
     of 22 need all three hidden, else both 1s are pinned. `lower`/`upper` bound each
     stratum's true value by the other counts the reader sees (AC <= AN, AN >= AC, ...)."""
+    if not any(0 < v < floor for v in values.values()):
+        return dict.fromkeys(values, SHOWN)  # nothing small: nothing to protect
     code = {s: PRIMARY_CODE if 0 < v < floor else SHOWN for s, v in values.items()}
     if code["all"]:
         return None
@@ -143,7 +145,7 @@ def whole_codes(values: Counts, floor: int, mark_total: bool = True) -> dict[str
     return {s: total if s == "all" else SECONDARY_CODE for s in values}
 
 
-def record_codes(frequencies: Mapping[str, Mapping[str, object]], policy: Policy) -> Codes:
+def record_codes(frequencies: Mapping[str, Mapping[str, Any]], policy: Policy) -> Codes:
     """The suppression codes of one record, count by count, each bounded by the others.
 
     * AN first, each stratum bounded below by its AC;
@@ -157,7 +159,7 @@ def record_codes(frequencies: Mapping[str, Mapping[str, object]], policy: Policy
     (tests/genomics_variants/api/test_disclosure_audit.py) checks them."""
     floor = floors(policy)
     value = {
-        count: {s: int(as_count(f[count]) or 0) for s, f in frequencies.items()}
+        count: {s: int(f[count] or 0) for s, f in frequencies.items()}
         for count in SUPPRESSED_COUNTS
     }
     ac, an = value["ac"], value["an"]
@@ -170,17 +172,15 @@ def record_codes(frequencies: Mapping[str, Mapping[str, object]], policy: Policy
     ac_upper = {s: math.inf if c == PRIMARY_CODE else an[s] for s, c in out["an"].items()}
     ac_codes = None if small_an else partition_codes(ac, floor["ac"], unbounded, ac_upper)
     out["ac"] = _or_whole(ac_codes, ac, floor["ac"])
-    nhomalt, nhemi = value["nhomalt"], value["nhemi"]
-    bounds = {
-        "nhomalt": {s: (ac[s] - nhemi[s]) // 2 for s in ac},
-        "nhemi": {s: ac[s] - 2 * nhomalt[s] for s in ac},
-    }
-    allele = {
-        count: None
-        if any(out["ac"].values())
-        else partition_codes(value[count], floor[count], unbounded, bounds[count])
-        for count in ALLELE_COUNTS
-    }
+    allele: dict[str, dict[str, int] | None] = dict.fromkeys(ALLELE_COUNTS)
+    if not any(out["ac"].values()):
+        nhomalt, nhemi = value["nhomalt"], value["nhemi"]
+        bounds = {
+            "nhomalt": {s: (ac[s] - nhemi[s]) // 2 for s in ac},
+            "nhemi": {s: ac[s] - 2 * nhomalt[s] for s in ac},
+        }
+        for count in ALLELE_COUNTS:
+            allele[count] = partition_codes(value[count], floor[count], unbounded, bounds[count])
     together = all(c is not None and any(c.values()) for c in allele.values())
     for count, codes in allele.items():
         out[count] = (

@@ -13,7 +13,9 @@ a bounded cache of blocks, not the release.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import pyarrow as pa
@@ -25,7 +27,7 @@ from genomics_variants.frequencies.release import (
     Release,
     ensure_served,
 )
-from genomics_variants.frequencies.served import BlockCache, BlockTable, key_of
+from genomics_variants.frequencies.served import BlockCache, BlockTable, Layout, key_of
 from genomics_variants.frequencies.strata import FIELDS, GRPMAX_FIELDS, RAW_FIELDS, STRATA, column
 from genomics_variants.reference import Reference
 from genomics_variants.vcf.normalise import normalise, ref_matches, variant_id
@@ -125,13 +127,7 @@ class FrequencyIndex:
         self.variants = BlockTable(folder, VARIANTS_TABLE, cache)
         covered = folder / f"{COVERAGE_TABLE}.json"
         self.coverage = BlockTable(folder, COVERAGE_TABLE, cache) if covered.exists() else None
-        layout = self.variants.layout
-        fields = [(s, f) for s in STRATA for f in (*FIELDS, *RAW_FIELDS)]
-        self._int_fields = [key for key in fields if column(key[1], key[0]) in layout.ints]
-        floats = layout.decoded_floats
-        self._float_fields = [key for key in fields if column(key[1], key[0]) in floats]
-        self._int_at = np.array([layout.ints.index(column(f, s)) for s, f in self._int_fields])
-        self._float_at = np.array([floats.index(column(f, s)) for s, f in self._float_fields])
+        self._strata = _stratum_readers(self.variants.layout)
         if self.coverage is not None:
             ints = self.coverage.layout.ints
             self._end_at = ints.index("end")
@@ -222,15 +218,8 @@ class FrequencyIndex:
         grpmax fields.
         """
         block, at = self.variants.locate(row)
-        frequencies: dict[str, dict[str, object]] = {stratum: {} for stratum in STRATA}
-        for (stratum, field), number in zip(
-            self._int_fields, block.ints[at, self._int_at].tolist(), strict=True
-        ):
-            frequencies[stratum][field] = number
-        for (stratum, field), real in zip(
-            self._float_fields, block.float_row(at)[self._float_at].tolist(), strict=True
-        ):
-            frequencies[stratum][field] = None if real != real else real  # NaN is null
+        ints, stored = block.ints[at].tolist(), block.stored[at].tolist()
+        frequencies = {reader.stratum: reader.fields(ints, stored) for reader in self._strata}
         key = int(block.keys[at])
         chrom, pos = CONTIGS[key >> 32], key & 0xFFFFFFFF
         ref, alt = block.string("ref")[at], block.string("alt")[at]
@@ -244,3 +233,58 @@ class FrequencyIndex:
             "frequencies": frequencies,
             "grpmax": {f: self.variants.value_in(block, at, f) for f in GRPMAX_FIELDS},
         }
+
+
+@dataclass(frozen=True)
+class _StratumReader:
+    """Where one stratum's fields sit in a served row: its integer fields (`take` picks
+    them from the row's integers, in `ints`' order), then its float fields, each a stored
+    column or a ratio of two integer columns (served.py stores AF as AC and AN only)."""
+
+    stratum: str
+    ints: tuple[str, ...]
+    take: Callable[[list[int]], tuple[int, ...]]
+    floats: tuple[tuple[str, int, int], ...]  # (field, stored column, -1) or (field, num, den)
+
+    def fields(self, ints: list[int], stored: list[float]) -> dict[str, object]:
+        """The stratum's fields of one row as plain values (null for NaN, and for a ratio
+        whose denominator is 0): the same float64 division as strata._ratio."""
+        out: dict[str, object] = dict(zip(self.ints, self.take(ints), strict=True))
+        for field, first, second in self.floats:
+            if second < 0:
+                real = stored[first]
+                out[field] = None if real != real else real
+            else:
+                den = ints[second]
+                out[field] = ints[first] / den if den > 0 else None
+        return out
+
+
+def _stratum_readers(layout: Layout) -> tuple[_StratumReader, ...]:
+    """Per stratum, in the order of STRATA, how its record is read from a served row."""
+    int_at = {name: i for i, name in enumerate(layout.ints)}
+    stored_at = {name: i for i, name in enumerate(layout.floats)}
+    ratio_at = {name: (int_at[num], int_at[den]) for name, num, den in layout.ratios}
+    readers = []
+    for stratum in STRATA:
+        fields = (*FIELDS, *RAW_FIELDS)
+        ints = tuple(f for f in fields if column(f, stratum) in int_at)
+        floats: list[tuple[str, int, int]] = []
+        for field in fields:
+            name = column(field, stratum)
+            if name in stored_at:
+                floats.append((field, stored_at[name], -1))
+            elif name in ratio_at:
+                floats.append((field, *ratio_at[name]))
+        places = [int_at[column(f, stratum)] for f in ints]
+        take = (lambda row: ()) if not places else _picker(places)
+        readers.append(_StratumReader(stratum, ints, take, tuple(floats)))
+    return tuple(readers)
+
+
+def _picker(places: list[int]) -> Callable[[list[int]], tuple[int, ...]]:
+    """A function taking the values at `places` from a list, always as a tuple."""
+    get = itemgetter(*places)
+    if len(places) == 1:
+        return lambda row: (get(row),)
+    return get

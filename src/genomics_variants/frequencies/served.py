@@ -401,14 +401,6 @@ class Block:
         den = float(self.ints[at, self._places[1][column - width]])
         return num / den if den > 0 else float("nan")  # float64 division, as _divided
 
-    def float_row(self, at: int) -> np.ndarray:
-        """Row `at` of `floats`, without working out the other rows' ratios."""
-        if self._floats is not None or self._places is None:
-            return self.floats[at]
-        row = self.ints[at]
-        divided = _divided(row[None, :], self._places)[0]
-        return np.concatenate([self.stored[at], divided])
-
     def has_string(self, name: str) -> bool:
         return name in self._texts
 
