@@ -307,8 +307,7 @@ def _audited_client(
     monkeypatch.setenv(server.STORE_ENV, str(store.root))
     monkeypatch.setattr(server.uvicorn, "run", lambda _app, **kw: options.update(kw))
     server.serve(store.root, **serve)
-    for key in ("factory", "workers"):
-        options.pop(key)
+    options.pop("factory")
     config = uvicorn.Config(create_app(store.root), log_config=None, **options)
     config.load()
     client = TestClient(config.loaded_app, client=("127.0.0.1", 50123))
