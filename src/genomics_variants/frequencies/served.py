@@ -528,6 +528,7 @@ class BlockTable:
         self._int_at = {c: i for i, c in enumerate(self.layout.ints)}
         self._float_at = {c: i for i, c in enumerate(self.layout.decoded_floats)}
         self._places = _ratio_places(self.layout) if self.layout.ratios else None
+        self._recent: tuple[int, Block] | None = None  # the block last handed out
 
     def __del__(self) -> None:
         file = getattr(self, "_file", None)
@@ -550,9 +551,13 @@ class BlockTable:
         """One block, from the cache or from disk. Inside `nonblocking()`, a block that is
         not in the kernel's page cache either raises WouldBlock instead of waiting for the
         disk."""
+        recent = self._recent  # one look-up asks for its block several times
+        if recent is not None and recent[0] == number:
+            return recent[1]
         key = (self._token, number)
         found = self._cache.get(key)
         if found is not None:
+            self._recent = (number, found)
             return found
         size, offset = int(self._size[number]), int(self._offset[number])
         data: bytes | bytearray | None
@@ -565,6 +570,7 @@ class BlockTable:
         raw = self._codec.decompress(data, decompressed_size=int(self._raw[number]))
         block = self._decode(raw)
         self._cache.put(key, block)
+        self._recent = (number, block)
         return block
 
     def _decode(self, raw: pa.Buffer) -> Block:
@@ -598,12 +604,12 @@ class BlockTable:
         if not self.blocks:
             return 0
         key = np.uint64(key)  # a Python int would make numpy compare the arrays as floats
-        number = int(np.searchsorted(self._last, key, "left"))
+        number = int(self._last.searchsorted(key, "left"))
         if number == self.blocks:  # past the end: still read a block, as every look-up does
             self.block(number - 1)
             return self.rows
         found = self.block(number)
-        return number * self.block_rows + int(np.searchsorted(found.keys, key, "left"))
+        return number * self.block_rows + int(found.keys.searchsorted(key, "left"))
 
     def rows_between(self, first_key: int, last_key: int) -> range:
         """Rows with first_key <= key <= last_key."""
@@ -617,14 +623,14 @@ class BlockTable:
         if not self.blocks:
             return range(0)
         wanted = np.uint64(key)
-        number = int(np.searchsorted(self._last, wanted, "left"))
+        number = int(self._last.searchsorted(wanted, "left"))
         if number == self.blocks:
             self.block(number - 1)
             return range(self.rows, self.rows)
         found = self.block(number)
         base = number * self.block_rows
-        lo = base + int(np.searchsorted(found.keys, wanted, "left"))
-        hi = base + int(np.searchsorted(found.keys, wanted, "right"))
+        lo = base + int(found.keys.searchsorted(wanted, "left"))
+        hi = base + int(found.keys.searchsorted(wanted, "right"))
         runs_on = number + 1 < self.blocks and self._first[number + 1] == wanted
         if hi == base + len(found.keys) and runs_on:  # the position continues past the block
             hi = self._row_at_or_after(key + 1)
@@ -635,12 +641,12 @@ class BlockTable:
         if not self.blocks:
             return None
         key = np.uint64(key)
-        number = int(np.searchsorted(self._first, key, "right")) - 1
+        number = int(self._first.searchsorted(key, "right")) - 1
         if number < 0:
             self.block(0)
             return None
         found = self.block(number)
-        return number * self.block_rows + int(np.searchsorted(found.keys, key, "right")) - 1
+        return number * self.block_rows + int(found.keys.searchsorted(key, "right")) - 1
 
     # -- reading rows
 
