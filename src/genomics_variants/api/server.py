@@ -34,6 +34,7 @@ from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 
 from genomics_variants.api.app import create_app
+from genomics_variants.api.coalesce import CoalescingHttpToolsProtocol
 
 STORE_ENV = "MEDFOLLOW_VARIANTS_STORE"
 
@@ -57,7 +58,7 @@ def uvicorn_options(trusted_proxies: Sequence[str] = ()) -> dict[str, Any]:
     networks, as uvicorn's --forwarded-allow-ips takes them)."""
     return {
         "loop": "uvloop",
-        "http": "httptools",
+        "http": CoalescingHttpToolsProtocol,  # httptools, one write per response
         "log_level": "warning",
         "access_log": False,
         "proxy_headers": bool(trusted_proxies),
