@@ -38,7 +38,6 @@ from genomics_variants.api.access import (
 from genomics_variants.api.jsonbody import JSONBody, encode
 from genomics_variants.api.limits import bounded_text, loggable
 from genomics_variants.api.privacy import (
-    Codes,
     Policy,
     Tier,
     as_count,
@@ -66,8 +65,6 @@ from medfollow_core.errors import MedfollowError
 RELOAD_CHECK_SECONDS = 1.0
 READER_THREADS = 16  # blocks (or whole answers) read from disk at once, per worker
 MAX_DISK_WAITS = 4  # blocks one answer may wait for before it is worked out in a thread
-# rows whose suppression codes are kept (~2 kB each, ~20 us to work out again): the hot ones
-MAX_CACHED_CODES = 20_000
 Frequencies = dict[str, dict[str, object]]  # FrequencyIndex.record's stratum -> field -> value
 # an answer: the body (a document, or a streamed response) and how many results it holds
 Answer = Callable[[Principal], tuple[dict[str, Any] | Response, int]]
@@ -103,9 +100,7 @@ class Service:
         self.tokens = TokenStore(store.access_dir)
         self.audit = AuditLog(store.access_dir)
         self.budgets = Budgets(store.access_dir)
-        # the release in force and the suppression codes worked out from it, replaced as
-        # one (a reader thread may still be answering from the previous release)
-        self._current: tuple[FrequencyIndex, dict[int, Codes]] | None = None
+        self._current: FrequencyIndex | None = None  # the release in force
         self._cache = BlockCache.from_environment()
         self._readers: anyio.CapacityLimiter | None = None
         self._reference: Reference | None = None
@@ -122,11 +117,11 @@ class Service:
             if mtime != self._pointer_mtime:
                 release = current_release(self.store)
                 if release is not None:
-                    self._current = (FrequencyIndex(release, self._cache), {})
+                    self._current = FrequencyIndex(release, self._cache)
                 self._pointer_mtime = mtime
         if self._current is None:
             raise ServiceError(503, "no release has been published yet")
-        return self._current[0]
+        return self._current
 
     def normalised(self, query: VariantQuery) -> VariantQuery:
         """A typed variant in the normalised form releases use (an indel left-aligned and
@@ -160,25 +155,6 @@ class Service:
         row = index.row(variant_id)
         found = np.zeros(0, np.int64) if row is None else np.array([row])
         return bool(self.visible(index, found, Tier.ANONYMOUS).any())
-
-    def codes(
-        self, index: FrequencyIndex, row: int, record: Mapping[str, object] | None = None
-    ) -> Codes:
-        """The suppression codes of one row of a release's index (privacy.record_codes),
-        worked out when the row is first asked for (~20 us) and kept while that release is
-        in force, up to MAX_CACHED_CODES rows (then the cache starts again); codes of a
-        release no longer in force are worked out and not kept. `record` is the row's
-        record from that index when the caller has built it already."""
-        current = self._current
-        kept = current[1] if current is not None and current[0] is index else {}
-        found = kept.get(row)
-        if found is None:
-            if len(kept) >= MAX_CACHED_CODES:
-                kept.clear()
-            record = record if record is not None else index.record(row)
-            found = record_codes(cast(Frequencies, record["frequencies"]), self.policy)
-            kept[row] = found
-        return found
 
     def caller(self, request: Request) -> tuple[Principal, ServiceError | None]:
         """Who is asking, and the refusal when credentials are sent but are not good ones.
@@ -354,7 +330,8 @@ def lookup(service: Service, principal: Principal, text: str) -> tuple[dict[str,
 def _record(service: Service, index: FrequencyIndex, tier: Tier, row: int) -> dict[str, Any]:
     """One listed variant (a row of `index`) as a registered or controlled user sees it."""
     record = index.record(row)
-    body = disclose(record, tier, service.policy, service.codes(index, row, record))
+    codes = record_codes(cast(Frequencies, record["frequencies"]), service.policy)
+    body = disclose(record, tier, service.policy, codes)
     return body | _unknown_coverage(service, index, tier, row)
 
 

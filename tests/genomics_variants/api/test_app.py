@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy as copy_module
 import json
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,12 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from genomics_variants.api import app as app_module
-from genomics_variants.api import service as service_module
+from genomics_variants.api.access import TokenStore
 from genomics_variants.api.app import create_app
-from genomics_variants.api.privacy import Policy, Tier, disclose, record_codes
-from genomics_variants.api.service import Service
+from genomics_variants.api.privacy import Policy, Tier, disclose
 from genomics_variants.contributions.store import Store
-from genomics_variants.frequencies.query import MAX_REGION_SPAN, MAX_REGION_VARIANTS
+from genomics_variants.frequencies.query import FrequencyIndex
 from genomics_variants.frequencies.release import current_release
 from genomics_variants.frequencies.served import SERVED_DIR
 from support.variants import evict, release_columns
@@ -177,52 +174,6 @@ def test_budget_and_audit_log(api: dict[str, object]) -> None:
     assert not any(str(api["thrifty"]) in json.dumps(e) for e in lines)  # tokens never logged
 
 
-def test_suppression_cached_by_the_server_equals_per_record(api: dict[str, object]) -> None:
-    """The server keeps each variant's suppression codes once worked out; the answers must
-    be those of the per-record rule, variant by variant."""
-    store: Store = api["store"]  # type: ignore[assignment]
-    service = Service(store, Policy(), MAX_REGION_SPAN, MAX_REGION_VARIANTS)
-    index = service.index()
-    suppressed = 0
-    for row in range(len(index)):
-        record = index.record(row)
-        fast = disclose(record, Tier.REGISTERED, service.policy, service.codes(index, row))
-        assert fast == disclose(record, Tier.REGISTERED, service.policy)
-        suppressed += "suppressed" in json.dumps(fast)
-    assert suppressed, "the release should exercise secondary suppression"
-
-
-def test_codes_from_a_release_no_longer_in_force_are_not_kept(
-    api: dict[str, object], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A reader thread may still be answering from the previous release when the next one
-    is switched in: the suppression codes it works out must not be kept for the release
-    now in force (they would hide or show another release's counts)."""
-    store: Store = api["store"]  # type: ignore[assignment]
-    monkeypatch.setattr(service_module, "RELOAD_CHECK_SECONDS", -1.0)  # check every call
-    service = Service(store, Policy(), MAX_REGION_SPAN, MAX_REGION_VARIANTS)
-    old = service.index()
-    pointer = store.releases_dir / "CURRENT"
-    in_force = pointer.read_text()
-    copy = old.release.folder.with_name("r09997")
-    shutil.copytree(old.release.folder, copy)
-    try:
-        pointer.write_text("r09997\n")
-        new = service.index()
-        assert new is not old and new.release.release_id == "r09997"
-        row = old.row(str(api["common"]))
-        assert row is not None
-        stale = copy_module.deepcopy(old.record(row))
-        for fields in stale["frequencies"].values():  # type: ignore[attr-defined]
-            fields["ac"] = 1  # what another release might hold at this row
-        service.codes(old, row, stale)
-        expected = record_codes(new.record(row)["frequencies"], service.policy)  # type: ignore[arg-type]
-        assert service.codes(new, row) == expected
-    finally:
-        pointer.write_text(in_force)
-        shutil.rmtree(copy)
-
-
 def test_an_indel_is_found_however_it_is_typed(api: dict[str, object], reference: Path) -> None:
     """Releases hold normalised variants; a clinician may type an indel padded or shifted.
     The store remembers its reference, so the API normalises the typed form first."""
@@ -308,3 +259,26 @@ def test_a_block_on_disk_is_waited_for_in_a_thread_and_the_answer_worked_out_on_
     assert answer.status_code == 200 and answer.json()["exists"] is True
     assert len(threads) >= 2, "the first attempt should have found its block on disk"
     assert len(set(threads)) == 1
+
+
+def test_registered_answers_are_the_per_record_rule(api: dict[str, object]) -> None:
+    """What /variants sends a registered caller is `disclose` of the release's record,
+    suppression included, variant by variant (every 10th row, all rows with a hidden cell)."""
+    store: Store = api["store"]  # type: ignore[assignment]
+    headers = _auth(TokenStore(store.access_dir).add("auditor", Tier.REGISTERED, budget=0))
+    client = TestClient(create_app(store.root))  # a server that knows the new token
+    release = current_release(store)
+    assert release is not None
+    index = FrequencyIndex(release)
+    policy, suppressed = Policy(), 0
+    for row in range(len(index)):
+        record = index.record(row)
+        expected = disclose(record, Tier.REGISTERED, policy)
+        hidden = "suppressed" in json.dumps(expected)
+        if not expected["exists"] or (row % 10 and not hidden):
+            continue
+        answer = client.get(f"/variants/{record['variant_id']}", headers=headers).json()
+        answer.pop("seen_unknown_coverage")
+        assert answer == json.loads(json.dumps(expected)), record["variant_id"]
+        suppressed += hidden
+    assert suppressed, "the release should exercise secondary suppression"
