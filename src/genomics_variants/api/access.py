@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from genomics_variants.api.jsonbody import encode_lenient
 from genomics_variants.api.privacy import Tier
@@ -158,16 +158,18 @@ class AuditLog:
     """Append-only JSON lines, one file per UTC day; thread-safe.
 
     Inside a running event loop (the API server) lines are written once per loop turn:
-    every query answered in that turn is flushed together right after, one system call
-    instead of one per query. Outside a loop each line is flushed at once.
+    every query answered in that turn goes out together right after, one system call
+    instead of one per query. Outside a loop each line is written at once. Each write is
+    whole lines in one `write` on a file opened for appending, so the lines of several
+    worker processes sharing the day's file never interleave inside a line.
     """
 
     def __init__(self, access_dir: Path) -> None:
         self.folder = Path(access_dir) / "audit"
         self._lock = threading.Lock()
-        self._day = ""
-        self._handle: TextIO | None = None
+        self._pending: list[tuple[str, str]] = []  # (day, line) not yet written
         self._flush_scheduled = False
+        self._open: tuple[str, int] | None = None  # (day, descriptor) of the day's file
 
     def path_for(self, day: str) -> Path:
         return self.folder / f"queries-{day}.jsonl"
@@ -177,34 +179,43 @@ class AuditLog:
         line = encode_lenient({"ts": ts, **entry}).decode()
         day = ts[:10].replace("-", "")  # YYYYMMDD of the same instant
         with self._lock:
-            if self._handle is None or day != self._day:
-                self._close_handle()
-                self.folder.mkdir(parents=True, exist_ok=True)
-                self._handle = self.path_for(day).open("a", encoding="utf-8")
-                self._day = day
-            self._handle.write(line + "\n")
+            self._pending.append((day, line + "\n"))
             if self._flush_scheduled:
                 return
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
                 self._flush_scheduled = True
+                return
             except RuntimeError:  # no event loop: write through
-                self._handle.flush()
+                pass
+        self.flush()
 
     def flush(self) -> None:
         with self._lock:
             self._flush_scheduled = False
-            if self._handle is not None:
-                self._handle.flush()
+            pending, self._pending = self._pending, []
+            for day in dict.fromkeys(d for d, _ in pending):  # a turn may span midnight
+                text = "".join(line for d, line in pending if d == day).encode("utf-8")
+                fd = self._descriptor(day)
+                while text:
+                    text = text[os.write(fd, text) :]
 
-    def _close_handle(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+    def _descriptor(self, day: str) -> int:
+        if self._open is not None and self._open[0] != day:
+            os.close(self._open[1])
+            self._open = None
+        if self._open is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            self._open = (day, os.open(self.path_for(day), flags, 0o600))
+        return self._open[1]
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
-            self._close_handle()
+            if self._open is not None:
+                os.close(self._open[1])
+                self._open = None
 
 
 class Budgets:

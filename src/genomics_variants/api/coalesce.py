@@ -5,8 +5,8 @@ body when the app sends it, and uvloop sends each write at once: two `write` sys
 and two TCP segments per look-up (strace under wrk: 9,187 writes for 4,535 requests; py-spy
 put a fifth of a worker's samples in those two calls). `CoalescingHttpToolsProtocol` hands
 uvicorn a transport whose writes within one event-loop turn are joined and sent once, at
-the start of the next turn (or before the connection is closed), so a plain answer leaves
-in one call. Everything else is uvicorn's protocol unchanged.
+the start of the next turn (or before the connection is closed, also by the client's
+half-close), so a plain answer leaves in one call. Everything else is uvicorn's protocol unchanged.
 """
 
 from __future__ import annotations
@@ -64,5 +64,11 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol writing through `CoalescedWrites`."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        coalesced = CoalescedWrites(transport, self.loop)
-        super().connection_made(coalesced)  # type: ignore[arg-type]
+        self._coalesced = CoalescedWrites(transport, self.loop)
+        super().connection_made(self._coalesced)  # type: ignore[arg-type]
+
+    def eof_received(self) -> None:
+        """The client half-closed: the event loop closes the transport itself after this
+        returns, so what waits for the next turn is sent now."""
+        self._coalesced.flush()
+        super().eof_received()

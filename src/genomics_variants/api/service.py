@@ -65,6 +65,7 @@ from medfollow_core.errors import MedfollowError
 RELOAD_CHECK_SECONDS = 1.0
 READER_THREADS = 16  # blocks (or whole answers) read from disk at once, per worker
 MAX_DISK_WAITS = 4  # blocks one answer may wait for before it is worked out in a thread
+LONG_ATTEMPT_SECONDS = 0.002  # a look-up takes ~0.1 ms; past this it is a long answer
 Frequencies = dict[str, dict[str, object]]  # FrequencyIndex.record's stratum -> field -> value
 # an answer: the body (a document, or a streamed response) and how many results it holds
 Answer = Callable[[Principal], tuple[dict[str, Any] | Response, int]]
@@ -239,15 +240,20 @@ class Service:
         (the block cache or the kernel's page cache). A block that must come from disk is
         read in a reader thread while the loop serves other requests, and the answer is
         worked out again on the loop; only the disk wait leaves it, so no answer's Python
-        work competes with the loop for the interpreter lock. An answer that still misses
-        after MAX_DISK_WAITS reads (a long region) is worked out in a reader thread whole."""
+        work competes with the loop for the interpreter lock. A long answer (a batch, a
+        region: its attempt ran past LONG_ATTEMPT_SECONDS before the miss), and one that
+        still misses after MAX_DISK_WAITS reads, is worked out in a reader thread whole,
+        so the loop never does a long answer's work twice."""
         if self._readers is None:
             self._readers = anyio.CapacityLimiter(READER_THREADS)
         for _ in range(MAX_DISK_WAITS):
+            started = time.perf_counter()
             try:
                 with nonblocking():
                     return answer(principal)
             except WouldBlock as missing:
+                if time.perf_counter() - started > LONG_ATTEMPT_SECONDS:
+                    break
                 await anyio.to_thread.run_sync(missing.fetch, limiter=self._readers)
         return await anyio.to_thread.run_sync(answer, principal, limiter=self._readers)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +109,40 @@ def test_budgets_of_many_callers_keep_few_files_open(tmp_path: Path) -> None:
     assert len(os.listdir("/proc/self/fd")) - open_before <= Budgets.MAX_OPEN_FILES
     assert [budgets.charge(callers[0]), budgets.charge(callers[0])] == [True, False]
     budgets.close()
+
+
+TURNS = 150
+
+
+def _busy_worker(folder: str, name: str, start: Any) -> None:
+    """A worker's audit trail: turns of the event loop with 20 kB of lines each."""
+    audit = AuditLog(Path(folder))
+    start.wait()
+
+    async def turns() -> None:
+        for _ in range(TURNS):
+            for _ in range(40):
+                audit.write({"principal": name, "query": {"variant": "x" * 500}})
+            await asyncio.sleep(0)
+
+    asyncio.run(turns())
+    audit.close()
+
+
+def test_workers_sharing_the_days_file_never_split_each_others_lines(tmp_path: Path) -> None:
+    """API workers append to one file per day; a turn's lines go out in one write of
+    whole lines, so a line of one worker never lands inside a line of another."""
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(3)
+    workers = [
+        context.Process(target=_busy_worker, args=(str(tmp_path), f"w{i}", start)) for i in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    lines = _audit_lines(tmp_path)  # every line parses
+    assert sorted(str(e["principal"]) for e in lines) == sorted(
+        f"w{i}" for i in range(3) for _ in range(40 * TURNS)
+    )

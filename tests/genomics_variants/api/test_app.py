@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from genomics_variants.api import app as app_module
+from genomics_variants.api import service as service_module
 from genomics_variants.api.access import TokenStore
 from genomics_variants.api.app import create_app
 from genomics_variants.api.privacy import Policy, Tier, disclose
@@ -282,3 +283,28 @@ def test_registered_answers_are_the_per_record_rule(api: dict[str, object]) -> N
         assert answer == json.loads(json.dumps(expected)), record["variant_id"]
         suppressed += hidden
     assert suppressed, "the release should exercise secondary suppression"
+
+
+def test_a_long_answer_that_misses_the_disk_is_finished_in_a_thread(
+    api: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long answer (a batch of thousands of variants) is not worked out again on the
+    loop after each block read, which would stall every other request for its length
+    several times over: after its first miss it is finished in a reader thread."""
+    store: Store = api["store"]  # type: ignore[assignment]
+    threads: list[int] = []
+    original = app_module.lookup
+
+    def recording(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return original(*args)
+
+    monkeypatch.setattr(app_module, "lookup", recording)
+    monkeypatch.setattr(service_module, "LONG_ATTEMPT_SECONDS", 0.0)  # every answer is long
+    release = current_release(store)
+    assert release is not None
+    evict(release.folder / SERVED_DIR)
+    cold = TestClient(create_app(store.root))
+    answer = cold.get(f"/variants/{api['common']}", headers=_auth(api["controlled"]))
+    assert answer.status_code == 200 and answer.json()["exists"] is True
+    assert len(threads) == 2 and threads[0] != threads[1]
