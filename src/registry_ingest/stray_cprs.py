@@ -37,6 +37,9 @@ MASK = "<cpr>"
 _CANDIDATE = r"\d{2}[./ -]?\d{2}[./ -]?\d{2}[ .-]?\d{4}"
 """A superset of `CPR_SHAPED` that Arrow's regex engine (RE2, no look-around) can run."""
 
+_SHORTEST = 10
+"""No value shorter than this many bytes can match `_CANDIDATE` (ten ASCII digits at least)."""
+
 _SCANNED = ("text", "int", "float")
 
 
@@ -100,7 +103,7 @@ def _column_hits(
     """The column's CPR-holding values, or None: a vectorised pre-filter, then Python on the
     few candidates."""
     text = _as_string(values)
-    rows = pc.indices_nonzero(pc.fill_null(pc.match_substring_regex(text, _CANDIDATE), False))
+    rows = _candidates(text)
     if len(rows) == 0:
         return None
     found = _scan(pc.take(text, rows).to_pylist(), pseudonymiser, allow_masking=allow_masking)
@@ -112,6 +115,23 @@ def _column_hits(
         whole=_mask_of(n, [rows[i].as_py() for i, (_, whole) in found.items() if whole]),
         replacements=pa.array([value for value, _ in found.values()], pa.string()),
     )
+
+
+def _candidates(text: pa.Array) -> pa.Array:
+    """Row indices of the values `_CANDIDATE` matches.
+
+    The regular expression runs only on values of at least `_SHORTEST` bytes: a value's
+    length is read off Arrow's offsets without touching its text, and codes, short keys and
+    small numbers - most of a registry's columns - can never hold a CPR number. On such a
+    column the scan costs next to nothing instead of a regex pass over every value.
+    """
+    long_enough = pc.fill_null(pc.greater_equal(pc.binary_length(text), _SHORTEST), False)
+    rows = pc.indices_nonzero(long_enough)
+    if len(rows) == 0:
+        return rows
+    scanned = text if len(rows) == len(text) else pc.take(text, rows)
+    hits = pc.fill_null(pc.match_substring_regex(scanned, _CANDIDATE), False)
+    return pc.take(rows, pc.indices_nonzero(hits))
 
 
 def _scan(
