@@ -97,3 +97,53 @@ def test_great_expectations_loads_without_its_spark_support() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.stdout.split()[-2:] == ["True", "False"], done.stderr[-2000:]
     assert "pyspark" not in done.stderr.lower()
+
+
+def test_great_expectations_does_not_fingerprint_batches(tmp_path: Path) -> None:
+    """GX hashes every frame under 1 GB for a marker nothing reads (``validate`` turns that
+    off: it cost three times the expectations); if an upgrade moves the switch, the marker
+    comes back into the stored results and this fails."""
+    contract = contract_for("lpr3")
+    table = contract.table("diagnoser")
+    validator = DeliveryValidator(tmp_path / "gx", contract, date(2026, 9, 30))
+    batch = pa.table(
+        {
+            "dw_ek_kontakt": ["K1", None],
+            "diagnosekode": ["DC833", "DC833"],
+            "diagnosetype": ["A", "B"],
+            "senere_afkraeftet": [False, True],
+            "_row_number": pa.array([1, 2], pa.int64()),
+        }
+    )
+    reasons, _ = validator.validate(table, batch)
+    assert reasons.to_pylist() == [None, "dw_ek_kontakt: missing"]
+    stored = [p for p in (tmp_path / "gx").rglob("*.json") if "validations" in p.parts]
+    assert stored, "no validation result was stored"
+    assert not [p for p in stored if b"pandas_data_fingerprint" in p.read_bytes()]
+
+
+def test_a_row_breaking_several_expectations_gets_the_first_reason(tmp_path: Path) -> None:
+    """Reasons follow the suite's order (the contract's column order), one per row."""
+    contract = contract_for("outcomes")
+    table = contract.table("vurderinger")
+    validator = DeliveryValidator(tmp_path / "gx", contract, date(2026, 9, 30))
+    batch = pa.table(
+        {
+            "person_key": [None, "b" * 64, "c" * 64, None],
+            "vurderingsdato": [date(2017, 1, 1), date(2027, 1, 1), date(2024, 1, 1), None],
+            "tidspunkt": pa.array([90, 91, 90, 90], pa.int64()),
+            "crs_grad": pa.array([1, 1, 1, 1], pa.int64()),
+            "_row_number": pa.array([101, 102, 103, 104], pa.int64()),
+        }
+    )
+    for col in table.columns:
+        if col.target not in batch.column_names:
+            batch = batch.append_column(col.target, pa.nulls(4, pa.string()))
+    reasons, ok = validator.validate(table, batch)
+    assert not ok
+    assert reasons.to_pylist() == [
+        "cpr: missing",
+        "vurderingsdato: after the delivery cut-off",
+        None,
+        "cpr: missing",
+    ]
