@@ -59,8 +59,17 @@ def convert_batch(batch: pa.RecordBatch, table: Table) -> Converted:
 
 
 def _first(current: pa.Array, new: pa.Array) -> pa.Array:
-    """Keep the first reason found for each row."""
-    return pc.coalesce(current, pc.cast(new, pa.string()))
+    """Keep the first reason found for each row.
+
+    Most columns of most batches have no reason at all: an all-null side is skipped rather
+    than coalesced, which would copy the other side's strings (a tenth of the typing time).
+    """
+    if new.null_count == len(new):
+        return current
+    new = pc.cast(new, pa.string())
+    if current.null_count == len(current):
+        return new
+    return pc.coalesce(current, new)
 
 
 def _typed(values: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
@@ -75,13 +84,14 @@ def _typed(values: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
     if col.type == "bool":
         if pa.types.is_boolean(values.type):
             return values, none
-        lowered = pc.utf8_lower(_as_text(values))
+        text = _as_text(values)
+        lowered = pc.utf8_lower(text)
         typed = pc.if_else(
             pc.is_in(lowered, pa.array(_TRUE)),
             True,
             pc.if_else(pc.is_in(lowered, pa.array(_FALSE)), False, None),
         )
-        return typed, _unparsed(values, typed, f"{col.name}: not a yes/no value")
+        return typed, _unparsed(values, typed, f"{col.name}: not a yes/no value", text)
     if col.type in ("int", "float"):
         number = _number(values, col)
         finite = pc.fill_null(pc.is_finite(number), True)
@@ -137,7 +147,10 @@ def _as_text(values: pa.Array) -> pa.Array:
     missing (Parquet and SAS extracts write '' where CSV has nothing)."""
     text = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
     text = pc.utf8_trim_whitespace(text)
-    return pc.if_else(pc.equal(text, ""), None, text)
+    blank = pc.equal(text, "")
+    if not pc.any(blank).as_py():
+        return text  # nothing to null: spares a copy of the column
+    return pc.if_else(blank, None, text)
 
 
 _DAY = r"(\d{4}-\d{2}-\d{2}|\d{2}-\d{2}-\d{4})"
@@ -197,7 +210,13 @@ def _strict(parsed: pa.Array, day: pa.Array) -> pa.Array:
     return pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, parsed.type))
 
 
-def _unparsed(original: pa.Array, typed: pa.Array, reason: str) -> pa.Array:
-    """A reason where a non-empty value failed to parse."""
-    failed = pc.and_(pc.is_valid(_as_text(original)), pc.is_null(typed))
+def _unparsed(
+    original: pa.Array, typed: pa.Array, reason: str, text: pa.Array | None = None
+) -> pa.Array:
+    """A reason where a non-empty value failed to parse (``text``: ``original`` already
+    through `_as_text`, if the caller has it)."""
+    if typed.null_count == 0:
+        return pa.nulls(len(typed), pa.string())
+    present = _as_text(original) if text is None else text
+    failed = pc.and_(pc.is_valid(present), pc.is_null(typed))
     return pc.if_else(failed, reason, None)
