@@ -25,8 +25,18 @@ import pyarrow.parquet as pq
 from medfollow_core.errors import MedfollowError
 from medfollow_core.landing.delivered import open_regular
 
-BATCH_ROWS = 1_000_000
-_CSV_BLOCK_BYTES = 32 << 20
+BATCH_ROWS = 500_000
+"""Rows per batch: the loader's unit of work (``pipeline``), each typed, validated by one
+Great Expectations run and COPYed while the next is prepared. Smaller batches get the
+server going sooner (it idles while the first is prepared, and the client's work per row
+is close to the server's); larger ones pay GX's fixed cost per run (~20 ms) fewer times.
+In the LPR3 benchmark half a million rows left the server idle least (a million: about
+0.15 s more before and between the first batches)."""
+_CSV_BLOCK_BYTES = 8 << 20
+"""What Arrow parses at a time; `_rebatch` joins blocks into batches of `BATCH_ROWS`. With
+32 MiB blocks and Arrow's threads the first batch of 10 M LPR3 rows took 0.3-1.0 s, with
+8 MiB in one thread 0.04 s, and the whole file no longer (a row must fit in a block: 8 MiB
+is ample for registry rows)."""
 
 
 ENCODINGS = {"utf-8": "utf-8", "cp1252": "cp1252", "iso8859-1": "latin-1"}
@@ -178,8 +188,15 @@ def _open_csv(fh: BinaryIO, encoding: str, header: list[str]) -> Iterator[pa.Rec
     """Arrow parses the first block when opening, so errors can surface here already."""
     reader = pacsv.open_csv(
         fh,
+        # One thread: the loader already reads in a worker of its own beside the server's
+        # COPY (``prefetch``), and on two cores Arrow's parsing threads only take CPU from
+        # those two; read ahead in parallel they made the file no faster to read.
         read_options=pacsv.ReadOptions(
-            encoding=encoding, block_size=_CSV_BLOCK_BYTES, column_names=header, skip_rows=1
+            encoding=encoding,
+            block_size=_CSV_BLOCK_BYTES,
+            column_names=header,
+            skip_rows=1,
+            use_threads=False,
         ),
         parse_options=pacsv.ParseOptions(delimiter=";", newlines_in_values=False),
         convert_options=pacsv.ConvertOptions(
@@ -287,17 +304,30 @@ def _checked(batches: Iterator[pa.RecordBatch], path: Path) -> Iterator[pa.Recor
 
 
 def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
-    """Regroup Arrow's block-sized batches into batches of about ``rows`` rows."""
+    """Regroup Arrow's block-sized batches into batches of ``rows`` rows (the last fewer).
+
+    Exact sizes, not "at least": a loader's first batch is ready as soon as ``rows`` rows
+    are parsed, and no batch is larger than the loader was tuned for.
+    """
     pending: list[pa.RecordBatch] = []
     count = 0
     for batch in batches:
         pending.append(batch)
         count += batch.num_rows
-        if count >= rows:
-            yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
-            pending, count = [], 0
+        while count >= rows:
+            joined = _joined(pending)
+            yield joined.slice(0, rows)
+            rest = joined.slice(rows)
+            pending, count = ([rest] if rest.num_rows else []), rest.num_rows
     if pending:
-        yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
+        yield _joined(pending)
+
+
+def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    """One record batch of ``batches`` (no copy if there is only one)."""
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -199,6 +199,82 @@ def test_bad_rows_are_quarantined_and_good_rows_load(
     )
 
 
+def diagnosis(i: int, **over: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "dw_ek_kontakt": f"K{i // 2}",
+        "diagnosekode": "DC833",
+        "diagnosetype": "AB"[i % 2],
+        "senere_afkraeftet": "Nej",
+    }
+    row.update(over)
+    return row
+
+
+def _load_diagnoses(
+    url: str, root: Path, key: bytes, delivery_id: str, rows: list[dict[str, object]]
+) -> tuple[list[tuple[int, str]], list[int], int]:
+    """Quarantined (row number, reason), loaded row numbers and batches of one delivery."""
+    folder = write_delivery(root, "lpr3", {"diagnoser": rows}, delivery_id=delivery_id)
+    batches: list[int] = []
+
+    def progress(label: str, done: int, total: int) -> None:
+        if label == "lpr3/diagnoser":
+            batches.append(done)
+
+    outcome = ingest_delivery(folder, url=url, key=key, progress=progress)
+    assert outcome.status == "loaded", outcome.reason
+    with psycopg.connect(url) as conn:
+        quarantined = conn.execute(
+            "select _row_number, reason from quarantine.lpr3__diagnoser "
+            "where _delivery_id = %s order by 1",
+            (delivery_id,),
+        ).fetchall()
+        loaded = conn.execute(
+            "select _row_number from raw.lpr3__diagnoser where _delivery_id = %s order by 1",
+            (delivery_id,),
+        ).fetchall()
+    return quarantined, [r for (r,) in loaded], len(batches)
+
+
+def test_batch_boundaries_change_nothing(
+    loaded: str, tmp_path: Path, key: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file read in many small batches, regrouped from smaller parsed blocks, quarantines
+    the same rows with the same reasons and row numbers as when it is one batch (bad rows
+    sit on either side of batch boundaries)."""
+    from registry_ingest import read
+
+    stray = make_cpr(date(1990, 1, 1), 5)
+    bad = {
+        1: {"dw_ek_kontakt": ""},
+        2: {"diagnosetype": "X"},
+        15: {"senere_afkraeftet": "maaske"},
+        16: {"diagnosekode": stray},
+        17: {"diagnosekode": ""},
+        32: {"diagnosetype": "C"},
+        33: {"dw_ek_kontakt": ""},
+        300: {"diagnosetype": "Z"},
+    }
+    rows = [diagnosis(i, **bad.get(i + 1, {})) for i in range(300)]
+    expected = [
+        (1, "dw_ek_kontakt: missing"),
+        (2, "diagnosetype: code not allowed"),
+        (15, "senere_afkraeftet: not a yes/no value"),
+        (16, "diagnosekode: holds a CPR number"),
+        (17, "diagnosekode: missing"),
+        (32, "diagnosetype: code not allowed"),
+        (33, "dw_ek_kontakt: missing"),
+        (300, "diagnosetype: code not allowed"),
+    ]
+    good = [n for n in range(1, 301) if n not in bad]
+    whole = _load_diagnoses(loaded, tmp_path / "whole", key, "lpr3-whole", rows)
+    monkeypatch.setattr(read, "BATCH_ROWS", 16)
+    monkeypatch.setattr(read, "_CSV_BLOCK_BYTES", 256)  # a dozen rows per parsed block
+    cut = _load_diagnoses(loaded, tmp_path / "cut", key, "lpr3-cut", rows)
+    assert (whole[2], cut[2]) == (1, 19)
+    assert whole[:2] == cut[:2] == (expected, good)
+
+
 def test_no_value_in_the_warehouse_is_a_cpr_number(loaded: str) -> None:
     _, leaks = columns_holding_cprs(loaded)
     assert not leaks
