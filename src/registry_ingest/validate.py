@@ -158,6 +158,7 @@ class DeliveryValidator:
         self.contract = contract
         self.cutoff = cutoff
         self._definitions: dict[str, Any] = {}
+        self._docs: Path | None = None  # Data Docs as last built, None once out of date
 
     def _definition(self, table: Table) -> Any:
         if table.name in self._definitions:
@@ -189,6 +190,7 @@ class DeliveryValidator:
 
     def validate(self, table: Table, batch: pa.Table) -> tuple[pa.Array, bool]:
         """A reason per row (null where every expectation holds) and overall success."""
+        self._docs = None
         # Only the columns the suite reads: no other column is converted to pandas.
         needed = self._columns(table)
         frame = batch.select([c for c in batch.column_names if c in needed]).to_pandas(
@@ -242,11 +244,15 @@ class DeliveryValidator:
         return needed
 
     def build_docs(self) -> Path:
-        self.context.build_data_docs()
-        return (
-            Path(self.context.root_directory)
-            / "uncommitted"
-            / "data_docs"
-            / "local_site"
-            / "index.html"
-        )
+        """The Data Docs index page, rendered anew only if a batch was validated since the
+        last call (the loader builds them before it commits, see ``pipeline._then``)."""
+        if self._docs is None:
+            self.context.build_data_docs()
+            self._docs = (
+                Path(self.context.root_directory)
+                / "uncommitted"
+                / "data_docs"
+                / "local_site"
+                / "index.html"
+            )
+        return self._docs

@@ -275,6 +275,24 @@ def test_batch_boundaries_change_nothing(
     assert whole[:2] == cut[:2] == (expected, good)
 
 
+def test_modulus_11_warnings_are_counted_in_a_batch_without_bad_rows(
+    loaded: str, tmp_path: Path, key: bytes
+) -> None:
+    rows = [
+        {
+            "cpr": make_cpr(date(2010, 3, 3), 9, mod11=mod11),
+            "proevetid": "01-01-2024 08:00",
+            "npu_kode": "NPU01566",
+            "vaerdi": "1",
+        }
+        for mod11 in (True, False)
+    ]
+    folder = write_delivery(tmp_path, "lab", {"resultater": rows}, delivery_id="lab-mod11")
+    outcome = ingest_delivery(folder, url=loaded, key=key)
+    assert outcome.status == "loaded", outcome.reason
+    assert outcome.mod11_warnings == 1
+
+
 def test_no_value_in_the_warehouse_is_a_cpr_number(loaded: str) -> None:
     _, leaks = columns_holding_cprs(loaded)
     assert not leaks
