@@ -120,6 +120,58 @@ def test_checksum_mismatch_is_refused(loaded: str, tmp_path: Path, key: bytes) -
     assert "checksum does not match" in _refused(loaded, folder, key)
 
 
+def test_a_checksum_mismatch_is_the_reason_whatever_else_fails(
+    loaded: str, tmp_path: Path, key: bytes
+) -> None:
+    """Checksums are compared while the load checks columns and reads rows; a mismatch is
+    still what the refusal says, even when the altered file also misses a column or
+    breaks the CSV."""
+    folder = write_delivery(
+        tmp_path, "cpr", {"persons": [person(i) for i in range(30)]}, delivery_id="cpr-both"
+    )
+    path = folder / "cpr_persons.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(";".join(line.split(";")[:-1]) for line in lines) + "\n")
+    assert "checksum does not match" in _refused(loaded, folder, key)
+    folder = write_delivery(
+        tmp_path, "cpr", {"persons": [person(i) for i in range(30)]}, delivery_id="cpr-ragged"
+    )
+    with (folder / "cpr_persons.csv").open("a") as fh:
+        fh.write("1;2;3\n")
+    assert "checksum does not match" in _refused(loaded, folder, key)
+
+
+def test_no_row_is_copied_before_the_checksums_match(
+    loaded: str, tmp_path: Path, key: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashing runs beside the first batch's preparation, but the first COPY waits for it."""
+    import time
+
+    from registry_ingest import pipeline
+
+    hashed: list[str] = []
+
+    def slow_sha256_of(path: Path) -> str:
+        time.sleep(0.5)
+        hashed.append(path.name)
+        return sha256_of(path)
+
+    copies: list[list[str]] = []
+
+    def watched_copy_csv(*args: object, **kwargs: object) -> None:
+        copies.append(list(hashed))
+        real_copy_csv(*args, **kwargs)  # type: ignore[arg-type]
+
+    real_copy_csv = pipeline.copy_csv
+    monkeypatch.setattr(pipeline, "sha256_of", slow_sha256_of)
+    monkeypatch.setattr(pipeline, "copy_csv", watched_copy_csv)
+    rows = [diagnosis(i) for i in range(50)]
+    folder = write_delivery(tmp_path, "lpr3", {"diagnoser": rows}, delivery_id="lpr3-slow-sha")
+    outcome = ingest_delivery(folder, url=loaded, key=key)
+    assert outcome.status == "loaded", outcome.reason
+    assert copies and all(len(done) == 3 for done in copies)  # all three files hashed
+
+
 def test_truncated_file_is_refused(loaded: str, tmp_path: Path, key: bytes) -> None:
     folder = write_delivery(
         tmp_path, "cpr", {"persons": [person(i) for i in range(30)]}, delivery_id="cpr-truncated"
