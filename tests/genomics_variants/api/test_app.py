@@ -237,12 +237,9 @@ def test_an_answer_whose_block_is_on_disk_is_the_same(api: dict[str, object]) ->
     assert cold.get("/g_variants", params=beacon, headers=headers).json() == warm_beacon
 
 
-def test_a_block_on_disk_is_waited_for_in_a_thread_and_the_answer_worked_out_on_the_loop(
-    api: dict[str, object], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Only the disk wait leaves the event loop (Service._answered): the answer is worked
-    out again on the loop's thread once its block is in memory, so no answer's Python work
-    competes with the loop for the interpreter lock."""
+def _threads_answering_cold(api: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The threads that worked out a controlled /variants answer (one per attempt) by a
+    fresh server over a release evicted from the page cache."""
     store: Store = api["store"]  # type: ignore[assignment]
     threads: list[int] = []
     original = app_module.lookup
@@ -258,6 +255,16 @@ def test_a_block_on_disk_is_waited_for_in_a_thread_and_the_answer_worked_out_on_
     cold = TestClient(create_app(store.root))
     answer = cold.get(f"/variants/{api['common']}", headers=_auth(api["controlled"]))
     assert answer.status_code == 200 and answer.json()["exists"] is True
+    return threads
+
+
+def test_a_block_on_disk_is_waited_for_in_a_thread_and_the_answer_worked_out_on_the_loop(
+    api: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the disk wait leaves the event loop (Service._answered): the answer is worked
+    out again on the loop's thread once its block is in memory, so no answer's Python work
+    competes with the loop for the interpreter lock."""
+    threads = _threads_answering_cold(api, monkeypatch)
     assert len(threads) >= 2, "the first attempt should have found its block on disk"
     assert len(set(threads)) == 1
 
@@ -291,20 +298,6 @@ def test_a_long_answer_that_misses_the_disk_is_finished_in_a_thread(
     """A long answer (a batch of thousands of variants) is not worked out again on the
     loop after each block read, which would stall every other request for its length
     several times over: after its first miss it is finished in a reader thread."""
-    store: Store = api["store"]  # type: ignore[assignment]
-    threads: list[int] = []
-    original = app_module.lookup
-
-    def recording(*args: Any) -> Any:
-        threads.append(threading.get_ident())
-        return original(*args)
-
-    monkeypatch.setattr(app_module, "lookup", recording)
     monkeypatch.setattr(service_module, "LONG_ATTEMPT_SECONDS", 0.0)  # every answer is long
-    release = current_release(store)
-    assert release is not None
-    evict(release.folder / SERVED_DIR)
-    cold = TestClient(create_app(store.root))
-    answer = cold.get(f"/variants/{api['common']}", headers=_auth(api["controlled"]))
-    assert answer.status_code == 200 and answer.json()["exists"] is True
+    threads = _threads_answering_cold(api, monkeypatch)
     assert len(threads) == 2 and threads[0] != threads[1]
