@@ -4,7 +4,7 @@ A VCF's text is parsed by pysam into a temporary BCF, region by region (transcod
 its records are read straight into numpy (bcf.py); each record's REF is checked against
 the reference and its ALT alleles normalised (normalise.py), and its calls go into a block
 that is decoded with numpy (block.py). A tabix-indexed joint file is read by several
-processes at once, each taking a balanced group of regions (partition.py). The codes of
+processes at once, each taking a balanced group of pieces (partition.py). The codes of
 each decoded block, and their sums, go straight to the reader's spill files (spill.py),
 so a reader holds one block of them and sends back only the sites, in read order. These
 are merged in genome order, duplicate variants combined; the sums are read back into
@@ -25,11 +25,12 @@ from genomics_variants.assembly import UNCOUNTED_CONTIGS, par_pieces
 from genomics_variants.reference import Reference
 from genomics_variants.sites import Sites
 from genomics_variants.vcf.bcf import BcfReader, Record
+from genomics_variants.vcf.bgzf import Piece
 from genomics_variants.vcf.block import Decoded, RecordBlock, flush
 from genomics_variants.vcf.calls import Blocks, FileCalls, FileSpec, ReadStats, Summarise
 from genomics_variants.vcf.header import read_header
 from genomics_variants.vcf.normalise import is_sequence_allele, normalise, ref_matches
-from genomics_variants.vcf.partition import Region, partition
+from genomics_variants.vcf.partition import partition
 from genomics_variants.vcf.qc import QCConfig
 from genomics_variants.vcf.spill import Spill, SpilledCodes, SpillWriter
 from genomics_variants.vcf.transcode import bcf_pieces
@@ -42,7 +43,7 @@ class _Job:
     path: Path
     spill: Path
     reference: Path
-    regions: tuple[Region, ...] | None
+    pieces: tuple[Piece, ...] | None
     samples: tuple[str, ...]
     xy: np.ndarray
     summarise: Summarise | None
@@ -65,7 +66,7 @@ class _Part:
 
 
 def _read_part(job: _Job) -> tuple[_Part, Spill]:
-    """Read one piece of a file (a group of regions, or the whole file)."""
+    """Read one part of a file (a group of pieces, or the whole file)."""
     part = _Part()
     block = RecordBlock(
         len(job.samples),
@@ -75,11 +76,11 @@ def _read_part(job: _Job) -> tuple[_Part, Spill]:
     )
     with (
         Reference(job.reference) as reference,
-        bcf_pieces(job.path, job.regions, job.samples) as pieces,
+        bcf_pieces(job.path, job.pieces, job.samples) as bcf_files,
         SpillWriter(job.spill, job.samples) as spill,
     ):
-        for piece in pieces:  # an input BCF keeps all its samples: the reader selects
-            records = BcfReader(piece, job.samples, _decoded_fields(job))
+        for bcf in bcf_files:  # an input BCF keeps all its samples: the reader selects
+            records = BcfReader(bcf, job.samples, _decoded_fields(job))
             _read_records(records, job, reference, block, part, spill)
             flush(block, job.xy, job.qc, job.summarise, part.decoded, spill)
             block.reset("")
@@ -237,15 +238,15 @@ def plan_jobs(
 ) -> list[_Job]:
     """The reading jobs for one file: one per balanced piece, or one for the whole file; job
     k spills its codes to `<spill>-<k>`."""
-    # A joint file is shared among the workers; a one-genome file is one job, in regions.
+    # A joint file is shared among the workers; a one-genome file is one job, in pieces.
     groups = partition(spec.path, workers if spec.header.kind == "joint" else 1)
 
-    def job(number: int, regions: tuple[Region, ...] | None) -> _Job:
+    def job(number: int, pieces: tuple[Piece, ...] | None) -> _Job:
         return _Job(
             path=spec.path,
             spill=spill.with_name(f"{spill.name}-{number}"),
             reference=reference,
-            regions=regions,
+            pieces=pieces,
             samples=tuple(spec.samples),
             xy=spec.xy,
             summarise=spec.summarise,

@@ -8,7 +8,10 @@ take `--store DIR` (default: the `variants` folder of the state directory).
 
 from __future__ import annotations
 
+import importlib.abc
 import json
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import date
@@ -31,6 +34,46 @@ token_app = typer.Typer(
     help="API tokens for registered and controlled users.", no_args_is_help=True
 )
 app.add_typer(token_app, name="token")
+
+
+@app.callback()
+def _variant_commands() -> None:
+    """National variant frequencies."""
+    # numpy's and scipy's OpenBLAS each start a thread per core that spins for a while
+    # after loading (0.2 s of CPU); nothing here multiplies matrices, and reading forks one
+    # process per core anyway. Set before numpy is first imported.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    _without_pyarrow_pandas_probe()
+
+
+def _without_pyarrow_pandas_probe() -> None:
+    """Spare the variant commands pandas' import (0.17 s of every run).
+
+    pyarrow imports pandas on its first conversion of a Python or numpy value, only to ask
+    whether the value is a pandas object (apache/arrow#34994). No variant command hands it
+    one, so the probe is made to fail once, with pandas hidden: pyarrow then takes pandas
+    for absent in that check, and still imports it where pandas is asked for by name
+    (``to_pandas``, ``from_pandas``).
+    """
+    if "pandas" in sys.modules:
+        return
+    import pyarrow as pa
+
+    hidden = _PandasHidden()
+    sys.meta_path.insert(0, hidden)
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(hidden)
+
+
+class _PandasHidden(importlib.abc.MetaPathFinder):
+    """An import finder under which `import pandas` fails."""
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> None:
+        if fullname.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+
 
 StoreOption = Annotated[
     Path | None,
