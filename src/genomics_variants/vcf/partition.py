@@ -11,6 +11,7 @@ import itertools
 from pathlib import Path
 
 from genomics_variants.vcf.bgzf import Bgzf, Piece, is_bgzf
+from medfollow_core.errors import MedfollowError
 
 MAX_PIECE_BYTES = 64 << 20  # compressed bytes per piece: ~150 MB of temporary BCF at most
 
@@ -21,7 +22,9 @@ def partition(
     """`parts` groups of pieces (fewer for a small file) covering the records of the file in
     order, each piece spanning at most about `max_piece_bytes` (default MAX_PIECE_BYTES) of
     the compressed file, so that what is held per piece stays bounded whatever the file's
-    size; None for a file that is not a bgzipped VCF or holds no record."""
+    size; None for a file that is not a bgzipped VCF or holds no record. A bgzipped file
+    without BGZF's end-of-file marker is refused: whole blocks lost from its end would
+    otherwise go unnoticed (htslib, reading a file itself, refuses it too)."""
     if not is_bgzf(path):
         return None
     bound = max_piece_bytes or MAX_PIECE_BYTES
@@ -29,6 +32,10 @@ def partition(
         header, first, skip = bgzf.header()
         if not header.startswith(b"##fileformat=VCF") or first >= bgzf.size:
             return None
+        if not bgzf.ends_with_eof_marker():  # a writer stopped, or the tail was lost
+            raise MedfollowError(
+                f"{path.name}: no BGZF end-of-file marker: the file is truncated or incomplete"
+            )
         span = bgzf.size - first
         bounds = [first + span * k // parts for k in range(parts + 1)]
         groups: list[list[Piece]] = []

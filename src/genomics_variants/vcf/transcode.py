@@ -112,9 +112,11 @@ def _try_piece(
 @contextmanager
 def _vcf_text(path: Path, piece: Piece | None) -> Iterator[str | int]:
     """What pysam opens: the file's name, or for a piece the read end of a pipe into which
-    a thread writes the header and the piece's lines. A corrupt block is raised here, after
-    htslib has read what came before it. When htslib stops early (a parse error), the
-    thread is told to stop and what it still writes is drained, so it never blocks."""
+    a thread writes the header and the piece's lines. Whatever stops the thread (a corrupt
+    block, a read error, anything unforeseen) is raised here, in place of what htslib made of
+    the text ending early: a piece is never taken for whole when it was not. When htslib
+    stops early (a parse error), the thread is told to stop and what it still writes is
+    drained, so it never blocks."""
     if piece is None:
         yield str(path)
         return
@@ -131,8 +133,8 @@ def _vcf_text(path: Path, piece: Piece | None) -> Iterator[str | int]:
             pass
         os.close(read_end)
         feeder.join()
-    if feeder.error is not None:
-        raise feeder.error
+        if feeder.error is not None:  # the cause, rather than htslib's "truncated file"
+            raise feeder.error
 
 
 class _Feeder(threading.Thread):
@@ -141,7 +143,7 @@ class _Feeder(threading.Thread):
     def __init__(self, path: Path, piece: Piece, write_end: int) -> None:
         super().__init__(name="medfollow-bgzf", daemon=True)
         self.path, self.piece, self.write_end = path, piece, write_end
-        self.error: MedfollowError | None = None
+        self.error: BaseException | None = None
         self.stopping = False
 
     def run(self) -> None:
@@ -153,10 +155,10 @@ class _Feeder(threading.Thread):
                     if self.stopping:
                         return
                     self._write(text)
-        except MedfollowError as exc:
-            self.error = exc
         except OSError as exc:
             self.error = MedfollowError(f"{self.path.name}: cannot be read ({exc.strerror})")
+        except BaseException as exc:  # raised in the reading thread instead
+            self.error = exc
         finally:
             os.close(self.write_end)
 

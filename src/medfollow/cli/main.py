@@ -189,6 +189,8 @@ def _date(text: str) -> date:
 
 def run() -> None:
     """Console-script entry point."""
+    if sys.argv[1:2] == ["variants"]:
+        variants_commands.lean_process()
     try:
         app()
     except MedfollowError as exc:

@@ -36,12 +36,15 @@ token_app = typer.Typer(
 app.add_typer(token_app, name="token")
 
 
-@app.callback()
-def _variant_commands() -> None:
-    """National variant frequencies."""
-    # numpy's and scipy's OpenBLAS each start a thread per core that spins for a while
-    # after loading (0.2 s of CPU); nothing here multiplies matrices, and reading forks one
-    # process per core anyway. Set before numpy is first imported.
+def lean_process() -> None:
+    """Spare a process that runs a variant command what it would load for nothing.
+
+    Called by the console entry point only (never when the app runs in-process, as in
+    tests): both settings hold for the whole process. numpy's and scipy's OpenBLAS each
+    start a thread per core that spins for a while after loading (0.2 s of CPU); no variant
+    command multiplies matrices, and reading forks one process per core anyway. Must run
+    before numpy is first imported.
+    """
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     _without_pyarrow_pandas_probe()
 

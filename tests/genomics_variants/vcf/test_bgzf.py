@@ -7,13 +7,16 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import pysam
 import pytest
 from pysam.libcbgzf import BGZFile
 
-from genomics_variants.vcf.bgzf import Bgzf, is_bgzf
+from genomics_variants.vcf.bgzf import Bgzf, Piece, is_bgzf
 from genomics_variants.vcf.partition import partition
+from genomics_variants.vcf.transcode import bcf_pieces
 from medfollow_core.errors import MedfollowError
 
 HEADER = b"##fileformat=VCFv4.2\n##contig=<ID=chr1,length=1000000>\n#CHROM\tPOS\tID\tREF\tALT\n"
@@ -140,3 +143,79 @@ def test_a_damaged_block_is_refused_in_one_line(tmp_path: Path) -> None:
         read_back(path, 2, 1 << 20)
     assert "x.vcf.gz: corrupt BGZF block at byte" in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+VCF_HEADER = (
+    b"##fileformat=VCFv4.2\n##contig=<ID=chr1,length=1000000>\n"
+    b'##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\n"
+)
+
+
+def small_vcf(path: Path, records: int = 200, block: int = 97) -> Path:
+    body = b"".join(b"chr1\t%d\t.\tA\tC\t.\t.\t.\tGT\t0/1\n" % (i + 1) for i in range(records))
+    text = VCF_HEADER + body
+    return write_blocks(path, [text[i : i + block] for i in range(0, len(text), block)])
+
+
+def transcoded_records(path: Path, max_piece_bytes: int) -> int:
+    groups = partition(path, 1, max_piece_bytes)
+    assert groups is not None
+    count = 0
+    with bcf_pieces(path, groups[0], ["s1"]) as files:
+        for bcf in files:
+            with pysam.VariantFile(str(bcf)) as records:
+                count += sum(1 for _ in records)
+    return count
+
+
+def test_pieces_reach_htslib_whole(tmp_path: Path) -> None:
+    path = small_vcf(tmp_path / "x.vcf.gz")
+    assert transcoded_records(path, 1 << 20) == transcoded_records(path, 300) == 200
+
+
+def test_a_file_without_its_end_of_file_marker_is_refused(tmp_path: Path) -> None:
+    """A writer killed between blocks leaves whole lines only: without the marker check the
+    lost records would go unnoticed."""
+    path = small_vcf(tmp_path / "x.vcf.gz")
+    path.write_bytes(path.read_bytes()[: -len(bgzf_block(b""))])
+    with pytest.raises(MedfollowError) as exc:
+        partition(path, 2, 1 << 20)
+    assert str(exc.value) == (
+        "x.vcf.gz: no BGZF end-of-file marker: the file is truncated or incomplete"
+    )
+
+
+def test_a_corrupt_block_inside_a_piece_is_named(tmp_path: Path) -> None:
+    path = small_vcf(tmp_path / "x.vcf.gz")
+    groups = partition(path, 1, 1 << 20)
+    data = bytearray(path.read_bytes())
+    with Bgzf.open(path) as bgzf:
+        middle = bgzf.block_at_or_after(len(data) // 2)
+    data[middle + 20] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert groups is not None
+    with pytest.raises(MedfollowError) as exc, bcf_pieces(path, groups[0], ["s1"]) as files:
+        list(files)
+    assert f"x.vcf.gz: corrupt BGZF block at byte {middle:,}" in str(exc.value)
+
+
+def test_whatever_stops_the_feeding_thread_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """htslib sees the pipe close as a clean end of file: a piece cut short by an unforeseen
+    error in the thread must not be taken for whole."""
+    path = small_vcf(tmp_path / "x.vcf.gz")
+    groups = partition(path, 1, 1 << 20)
+    real = Bgzf.text
+
+    def failing(self: Bgzf, piece: Piece) -> Iterator[bytes]:
+        for number, text in enumerate(real(self, piece)):
+            if number == 5:
+                raise MemoryError("out of memory")
+            yield text
+
+    monkeypatch.setattr(Bgzf, "text", failing)
+    assert groups is not None
+    with pytest.raises(MemoryError), bcf_pieces(path, groups[0], ["s1"]) as files:
+        list(files)
