@@ -174,19 +174,27 @@ def server_side(url: str, rows: Path, columns: list[str], *, per_row_lineage: bo
 
     Either as the loader stores them now (a delivery table made in the transaction, COPY
     FREEZE, delivery id and load time attached once in the catalogue) or, for comparison,
-    with all three lineage columns stored in every row of ``raw.lpr3__diagnoser`` (the
-    layout before). Rolled back: the warehouse is left as it was.
+    with all three lineage columns stored in every row of an existing table shaped like
+    ``raw.lpr3__diagnoser`` (the layout before). Rolled back, and the comparison table
+    dropped: the warehouse is left as it was, without ten million dead rows in raw.
     """
     contract = contract_for("lpr3")
     table = contract.table("diagnoser")
     names = sql.SQL(", ").join(map(sql.Identifier, columns))
+    scratch = sql.Identifier("public", "bench_per_row_lineage")
     with psycopg.connect(url) as conn:
         ensure_tables(conn, contract)
+        if per_row_lineage:
+            conn.execute(
+                sql.SQL("create table {} (like {} including defaults)").format(
+                    scratch, raw_name(contract, table)
+                )
+            )
         conn.commit()
         started = time.perf_counter()
         if per_row_lineage:
             statement = sql.SQL("copy {} ({}) from stdin (format csv)")
-            _stream(conn, statement.format(raw_name(contract, table), names), rows)
+            _stream(conn, statement.format(scratch, names), rows)
         else:
             target, _ = create_delivery_table(conn, contract, table, 0)
             statement = sql.SQL("copy {} ({}) from stdin (format csv, freeze)")
@@ -194,6 +202,8 @@ def server_side(url: str, rows: Path, columns: list[str], *, per_row_lineage: bo
             attach_delivery_table(conn, contract, table, target, "lpr3-bench")
         elapsed = time.perf_counter() - started
         conn.rollback()
+        conn.execute(sql.SQL("drop table if exists {}").format(scratch))
+        conn.commit()
     return elapsed
 
 
