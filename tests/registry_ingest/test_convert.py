@@ -174,6 +174,27 @@ def test_blank_text_is_missing_after_stripping() -> None:
     assert typed.to_pylist() == ["NPU01566", None, None, None]
 
 
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["NPU01566", "NPU02902"], ["NPU01566", "NPU02902"]),  # nothing to trim: no copy made
+        (["NPU01566\u00a0", "\u2003NPU02902"], ["NPU01566", "NPU02902"]),  # Unicode spaces
+        (["NPU01566\r", "x"], ["NPU01566", "x"]),
+        (["æble ", "ø"], ["æble", "ø"]),
+    ],
+)
+def test_every_kind_of_surrounding_whitespace_is_stripped(
+    values: list[str], expected: list[str]
+) -> None:
+    table = contract_for("lab").table("resultater")
+    padded = pa.array(["  pad  ", *values])
+    for batch in (
+        pa.record_batch({"npu_kode": values}),
+        pa.record_batch({"npu_kode": padded.slice(1)}),  # its buffer still holds the padding
+    ):
+        assert convert_batch(batch, table).columns["npu_kode"].to_pylist() == expected
+
+
 def test_typed_extract_values_never_raise() -> None:
     """Parquet and SAS columns arrive typed; values no contract type can hold are row errors
     (an overflowing integer, an infinite or fractional float for an int, a time of day in a
