@@ -67,6 +67,10 @@ class Bgzf:
     def read(self, at: int, size: int) -> bytes:
         return os.pread(self.fd, max(0, min(size, self.size - at)), at)
 
+    def is_bgzf(self) -> bool:
+        """Whether the file starts with a BGZF block (bgzip's output, not gzip or text)."""
+        return self.block_size(0) is not None
+
     def ends_with_eof_marker(self) -> bool:
         """Whether the file ends as every BGZF writer ends it (else it may be truncated)."""
         if self.size < len(EOF_MARKER):
@@ -136,11 +140,10 @@ class Bgzf:
                 f"{self.path.name}: corrupt BGZF block at byte {at:,} ({exc})"
             ) from None
 
-    def blocks(self, at: int, end: int | None = None) -> Iterator[tuple[int, bytes]]:
-        """(offset, text) of each block from `at` on (up to `end`), read ahead in large runs."""
-        limit = self.size if end is None else end
+    def blocks(self, at: int) -> Iterator[tuple[int, bytes]]:
+        """(offset, text) of each block from `at` on, read ahead in large runs."""
         data, data_at = memoryview(b""), at
-        while at < limit:
+        while at < self.size:
             if at - data_at + MAX_BLOCK > len(data) and data_at + len(data) < self.size:
                 data, data_at = memoryview(self.read(at, READ_AHEAD)), at
             text, after = self.inflate(at, data[at - data_at :] or None)
@@ -211,9 +214,3 @@ class Bgzf:
             text, skip = whole[skip:], 0
             last = text[-1:]
             yield text
-
-
-def is_bgzf(path: Path) -> bool:
-    """Whether `path` starts with a BGZF block (bgzip's output, not plain gzip or text)."""
-    with Bgzf.open(path) as bgzf:
-        return bgzf.block_size(0) is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from genomics_variants.vcf.bgzf import Bgzf, Piece, is_bgzf
+from genomics_variants.vcf.bgzf import Bgzf, Piece
 from medfollow_core.errors import MedfollowError
 
 MAX_PIECE_BYTES = 64 << 20  # compressed bytes per piece: ~150 MB of temporary BCF at most
@@ -25,10 +25,10 @@ def partition(
     size; None for a file that is not a bgzipped VCF or holds no record. A bgzipped file
     without BGZF's end-of-file marker is refused: whole blocks lost from its end would
     otherwise go unnoticed (htslib, reading a file itself, refuses it too)."""
-    if not is_bgzf(path):
-        return None
     bound = max_piece_bytes or MAX_PIECE_BYTES
     with Bgzf.open(path) as bgzf:
+        if not bgzf.is_bgzf():
+            return None
         header, first, skip = bgzf.header()
         if not header.startswith(b"##fileformat=VCF") or first >= bgzf.size:
             return None

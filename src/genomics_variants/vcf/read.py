@@ -4,9 +4,9 @@ A VCF's text is parsed by pysam into a temporary BCF, piece by piece (transcode.
 its records are read straight into numpy (bcf.py); each record's REF is checked against
 the reference and its ALT alleles normalised (normalise.py), and its calls go into a block
 that is decoded with numpy (block.py). A bgzipped joint file is read by several processes
-at once, each taking a balanced group of pieces cut at BGZF blocks (partition.py, bgzf.py). The codes of
-each decoded block, and their sums, go straight to the reader's spill files (spill.py),
-so a reader holds one block of them and sends back only the sites, in read order. These
+at once, each taking a balanced group of pieces cut at BGZF blocks (partition.py, bgzf.py).
+The codes of each decoded block, and their sums, go straight to the reader's spill files
+(spill.py), so a reader holds one block of them and sends back only the sites, in read order. These
 are merged in genome order, duplicate variants combined; the sums are read back into
 place, the codes when the batch is stored.
 """
