@@ -24,7 +24,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -322,7 +322,7 @@ def _check_files(delivery_dir: Path, manifest: Manifest, contract: SourceContrac
     """File-level checks: every listed file a regular file inside the folder (all checked
     before a byte is read), every contract table valid in its declared encoding and with
     its columns, each once and flat; and every contract table intact, which the returned
-    `_Checksums` confirm before the first row is COPYed."""
+    `_Checksums` confirm before the load commits."""
     for entry in manifest.files:
         delivered_file(delivery_dir, entry.name)
     files = _delivered_files(delivery_dir, manifest, contract)
@@ -341,10 +341,12 @@ class _Checksums:
     """The delivered files' sha256, compared with the manifest's in a thread of their own.
 
     Hashing a 200 MB file takes 0.15 s; done first, it held up everything else while the
-    server waited. Now the load checks the files' columns, sets up its tables and prepares
-    its first batch meanwhile (hashlib releases the GIL), and `verify` stands before the
-    first COPY: no row reaches the warehouse, and nothing commits, unless every checksum
-    matches. A mismatch is the refusal reported whatever else failed (``ingest_delivery``).
+    server waited, and so did waiting for it before the first COPY. Now the load checks the
+    files' columns, sets up its tables and COPYs meanwhile (hashlib releases the GIL) into
+    delivery tables that only its own uncommitted transaction can see, and `verify` stands
+    before the load's last statements: no row becomes part of the warehouse, and nothing
+    commits, unless every checksum matches. A mismatch is the refusal reported
+    whatever else failed (``ingest_delivery``).
     """
 
     def __init__(self, files: list[tuple[Path, str]]) -> None:
@@ -395,6 +397,19 @@ class _LoadRequest:
     checksums: _Checksums
 
 
+@dataclass(frozen=True)
+class _TableLoad:
+    """One contract table of a delivery: its file, its rows per the manifest, and the
+    delivery table its rows go to (created before any file is read)."""
+
+    table: Table
+    path: Path
+    encoding: str
+    expected_rows: int
+    target: sql.Identifier
+    columns: list[str]
+
+
 def _load(
     load: _LoadRequest,
     validator: DeliveryValidator,
@@ -414,23 +429,20 @@ def _load(
         if contract.mode == "snapshot":
             for table in contract.tables:
                 before[table.name] = replace_earlier_deliveries(conn, contract, table)
-        after: dict[str, int] = {}
-        targets: dict[str, sql.Identifier] = {}
+        tables = []
         for table in contract.tables:
-            read_rows = loaded_rows = 0
             target, columns = create_delivery_table(conn, contract, table, load.attempt_id)
-            targets[table.name] = target
             path, expected, _ = files[table.name]
             # the encoding _check_files verified: the sender's declaration, else the contract's
             encoding = manifest.encoding_of(entries[table.name]) or contract.encoding
-            batches = read.batches(path, encoding)
-            work = _prepare_batches(batches, table, columns, manifest, pseudonymiser, validator)
-            if table is contract.tables[-1]:
-                work = _then(work, validator.build_docs)
-            prepared = prefetch(work)
-            for batch in prepared:
-                load.checksums.verify()  # waits for the hashing before the first COPY only
-                copy_csv(conn, target, columns, batch.good, freeze=True)
+            tables.append(_TableLoad(table, path, encoding, expected, target, columns))
+        after: dict[str, int] = {}
+        read_rows = loaded_rows = 0
+        work = _prepare_delivery(tables, manifest, pseudonymiser, validator)
+        for current, batch in prefetch(work, depth=4):
+            table = current.table
+            if batch is not None:
+                copy_csv(conn, current.target, current.columns, batch.good, freeze=True)
                 copy_csv(conn, quarantine_name(contract, table), _QUARANTINED, batch.quarantine)
                 read_rows += batch.rows
                 loaded_rows += batch.rows - batch.quarantined
@@ -439,17 +451,20 @@ def _load(
                 outcome.mod11_warnings += batch.mod11_warnings
                 if progress:
                     progress(f"{contract.source}/{table.name}", outcome.rows_read, total)
-            if read_rows != expected:
+                continue
+            if read_rows != current.expected_rows:
                 raise MedfollowError(
-                    f"{path.name}: manifest says {expected:,} rows, "
+                    f"{current.path.name}: manifest says {current.expected_rows:,} rows, "
                     f"file has {read_rows:,} (truncated?)"
                 )
-            attach_delivery_table(conn, contract, table, target, manifest.delivery_id)
-            moved = _quarantine_cross_row(conn, contract, table, target)
+            attach_delivery_table(conn, contract, table, current.target, manifest.delivery_id)
+            moved = _quarantine_cross_row(conn, contract, table, current.target)
             after[table.name] = loaded_rows - moved
             outcome.rows_quarantined += moved
             outcome.tables[table.name] = read_rows
-        load.checksums.verify()  # also for a delivery without a single row
+            read_rows = loaded_rows = 0
+        load.checksums.verify()  # nothing commits from a file altered in transit
+        targets = {t.table.name: t.target for t in tables}
         for child, moved in _quarantine_children(conn, contract, manifest, targets).items():
             after[child] -= moved
             outcome.rows_quarantined += moved
@@ -468,6 +483,33 @@ def _load(
             rows_loaded=outcome.rows_loaded,
             rows_quarantined=outcome.rows_quarantined,
         )
+
+
+def _prepare_delivery(
+    tables: list[_TableLoad],
+    manifest: Manifest,
+    pseudonymiser: Pseudonymiser,
+    validator: DeliveryValidator,
+) -> Iterator[tuple[_TableLoad, _PreparedBatch | None]]:
+    """Every table's prepared batches, each table's followed by ``None`` (its end), then the
+    delivery's Data Docs; in the thread that consumes it (``prefetch``).
+
+    One stream over all tables keeps the client a batch or two ahead of the server across
+    table boundaries too: the next table's first batch, the small tables after a big one
+    and the Data Docs (0.2-0.5 s of rendering) are prepared while the server still COPYs
+    the last batches, instead of with the server idle. A delivery refused after that (a
+    short file, a shrinking snapshot) keeps the Data Docs of its validation results, as it
+    always kept the results; its outcome names no Data Docs.
+    """
+    for current in tables:
+        batches = read.batches(current.path, current.encoding)
+        prepared = _prepare_batches(
+            batches, current.table, current.columns, manifest, pseudonymiser, validator
+        )
+        for batch in prepared:
+            yield current, batch
+        yield current, None
+    validator.build_docs()
 
 
 def _guard_shrinking(
@@ -504,22 +546,6 @@ def _apply_aliases(batch: pa.RecordBatch, table: Table) -> pa.RecordBatch:
     if not renames.keys() & set(batch.schema.names):
         return batch
     return batch.rename_columns([renames.get(n, n) for n in batch.schema.names])
-
-
-def _then(
-    items: Iterator[_PreparedBatch], finish: Callable[[], object]
-) -> Iterator[_PreparedBatch]:
-    """``items``, then ``finish()`` once they are exhausted (in the thread that consumes them).
-
-    The last table's batches end with the delivery's Data Docs: the prefetch worker builds
-    them as soon as every batch is validated, while the server still COPYs the last
-    batches, instead of after the commit with the server idle (0.2-0.5 s of rendering for
-    10 M rows). A delivery refused after that (a short last file, a shrinking snapshot)
-    keeps the Data Docs of its validation results, as it always kept the results; its
-    outcome names no Data Docs.
-    """
-    yield from items
-    finish()
 
 
 _QUARANTINED = ["_delivery_id", "_row_number", "reason", "record"]
@@ -710,13 +736,14 @@ def _move(
     reason: sql.Composable,
     condition: sql.Composable,
 ) -> int:
-    """Move the rows of a delivery table ``target`` that meet ``condition`` to quarantine."""
+    """Move the rows of a delivery table ``target`` that meet ``condition`` to quarantine
+    (with their row numbers where the table stores them, see ``load.QUARANTINE_COLUMNS``)."""
     cur = conn.execute(
         sql.SQL(
-            """with moved as (delete from {t} r where {cond} returning r.*)
+            """with moved as (delete from {t} r where {cond} returning to_jsonb(r) as row)
            insert into {q} (_delivery_id, _row_number, reason, record)
-           select _delivery_id, _row_number, {reason},
-                  to_jsonb(moved) - '_delivery_id' - '_row_number' from moved"""
+           select row ->> '_delivery_id', (row ->> '_row_number')::bigint, {reason},
+                  row - '_delivery_id' - '_row_number' - '_loaded_at' from moved"""
         ).format(t=target, cond=condition, q=quarantine, reason=reason)
     )
     return cur.rowcount

@@ -304,23 +304,44 @@ def _checked(batches: Iterator[pa.RecordBatch], path: Path) -> Iterator[pa.Recor
 
 
 def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
-    """Regroup Arrow's block-sized batches into batches of ``rows`` rows (the last fewer).
+    """Regroup Arrow's block-sized batches into batches of ``rows`` rows (the last fewer),
+    the first ones smaller (`_RAMP`).
 
-    Exact sizes, not "at least": a loader's first batch is ready as soon as ``rows`` rows
-    are parsed, and no batch is larger than the loader was tuned for.
+    Exact sizes, not "at least": a loader's first batch is ready as soon as its rows are
+    parsed, and no batch is larger than the loader was tuned for.
     """
     pending: list[pa.RecordBatch] = []
     count = 0
+    sizes = _ramp(rows)
+    size = next(sizes)
     for batch in batches:
         pending.append(batch)
         count += batch.num_rows
-        while count >= rows:
+        while count >= size:
             joined = _joined(pending)
-            yield joined.slice(0, rows)
-            rest = joined.slice(rows)
+            yield joined.slice(0, size)
+            rest = joined.slice(size)
             pending, count = ([rest] if rest.num_rows else []), rest.num_rows
+            size = next(sizes)
     if pending:
         yield _joined(pending)
+
+
+_RAMP = 8
+"""The first batch holds 1/`_RAMP` of ``rows``, each next one twice as many up to ``rows``.
+The server idles until the first batch is typed, validated and rendered (0.28 s for half a
+million LPR3 rows); an eighth of that starts it 0.25 s sooner, for three more GX runs
+(~20 ms each) done while the server COPYs."""
+
+
+def _ramp(rows: int) -> Iterator[int]:
+    """Batch sizes: ``rows``/`_RAMP`, doubling, then ``rows`` for ever."""
+    size = max(1, rows // _RAMP)
+    while size < rows:
+        yield size
+        size *= 2
+    while True:
+        yield rows
 
 
 def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
