@@ -2,8 +2,9 @@
 -- load creates raw.<source>__<table>__a<attempt_id> in its own transaction (see
 -- src/registry_ingest/load.py), fills it by COPY and puts it under the raw table by
 -- inheritance. Its delivery id and load time are kept once, as column defaults in the
--- catalogue, and read as _delivery_id and _loaded_at on every row: no per-row bytes. Only
--- _row_number (file order within the delivery) is stored in each row.
+-- catalogue, and read as _delivery_id and _loaded_at on every row: no per-row bytes. Only a
+-- numbered table (see the contracts) stores _row_number (file order within the delivery)
+-- in each row.
 --
 -- Which table holds which delivery, for engineers (audit is not readable by researchers).
 -- loaded_at is the load transaction's time: what _loaded_at reads on the delivery's rows.

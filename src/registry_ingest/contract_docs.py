@@ -10,8 +10,9 @@ def _table_section(contract: SourceContract) -> list[str]:
     lines: list[str] = []
     for table in contract.tables:
         keys = ", ".join(table.keys) or "—"
+        numbered = "; rows numbered: `_row_number`" if table.numbered else ""
         lines += [
-            f"#### `{contract.raw_table(table)}` ← `{table.file}` (keys: {keys})",
+            f"#### `{contract.raw_table(table)}` ← `{table.file}` (keys: {keys}{numbered})",
             "",
             "| column | type | lands as | required | allowed / range | description |",
             "|---|---|---|---|---|---|",
@@ -48,7 +49,9 @@ def render_markdown() -> str:
         "",
         "Every `cpr` column is validated and replaced by its HMAC pseudonym before loading. "
         "Dates are accepted as `DD-MM-YYYY` or ISO; decimals with a comma. Every raw table "
-        "also has `_delivery_id`, `_row_number` and `_loaded_at`.",
+        "also has `_delivery_id` and `_loaded_at` (kept once per delivery, not per row); a "
+        "table without a key whose rows are told apart downstream is numbered: it also "
+        "has `_row_number`, the row in the delivered file.",
         "",
     ]
     for contract in all_contracts().values():

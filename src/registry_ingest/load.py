@@ -1,17 +1,18 @@
 """Write typed, pseudonymised batches into ``raw`` and refused rows into ``quarantine``.
 
 ``raw.<source>__<table>`` is derived from the contract plus the lineage columns
-``_delivery_id``, ``_row_number`` and ``_loaded_at``; it is created or widened on demand and
-is what every reader queries. A delivery's rows do not go into it directly: each delivery
-gets its own table, ``raw.<source>__<table>__a<attempt_id>``, created in the load's
-transaction from the parent's columns *without* ``_delivery_id`` and ``_loaded_at``, filled
-by COPY (``medfollow_core.warehouse.copy``), and then given those two columns with the
-delivery's id and load time as constant defaults and made an inheritance child of the
+``_delivery_id`` and ``_loaded_at`` (and ``_row_number``, file order within the delivery,
+for a ``numbered`` table, whose rows nothing else tells apart); it is created or widened on
+demand and is what every reader queries. A delivery's rows do not go into it directly:
+each delivery gets its own table, ``raw.<source>__<table>__a<attempt_id>``, created in the
+load's transaction from the parent's columns *without* ``_delivery_id`` and ``_loaded_at``,
+filled by COPY (``medfollow_core.warehouse.copy``), and then given those two columns with
+the delivery's id and load time as constant defaults and made an inheritance child of the
 parent. PostgreSQL keeps such a default once, in the catalogue (``attmissingval``), and
-returns it for every row written before the column existed: a query on the parent sees all
-three lineage columns on every row, but only ``_row_number`` (file order within the
-delivery) is stored per row. Storing the other two per row cost the server more than the
-whole bare COPY (README, "Performance").
+returns it for every row written before the column existed: a query on the parent sees the
+lineage columns on every row, but a row stores nothing of them unless its table is
+numbered. Storing lineage per row cost the server more than the whole bare COPY; a row
+number alone still costs a fifth of it (README, "Performance").
 
 The delivery table is created in the load's transaction, so a failed or killed load leaves
 nothing behind, COPY may write it frozen, and the parent is never locked against readers
@@ -21,25 +22,33 @@ warehouses, hand-made fixes) stay valid: the parent keeps its lineage columns.
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
 from psycopg import sql
 
 from medfollow_core.landing.contracts import SourceContract, Table
 from medfollow_core.warehouse.catalog import columns_of
 
-LINEAGE = (
+log = logging.getLogger(__name__)
+
+PER_DELIVERY = (
     ("_delivery_id", "text not null"),
-    ("_row_number", "bigint not null"),
     ("_loaded_at", "timestamptz not null default now()"),
 )
-PER_DELIVERY = ("_delivery_id", "_loaded_at")
 """Lineage columns a delivery table holds once, as a default, instead of in every row."""
+_PER_DELIVERY_NAMES = tuple(name for name, _ in PER_DELIVERY)
+ROW_NUMBER = ("_row_number", "bigint not null")
+"""File order within the delivery: stored in every row of a ``numbered`` table only."""
 QUARANTINE_COLUMNS = (
     ("_delivery_id", "text not null"),
-    ("_row_number", "bigint not null"),
+    ("_row_number", "bigint"),
     ("reason", "text not null"),
     ("record", "jsonb not null"),
 )
+"""A refused row's row number is its row in the file; null for a row of a table without
+row numbers that a check across rows (its contact quarantined, an unknown person) moved
+out after loading: its record and reason identify it."""
 
 
 def raw_name(contract: SourceContract, table: Table) -> sql.Identifier:
@@ -57,7 +66,8 @@ def delivery_table_name(contract: SourceContract, table: Table, attempt_id: int)
 
 
 def raw_columns(table: Table) -> list[tuple[str, str]]:
-    return [(c.target, c.pg_type) for c in table.columns] + list(LINEAGE)
+    lineage = [PER_DELIVERY[0], ROW_NUMBER, PER_DELIVERY[1]] if table.numbered else PER_DELIVERY
+    return [(c.target, c.pg_type) for c in table.columns] + list(lineage)
 
 
 def ensure_tables(conn: psycopg.Connection, contract: SourceContract) -> None:
@@ -95,6 +105,10 @@ def ensure_tables(conn: psycopg.Connection, contract: SourceContract) -> None:
                         )
                     )
                 continue
+            if schema == "quarantine":
+                _allow_rows_without_number(conn, ident)
+            elif "_row_number" in existing and not table.numbered:
+                _stop_numbering(conn, ident)
             for column, pg_type in columns:
                 if column not in existing:
                     conn.execute(
@@ -118,7 +132,7 @@ def create_delivery_table(
     columns = [
         (name, pg_type, not_null)
         for name, pg_type, not_null in _parent_columns(conn, parent)
-        if name not in PER_DELIVERY
+        if name not in _PER_DELIVERY_NAMES
     ]
     child = delivery_table_name(contract, table, attempt_id)
     conn.execute(
@@ -161,7 +175,7 @@ def attach_delivery_table(
                 sql.SQL("add column {} {} not null default {}").format(
                     sql.Identifier(name), sql.SQL(types[name]), defaults[name]
                 )
-                for name in PER_DELIVERY
+                for name in _PER_DELIVERY_NAMES
             ),
             parent,
         )
@@ -202,3 +216,28 @@ def _parent_columns(
             (parent.as_string(conn),),
         ).fetchall()
     ]
+
+
+def _allow_rows_without_number(conn: psycopg.Connection, quarantine: sql.Identifier) -> None:
+    """Let a quarantine table made before row numbers became optional take rows without
+    one (once: the lock it takes is held only while the constraint is there)."""
+    row = conn.execute(
+        "select attnotnull from pg_attribute where attrelid = %s::regclass "
+        "and attname = '_row_number' and not attisdropped",
+        (quarantine.as_string(conn),),
+    ).fetchone()
+    if row and row[0]:
+        conn.execute(
+            sql.SQL("alter table {} alter column _row_number drop not null").format(quarantine)
+        )
+
+
+def _stop_numbering(conn: psycopg.Connection, parent: sql.Identifier) -> None:
+    """Drop ``_row_number`` from a raw table made when every table numbered its rows, so new
+    delivery tables (made from the parent's columns) stop storing it. The delivery tables
+    already there keep theirs (their columns are their own; inheritance only matched them)."""
+    log.info(
+        "%s: rows are no longer numbered (the contract does not ask for it)",
+        parent.as_string(conn),
+    )
+    conn.execute(sql.SQL("alter table {} drop column _row_number").format(parent))

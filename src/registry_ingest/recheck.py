@@ -4,9 +4,10 @@ A row is quarantined as "person not in the CPR register" when its person is miss
 register loaded at the time. Registers lag (a birth or an immigration registered after the
 cut-off of the register the row met), so after every register load the rows of each source
 checked against it are looked at again: a row whose every person is now known moves back
-into its raw table, under its original delivery and row number, with the child rows that
-followed it into quarantine (an LPR3 contact's diagnoses and procedures). Each move is
-recorded in ``audit.rechecks``; rows still unknown stay where they were.
+into its raw table, under its original delivery (and row number, in a numbered table), with
+the child rows that followed it into quarantine (an LPR3 contact's diagnoses and
+procedures). Each move is recorded in ``audit.rechecks``; rows still unknown stay where they
+were.
 
 A snapshot source's rows are reinstated only for the snapshot in force: an older snapshot's
 rows were replaced and must not come back.
@@ -23,7 +24,7 @@ from psycopg import sql
 from medfollow_core.landing import audit
 from medfollow_core.landing.contracts import SourceContract, Table, all_contracts
 from medfollow_core.warehouse.catalog import columns_of, table_exists
-from registry_ingest.load import LINEAGE, quarantine_name, raw_name
+from registry_ingest.load import quarantine_name, raw_name
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +144,11 @@ def _reinstate(
 ) -> list[Reinstated]:
     """Move the quarantined rows of ``table`` matching ``condition`` back into raw."""
     target = raw_name(contract, table)
-    lineage = {name for name, _ in LINEAGE}
-    data = sorted(
-        c for c in columns_of(conn, "raw", f"{contract.source}__{table.name}") if c not in lineage
-    )
+    present = columns_of(conn, "raw", f"{contract.source}__{table.name}")
+    # what the quarantined row brings back: its delivery, and its row in the file where the
+    # raw table keeps row numbers (``_loaded_at`` is the time it is reinstated)
+    lineage = [c for c in ("_delivery_id", "_row_number") if c in present]
+    data = sorted(present - {"_delivery_id", "_row_number", "_loaded_at"})
     scope = (
         sql.SQL(" and q._delivery_id = {}").format(sql.Literal(in_force))
         if in_force
@@ -157,8 +159,8 @@ def _reinstate(
             """with back as (
                    delete from {q} q where {condition}{scope}
                    returning q._delivery_id, q._row_number, q.record)
-               insert into {t} ({data}, _delivery_id, _row_number)
-               select {typed}, back._delivery_id, back._row_number
+               insert into {t} ({data}, {lineage})
+               select {typed}, {back_lineage}
                  from back, jsonb_populate_record(null::{t}, back.record) r
                returning _delivery_id"""
         ).format(
@@ -167,6 +169,8 @@ def _reinstate(
             scope=scope,
             t=target,
             data=sql.SQL(", ").join(map(sql.Identifier, data)),
+            lineage=sql.SQL(", ").join(map(sql.Identifier, lineage)),
+            back_lineage=sql.SQL(", ").join(sql.Identifier("back", c) for c in lineage),
             typed=sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(c)) for c in data),
         )
     ).fetchall()

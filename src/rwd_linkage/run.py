@@ -169,7 +169,8 @@ def _read_spine(conn: psycopg.Connection) -> pa.Table:
 
 
 def _read_extracts(conn: psycopg.Connection) -> dict[str, tuple[ExtractSource, pa.Table]]:
-    """Each present extract's latest row per record id (increments may repeat a record)."""
+    """Each present extract's row per record id: its key (the loader quarantines a record
+    sent again), or the latest loaded where rows were put into raw by hand."""
     found = {}
     for source in EXTRACTS:
         if not catalog.table_exists(conn, f"raw.{source.table}"):
@@ -184,7 +185,7 @@ def _read_extracts(conn: psycopg.Connection) -> dict[str, tuple[ExtractSource, p
             conn,
             sql.SQL(
                 "select distinct on ({rid}) {cols} from {t} where {rid} is not null "
-                "order by {rid}, _loaded_at desc, _row_number desc"
+                "order by {rid}, _loaded_at desc"
             ).format(
                 rid=rid,
                 cols=sql.SQL(", ").join(map(sql.Identifier, columns)),

@@ -541,7 +541,7 @@ def test_settled_milestones_survive_a_cpr_change_and_relinkage(warehouse: Wareho
         )
         conn.execute(
             "insert into raw.cpr__changes (gammelt_person_key, nyt_person_key, dato, "
-            "_delivery_id, _row_number) values (%s, %s, %s, 'test-cpr-change', 1)",
+            "_delivery_id) values (%s, %s, %s, 'test-cpr-change')",
             (old_key, new_key, CUTOFF),
         )
     run_linkage(warehouse.url, load_key())

@@ -131,7 +131,7 @@ def test_a_snapshot_replaces_the_earlier_deliveries_tables_and_rows_of_the_paren
     with psycopg.connect(url) as conn:  # a row an older warehouse or a hand fix put in the parent
         conn.execute(
             "insert into raw.cpr__persons (person_key, koen, foedselsdato, status, "
-            "_delivery_id, _row_number) values ('by-hand', '2', '1970-01-01', '01', 'fix', 1)"
+            "_delivery_id) values ('by-hand', '2', '1970-01-01', '01', 'fix')"
         )
     second = write_delivery(
         tmp_path, "cpr", {"persons": persons(0, 41)}, delivery_id="cpr-2", cutoff=date(2026, 9, 30)
@@ -153,3 +153,108 @@ def test_a_table_without_rows_in_the_delivery_gets_no_delivery_table(
         assert len(delivery_tables(conn, "raw.cpr__persons")) == 1
         assert delivery_tables(conn, "raw.cpr__migrations") == []
         assert conn.execute("select count(*) from raw.cpr__migrations").fetchone() == (0,)
+
+
+def lineage_stored(conn: psycopg.Connection, table: str) -> list[tuple[str, bool]]:
+    """(lineage column, held once in the catalogue) of a delivery table."""
+    return conn.execute(
+        "select attname, atthasmissing from pg_attribute "
+        "where attrelid = %s::regclass and attname like '\\_%%' and not attisdropped "
+        "order by attname",
+        (table,),
+    ).fetchall()
+
+
+def diagnoses_delivery(root: Path, delivery_id: str, n: int) -> Path:
+    contacts = [
+        {"dw_ek_kontakt": f"K{i}", "cpr": make_cpr(date(1970, 1, 1), i), "dato_start": "01-01-2024"}
+        for i in range(n)
+    ]
+    diagnoses = [
+        {"dw_ek_kontakt": f"K{i // 2}", "diagnosekode": "DC833", "diagnosetype": "AB"[i % 2]}
+        for i in range(2 * n)
+    ]
+    return write_delivery(
+        root, "lpr3", {"kontakter": contacts, "diagnoser": diagnoses}, delivery_id=delivery_id
+    )
+
+
+def test_a_table_without_numbered_rows_stores_no_lineage_in_any_row(
+    url: str, key: bytes, tmp_path: Path
+) -> None:
+    """LPR3 diagnoses hang off their contact and nothing downstream tells two of them apart
+    by file row: their delivery table stores no lineage column at all."""
+    assert ingest_delivery(diagnoses_delivery(tmp_path, "lpr3-1", 5), url=url, key=key).ok
+    with psycopg.connect(url) as conn:
+        (child,) = delivery_tables(conn, "raw.lpr3__diagnoser")
+        assert lineage_stored(conn, child) == [("_delivery_id", True), ("_loaded_at", True)]
+        assert conn.execute(
+            "select _delivery_id, count(*) from raw.lpr3__diagnoser group by 1"
+        ).fetchall() == [("lpr3-1", 10)]
+
+
+def test_rows_moved_out_after_loading_keep_their_record_without_a_row_number(
+    url: str, key: bytes, tmp_path: Path
+) -> None:
+    """A contact sent again is quarantined as a duplicate after loading, and its diagnoses
+    follow it: they left a table without row numbers, so their record identifies them."""
+    assert ingest_delivery(diagnoses_delivery(tmp_path, "lpr3-1", 3), url=url, key=key).ok
+    assert ingest_delivery(diagnoses_delivery(tmp_path, "lpr3-2", 4), url=url, key=key).ok
+    with psycopg.connect(url) as conn:
+        moved = conn.execute(
+            "select _row_number, reason, record from quarantine.lpr3__diagnoser "
+            "where _delivery_id = 'lpr3-2' order by record ->> 'dw_ek_kontakt', "
+            "record ->> 'diagnosetype'"
+        ).fetchall()
+        assert [(n, r) for n, r, _ in moved] == [
+            (None, "dw_ek_kontakt: its kontakter row is quarantined")
+        ] * 6
+        assert moved[0][2] == {
+            "dw_ek_kontakt": "K0",
+            "diagnosekode": "DC833",
+            "diagnosetype": "A",
+            "senere_afkraeftet": None,
+        }
+        assert conn.execute(
+            "select count(*) from raw.lpr3__diagnoser where _delivery_id = 'lpr3-2'"
+        ).fetchone() == (2,)
+
+
+def test_a_warehouse_made_before_stops_numbering_rows_its_contract_does_not_number(
+    url: str, key: bytes, tmp_path: Path
+) -> None:
+    """An older warehouse's raw table has ``_row_number`` and its quarantine requires one.
+    The next load drops the column from the raw table, so new deliveries store none; the
+    delivery tables already there keep theirs, and the quarantine takes rows without one."""
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "create table raw.lpr3__diagnoser (dw_ek_kontakt text, diagnosekode text, "
+            "diagnosetype text, senere_afkraeftet boolean, _delivery_id text not null, "
+            "_row_number bigint not null, _loaded_at timestamptz not null default now())"
+        )
+        conn.execute(
+            "create table raw.lpr3__diagnoser__old (dw_ek_kontakt text, diagnosekode text, "
+            "diagnosetype text, senere_afkraeftet boolean, _delivery_id text not null, "
+            "_row_number bigint not null, _loaded_at timestamptz not null default now())"
+        )
+        conn.execute(
+            "insert into raw.lpr3__diagnoser__old values ('K9', 'DC833', 'A', null, 'old', 7)"
+        )
+        conn.execute("alter table raw.lpr3__diagnoser__old inherit raw.lpr3__diagnoser")
+        conn.execute(
+            "create table quarantine.lpr3__diagnoser (_delivery_id text not null, "
+            "_row_number bigint not null, reason text not null, record jsonb not null)"
+        )
+    assert ingest_delivery(diagnoses_delivery(tmp_path, "lpr3-1", 3), url=url, key=key).ok
+    assert ingest_delivery(diagnoses_delivery(tmp_path, "lpr3-2", 4), url=url, key=key).ok
+    with psycopg.connect(url) as conn:
+        assert "_row_number" not in {
+            name for (name, _) in lineage_stored(conn, "raw.lpr3__diagnoser")
+        }
+        assert conn.execute(
+            "select _delivery_id, count(*) from raw.lpr3__diagnoser group by 1 order by 1"
+        ).fetchall() == [("lpr3-1", 6), ("lpr3-2", 2), ("old", 1)]
+        assert conn.execute("select _row_number from raw.lpr3__diagnoser__old").fetchall() == [(7,)]
+        assert conn.execute(
+            "select count(*), count(_row_number) from quarantine.lpr3__diagnoser"
+        ).fetchone() == (6, 0)

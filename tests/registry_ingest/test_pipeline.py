@@ -141,10 +141,12 @@ def test_a_checksum_mismatch_is_the_reason_whatever_else_fails(
     assert "checksum does not match" in _refused(loaded, folder, key)
 
 
-def test_no_row_is_copied_before_the_checksums_match(
+def test_nothing_commits_before_the_checksums_match(
     loaded: str, tmp_path: Path, key: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Hashing runs beside the first batch's preparation, but the first COPY waits for it."""
+    """Hashing runs beside the load, which COPYs into tables only its own transaction sees;
+    the load commits only once every file is hashed, and a file found altered after its
+    rows were COPYed leaves the warehouse as it was."""
     import time
 
     from registry_ingest import pipeline
@@ -156,20 +158,38 @@ def test_no_row_is_copied_before_the_checksums_match(
         hashed.append(path.name)
         return sha256_of(path)
 
-    copies: list[list[str]] = []
+    finished: list[tuple[str, list[str]]] = []
 
-    def watched_copy_csv(*args: object, **kwargs: object) -> None:
-        copies.append(list(hashed))
-        real_copy_csv(*args, **kwargs)  # type: ignore[arg-type]
+    def watched_finish_attempt(*args: object, **kwargs: object) -> None:
+        finished.append((str(kwargs["status"]), list(hashed)))
+        real_finish_attempt(*args, **kwargs)  # type: ignore[arg-type]
 
-    real_copy_csv = pipeline.copy_csv
+    real_finish_attempt = pipeline.audit.finish_attempt
     monkeypatch.setattr(pipeline, "sha256_of", slow_sha256_of)
-    monkeypatch.setattr(pipeline, "copy_csv", watched_copy_csv)
+    monkeypatch.setattr(pipeline.audit, "finish_attempt", watched_finish_attempt)
     rows = [diagnosis(i) for i in range(50)]
     folder = write_delivery(tmp_path, "lpr3", {"diagnoser": rows}, delivery_id="lpr3-slow-sha")
     outcome = ingest_delivery(folder, url=loaded, key=key)
     assert outcome.status == "loaded", outcome.reason
-    assert copies and all(len(done) == 3 for done in copies)  # all three files hashed
+    assert finished == [("loaded", ["kontakter.csv", "diagnoser.csv", "procedurer.csv"])]
+
+    hashed.clear()
+    altered = write_delivery(tmp_path, "lpr3", {"diagnoser": rows}, delivery_id="lpr3-altered")
+    with (altered / "procedurer.csv").open("a") as fh:  # the last file hashed
+        fh.write("K1;KAAA00;A\n")
+    before = _warehouse_state(loaded)
+    assert "procedurer.csv: checksum does not match" in _refused(loaded, altered, key)
+    assert _warehouse_state(loaded) == before
+
+
+def _warehouse_state(url: str) -> list[tuple[object, ...]]:
+    """Every raw and quarantine table with its row count."""
+    with psycopg.connect(url) as conn:
+        tables = conn.execute(
+            "select format('%I.%I', schemaname, tablename) from pg_tables "
+            "where schemaname in ('raw', 'quarantine') order by 1"
+        ).fetchall()
+        return [(t, conn.execute(f"select count(*) from {t}").fetchone()) for (t,) in tables]
 
 
 def test_truncated_file_is_refused(loaded: str, tmp_path: Path, key: bytes) -> None:
@@ -265,7 +285,9 @@ def diagnosis(i: int, **over: object) -> dict[str, object]:
 def _load_diagnoses(
     url: str, root: Path, key: bytes, delivery_id: str, rows: list[dict[str, object]]
 ) -> tuple[list[tuple[int, str]], list[int], int]:
-    """Quarantined (row number, reason), loaded row numbers and batches of one delivery."""
+    """Quarantined (row number, reason), loaded rows' numbers in the file (diagnoses are
+    not numbered in raw: ``diagnosis`` gives each row its own contact and type) and
+    batches of one delivery."""
     folder = write_delivery(root, "lpr3", {"diagnoser": rows}, delivery_id=delivery_id)
     batches: list[int] = []
 
@@ -282,7 +304,8 @@ def _load_diagnoses(
             (delivery_id,),
         ).fetchall()
         loaded = conn.execute(
-            "select _row_number from raw.lpr3__diagnoser where _delivery_id = %s order by 1",
+            "select 2 * substr(dw_ek_kontakt, 2)::int + ascii(diagnosetype) - ascii('A') + 1 "
+            "from raw.lpr3__diagnoser where _delivery_id = %s order by 1",
             (delivery_id,),
         ).fetchall()
     return quarantined, [r for (r,) in loaded], len(batches)
@@ -321,6 +344,7 @@ def test_batch_boundaries_change_nothing(
     good = [n for n in range(1, 301) if n not in bad]
     whole = _load_diagnoses(loaded, tmp_path / "whole", key, "lpr3-whole", rows)
     monkeypatch.setattr(read, "BATCH_ROWS", 16)
+    monkeypatch.setattr(read, "_RAMP", 1)  # every batch 16 rows: boundaries after 16, 32, ...
     monkeypatch.setattr(read, "_CSV_BLOCK_BYTES", 256)  # a dozen rows per parsed block
     cut = _load_diagnoses(loaded, tmp_path / "cut", key, "lpr3-cut", rows)
     assert (whole[2], cut[2]) == (1, 19)

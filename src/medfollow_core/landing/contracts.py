@@ -68,6 +68,11 @@ class Table:
     columns: tuple[Column, ...]
     keys: tuple[str, ...] = ()
     description: str = ""
+    numbered: bool = False
+    """Rows are told apart downstream by their delivery and their row in the file (no key
+    identifies them: a lab result, a dispensing), so each stores ``_row_number``. Other
+    tables carry no per-row lineage (a delivery table's id and load time live in the
+    catalogue); their rows are identified by their keys, or hang off a keyed table."""
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -138,6 +143,7 @@ def _parse(doc: dict[str, Any]) -> SourceContract:  # one parsed YAML document
             columns=tuple(_column(c) for c in tdoc["columns"]),
             keys=tuple(tdoc.get("keys", ()) or ()),
             description=str(tdoc.get("description", "")),
+            numbered=bool(tdoc.get("numbered", False)),
         )
         for name, tdoc in doc["tables"].items()
     )
