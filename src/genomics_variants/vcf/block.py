@@ -43,8 +43,9 @@ class RecordBlock:
     """Records of one contig collected for vectorised processing.
 
     The FORMAT buffers are allocated once per reader and reused from block to block; AD
-    keeps as many allele columns as the widest record seen (stale columns beyond a
-    record's own alleles are never read).
+    keeps as many allele columns as the widest record seen, and a narrower record's row
+    holds -1 (no reads) beyond its own alleles: without DP a call's depth is the sum of its
+    row, which must not count what an earlier record left there.
     """
 
     def __init__(self, n: int, *, gq: bool, dp: bool, ad: bool) -> None:
@@ -96,11 +97,13 @@ class RecordBlock:
                 self.kinds["AD"][row] = 0
             else:
                 values, self.kinds["AD"][row] = int_values(*stored)
-                if values.shape[1] > self.ad.shape[2]:
-                    grown = np.empty((*self.ad.shape[:2], values.shape[1]), dtype=np.int32)
+                width = values.shape[1]
+                if width > self.ad.shape[2]:
+                    grown = np.full((*self.ad.shape[:2], width), -1, dtype=np.int32)
                     grown[..., : self.ad.shape[2]] = self.ad
                     self.ad = grown
-                self.ad[row, :, : values.shape[1]] = values
+                self.ad[row, :, :width] = values
+                self.ad[row, :, width:] = -1  # not an earlier, wider record's depths
         return row
 
     def _copy_field(

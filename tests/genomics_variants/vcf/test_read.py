@@ -13,12 +13,12 @@ import pytest
 
 from genomics_variants.vcf import partition as partition_module
 from genomics_variants.vcf import read as read_module
-from genomics_variants.vcf.genotypes import COPIES_SHIFT
+from genomics_variants.vcf.genotypes import ADJ, COPIES_SHIFT
 from genomics_variants.vcf.header import read_header
 from genomics_variants.vcf.partition import partition
 from genomics_variants.vcf.read import read_file
 from medfollow_core.errors import MedfollowError
-from support.variants import CHR17_OFFSET, Handcrafted, vcf_text, write_vcf
+from support.variants import CHR17_OFFSET, PAR_OFFSET, Handcrafted, vcf_text, write_vcf
 
 
 def _one_line(exc: pytest.ExceptionInfo[MedfollowError]) -> str:
@@ -172,3 +172,28 @@ def test_a_vcf_without_records_has_nothing_to_cut(tmp_path: Path) -> None:
     regions) is indexed like any other; partitioning it must not fail on the empty index."""
     empty = write_vcf(tmp_path / "empty.vcf.gz", vcf_text((), ("S1",)))
     assert partition(empty, 2) is None
+
+
+def test_allele_balance_without_dp_sums_only_the_records_own_depths(
+    handcrafted: Handcrafted, tmp_path: Path
+) -> None:
+    """Without DP a call's depth is the sum of its AD. The AD buffer is reused from block to
+    block and keeps the widest record's columns: a narrower record must not count what an
+    earlier, wider one left there (here a third allele's 100 reads, which would put s1's
+    balanced 0/1 at 4 of 110 reads and fail it)."""
+    records = (
+        ("chr17", CHR17_OFFSET, 3, "G", "T,C", "1/2 0/0"),
+        ("chrX", PAR_OFFSET, 4, "A", "G", "0/1 0/1"),  # another contig: a new block
+    )
+    text = vcf_text(records, ("s1", "s2"))
+    text = text.replace("\tGT\t1/2\t0/0", "\tGT:AD\t1/2:0,3,100\t0/0:10,0,0")
+    text = text.replace("\tGT\t0/1\t0/1", "\tGT:AD\t0/1:6,4\t0/1:5,5")
+    text = text.replace(
+        "##FORMAT=<ID=GT,",
+        '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Depths">\n##FORMAT=<ID=GT,',
+    )
+    vcf = write_vcf(tmp_path / "ad_only.vcf.gz", text)
+    calls = read_file(vcf, handcrafted.reference, folder=tmp_path)
+    chrx = calls.codes.array()[-1]
+    assert (chrx >> COPIES_SHIFT).tolist() == [1, 1]
+    assert (chrx & ADJ).tolist() == [ADJ, ADJ]  # both pass the allele balance
