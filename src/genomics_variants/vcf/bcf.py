@@ -197,26 +197,68 @@ def _dtype(kind: int) -> np.dtype[Any]:
 
 def decode_alleles(slots: np.ndarray, kinds: np.ndarray) -> None:
     """GT slots (records x samples, int16, raw BCF values of each row's type `kinds`) to
-    allele index, MISSING or VECTOR_END, in place; rows of kind 0 are decoded already."""
+    allele index, MISSING or VECTOR_END, in place; rows of kind 0 are decoded already.
+
+    A block's rows nearly always share one type (8-bit GT below 63 alleles): then the slots
+    are decoded where they lie, without copying the rows out and back (`_rows_of`)."""
     for kind in (1, 2):
-        rows = np.flatnonzero(kinds == kind)
-        if len(rows):
-            raw = slots[rows]
-            slots[rows] = np.where(raw == INT_TYPES[kind][2], VECTOR_END, (raw >> 1) - 1)
+        rows = _rows_of(kinds, kind)
+        if rows is None:
+            continue
+        raw = slots if isinstance(rows, slice) else slots[rows]
+        end = raw == INT_TYPES[kind][2]
+        np.right_shift(raw, 1, out=raw)
+        raw -= 1
+        np.putmask(raw, end, VECTOR_END)
+        if not isinstance(rows, slice):
+            slots[rows] = raw
 
 
 def decode_ints(values: np.ndarray, kinds: np.ndarray) -> None:
     """Integer fields (records x samples [x values], int32, raw BCF values of each row's
     type `kinds`) to cyvcf2's int32 conventions ("." INT32_MISSING, padding INT32_END), in
-    place; rows of kind 0 or 3 need nothing."""
-    for kind in (1, 2):
-        rows = np.flatnonzero(kinds == kind)
-        if len(rows):
-            raw = values[rows]
-            _, missing, end = INT_TYPES[kind]
-            raw[raw == missing] = INT32_MISSING
-            raw[raw == end] = INT32_END
-            values[rows] = raw
+    place; rows of kind 0 or 3 need nothing.
+
+    A narrower type's missing and vector-end values are adjacent, as are INT32_MISSING and
+    INT32_END, so one shift decodes both. The block is scanned once, where it lies, for
+    cells that may hold either type's pair (the block's types are mixed: DP and AD are
+    8-bit in most records, 16-bit in deep ones); those few are then checked against their
+    own row's type and shifted. Copying each type's rows out and back cost three times as
+    much."""
+    rows = len(kinds)
+    if not rows:
+        return
+    flat = values.reshape(-1)  # a view of a C-ordered block; else written back below
+    low, high = INT_TYPES[2][1], INT_TYPES[1][2]  # every narrower type's pair lies in between
+    found = np.flatnonzero((flat >= low) & (flat <= high))
+    if not len(found):
+        return
+    kind = kinds[found // (len(flat) // rows)]
+    value = flat[found]
+    hit = (value >= _SENTINEL_LOW[kind]) & (value <= _SENTINEL_HIGH[kind])
+    flat[found[hit]] = value[hit] + _SENTINEL_SHIFT[kind[hit]]
+    if not np.shares_memory(flat, values):
+        values[...] = flat.reshape(values.shape)
+
+
+# per BCF type code: the bounds of its missing and vector-end pair (empty where there is
+# nothing to decode) and what takes them to INT32_MISSING and INT32_END
+_SENTINEL_LOW = np.ones(16, dtype=np.int32)
+_SENTINEL_HIGH = np.zeros(16, dtype=np.int32)
+_SENTINEL_SHIFT = np.zeros(16, dtype=np.int32)
+for _kind in (1, 2):
+    _SENTINEL_LOW[_kind], _SENTINEL_HIGH[_kind] = INT_TYPES[_kind][1:]
+    _SENTINEL_SHIFT[_kind] = INT32_MISSING - INT_TYPES[_kind][1]
+
+
+def _rows_of(kinds: np.ndarray, kind: int) -> slice | np.ndarray | None:
+    """The rows of type `kind`: all of them (a slice: decoded in place), some (an index:
+    copied out and back), or None."""
+    match = kinds == kind
+    if match.all():
+        return slice(None)
+    rows = np.flatnonzero(match)
+    return rows if len(rows) else None
 
 
 def gt_slots(kind: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
