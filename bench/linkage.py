@@ -235,7 +235,8 @@ def _load_raw(url: str, source: str, table_name: str, data: pa.Table) -> None:
     contract = contract_for(source)
     table = contract.table(table_name)
     data = data.append_column("_delivery_id", pa.array([f"{source}-bench"] * data.num_rows))
-    data = data.append_column("_row_number", pa.array(np.arange(1, data.num_rows + 1)))
+    if table.numbered:
+        data = data.append_column("_row_number", pa.array(np.arange(1, data.num_rows + 1)))
     with psycopg.connect(url) as conn:
         ensure_tables(conn, contract)
         copy_table(conn, raw_name(contract, table), data)

@@ -77,8 +77,10 @@ def _typed(values: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
     """Cast one column; returns (typed values, reason per row or null)."""
     n = len(values)
     none = pa.nulls(n, pa.string())
-    if col.type in ("text", "cpr"):
+    if col.type == "cpr":
         return _as_text(values), none
+    if col.type == "text":
+        return _without_nul(_as_text(values), col)
     if col.type in ("date", "timestamp"):
         typed = _parse_temporal(values, col.type)
         return typed, _unparsed(values, typed, f"{col.name}: invalid {col.type}")
@@ -153,6 +155,21 @@ def _as_text(values: pa.Array) -> pa.Array:
     if not pc.any(blank).as_py():
         return text  # nothing to null: spares a copy of the column
     return pc.if_else(blank, None, text)
+
+
+def _without_nul(text: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
+    """Text with any value holding a NUL character made null, and the reason: PostgreSQL
+    text cannot hold one, so COPY would fail the whole delivery. A CSV holding NUL bytes is
+    refused as no text file before this; a Parquet or SAS value may still carry one. Looked
+    for only in a column with control characters at all (`_may_be_padded`)."""
+    none = pa.nulls(len(text), pa.string())
+    if not _may_be_padded(text):
+        return text, none
+    nul = pc.fill_null(pc.match_substring(text, "\x00"), False)
+    if not pc.any(nul).as_py():
+        return text, none
+    reason = pa.scalar(f"{col.name}: holds a NUL character", pa.string())
+    return pc.if_else(nul, None, text), pc.if_else(nul, reason, none)
 
 
 def _may_be_padded(text: pa.Array) -> bool:

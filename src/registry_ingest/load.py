@@ -27,6 +27,7 @@ import logging
 import psycopg
 from psycopg import sql
 
+from medfollow_core.errors import MedfollowError
 from medfollow_core.landing.contracts import SourceContract, Table
 from medfollow_core.warehouse.catalog import columns_of
 
@@ -105,10 +106,12 @@ def ensure_tables(conn: psycopg.Connection, contract: SourceContract) -> None:
                         )
                     )
                 continue
-            if schema == "quarantine":
-                _allow_rows_without_number(conn, ident)
-            elif "_row_number" in existing and not table.numbered:
-                _stop_numbering(conn, ident)
+            if schema == "raw" and table.numbered and "_row_number" not in existing:
+                raise MedfollowError(
+                    f"raw.{name} was made without row numbers, but the contract now numbers "
+                    "its rows: the rows it holds would have none (their ids null); move it "
+                    "aside and reload its deliveries"
+                )
             for column, pg_type in columns:
                 if column not in existing:
                     conn.execute(
@@ -218,26 +221,53 @@ def _parent_columns(
     ]
 
 
-def _allow_rows_without_number(conn: psycopg.Connection, quarantine: sql.Identifier) -> None:
-    """Let a quarantine table made before row numbers became optional take rows without
-    one (once: the lock it takes is held only while the constraint is there)."""
-    row = conn.execute(
-        "select attnotnull from pg_attribute where attrelid = %s::regclass "
-        "and attname = '_row_number' and not attisdropped",
-        (quarantine.as_string(conn),),
-    ).fetchone()
-    if row and row[0]:
-        conn.execute(
-            sql.SQL("alter table {} alter column _row_number drop not null").format(quarantine)
+LAYOUT_LOCK_TIMEOUT = "2s"
+"""How long `upgrade_layout` waits for a reader to leave a table it alters (readers arriving
+meanwhile wait behind it)."""
+
+
+def upgrade_layout(url: str, contract: SourceContract) -> None:
+    """Bring an older warehouse's tables of ``contract`` to the current layout, in a short
+    transaction of its own before the load's: the load never holds the exclusive lock these
+    catalogue changes take, and readers wait for them (milliseconds) rather than for a load.
+
+    A quarantine table that required a row number accepts rows without one, and a raw table
+    of a table the contract no longer numbers drops ``_row_number`` (its delivery tables
+    keep theirs: their columns are their own, inheritance only matched them), so new
+    delivery tables stop storing it. If a reader holds a table longer than
+    `LAYOUT_LOCK_TIMEOUT`, nothing changes now and the load runs on the older layout (its
+    delivery tables numbered as before); the next load tries again.
+    """
+    try:
+        with psycopg.connect(url) as conn:
+            conn.execute(f"set local lock_timeout = '{LAYOUT_LOCK_TIMEOUT}'")
+            for table in contract.tables:
+                name = f"{contract.source}__{table.name}"
+                if _requires_row_number(conn, "quarantine", name):
+                    conn.execute(
+                        sql.SQL("alter table {} alter column _row_number drop not null").format(
+                            sql.Identifier("quarantine", name)
+                        )
+                    )
+                if not table.numbered and "_row_number" in columns_of(conn, "raw", name):
+                    log.info("raw.%s: rows are no longer numbered (see its contract)", name)
+                    conn.execute(
+                        sql.SQL("alter table {} drop column _row_number").format(
+                            sql.Identifier("raw", name)
+                        )
+                    )
+    except psycopg.errors.LockNotAvailable:
+        log.warning(
+            "%s: a reader held a table; its layout is brought up to date at a later load",
+            contract.source,
         )
 
 
-def _stop_numbering(conn: psycopg.Connection, parent: sql.Identifier) -> None:
-    """Drop ``_row_number`` from a raw table made when every table numbered its rows, so new
-    delivery tables (made from the parent's columns) stop storing it. The delivery tables
-    already there keep theirs (their columns are their own; inheritance only matched them)."""
-    log.info(
-        "%s: rows are no longer numbered (the contract does not ask for it)",
-        parent.as_string(conn),
-    )
-    conn.execute(sql.SQL("alter table {} drop column _row_number").format(parent))
+def _requires_row_number(conn: psycopg.Connection, schema: str, name: str) -> bool:
+    row = conn.execute(
+        "select a.attnotnull from pg_attribute a join pg_class c on c.oid = a.attrelid "
+        "join pg_namespace n on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s "
+        "and a.attname = '_row_number' and not a.attisdropped",
+        (schema, name),
+    ).fetchone()
+    return bool(row and row[0])

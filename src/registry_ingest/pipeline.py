@@ -62,6 +62,7 @@ from registry_ingest.load import (
     quarantine_name,
     raw_name,
     replace_earlier_deliveries,
+    upgrade_layout,
 )
 from registry_ingest.prefetch import prefetch
 from registry_ingest.recheck import child_reason, unknown_person_reason, unregistered
@@ -166,9 +167,9 @@ def ingest_delivery(
                     outcome.data_docs = validator.build_docs()
                     return outcome
                 outcome.reason = refusal
-            except MedfollowError as exc:
+            except (MedfollowError, psycopg.DataError) as exc:
                 # A file altered in transit explains whatever else failed on the way.
-                outcome.reason = (checksums.refusal() if checksums else None) or str(exc)
+                outcome.reason = (checksums.refusal() if checksums else None) or _refusal(exc)
             outcome.reason = scrub(outcome.reason or "refused")
             outcome.status = "refused"
             audit.finish_attempt(
@@ -229,6 +230,14 @@ class _Attempt:
             "files_sha256": self.files_sha256,
             "run_id": self.run_id,
         }
+
+
+def _refusal(exc: MedfollowError | psycopg.DataError) -> str:
+    """Why the delivery is refused: our message, or for a value the warehouse would not
+    store its primary message only (the rest of a COPY error quotes the row)."""
+    if isinstance(exc, MedfollowError):
+        return str(exc)
+    return f"the warehouse refused a value: {exc.diag.message_primary or type(exc).__name__}"
 
 
 def _printable(delivery_id: str) -> str:
@@ -422,6 +431,7 @@ def _load(
     files = _delivered_files(load.delivery_dir, manifest, contract)
     entries = table_entries(manifest, contract)
     total = sum(rows for _, rows, _ in files.values())
+    upgrade_layout(load.url, contract)
     with psycopg.connect(load.url) as conn:  # one transaction: all of it or none of it
         conn.execute("set local lock_timeout = '60s'")
         ensure_tables(conn, contract)

@@ -195,6 +195,21 @@ def test_every_kind_of_surrounding_whitespace_is_stripped(
         assert convert_batch(batch, table).columns["npu_kode"].to_pylist() == expected
 
 
+def test_text_holding_a_nul_character_is_a_row_error_not_a_failed_copy() -> None:
+    """PostgreSQL text cannot hold NUL: a Parquet value with one is refused row by row,
+    named by column, and the value never reaches COPY."""
+    table = contract_for("lab").table("resultater")
+    batch = pa.record_batch({"npu_kode": ["NPU01566", "NPU\x0002902", None, "\x00"]})
+    converted = convert_batch(batch, table)
+    assert converted.columns["npu_kode"].to_pylist() == ["NPU01566", None, None, None]
+    assert converted.reasons.to_pylist() == [
+        None,
+        "npu_kode: holds a NUL character",
+        None,
+        "npu_kode: holds a NUL character",
+    ]
+
+
 def test_typed_extract_values_never_raise() -> None:
     """Parquet and SAS columns arrive typed; values no contract type can hold are row errors
     (an overflowing integer, an infinite or fractional float for an int, a time of day in a
