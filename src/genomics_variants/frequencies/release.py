@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from genomics_variants.assembly import ASSEMBLY
@@ -50,6 +51,7 @@ from genomics_variants.frequencies.discipline import Released
 from genomics_variants.frequencies.served import BLOCK_ROWS, SERVED_DIR, is_current, write_table
 from genomics_variants.frequencies.strata import (
     FIELDS,
+    GROUP_STRATA,
     RATIO_COLUMNS,
     RAW_FIELDS,
     STRATA,
@@ -99,36 +101,47 @@ def frequency_table(state: State) -> pa.Table:
 
 def frequencies_of(all_sites: Sites, counts: np.ndarray) -> pa.Table:
     """The release table of (variants, cells, measures) counts (measures.py): the rows of
-    variants observed, the fields of strata.py."""
-    by_stratum = {s: stratum_fields(all_sites, counts, s) for s in STRATA}
-    everyone = by_stratum["all"]
+    variants observed, the fields of strata.py.
+
+    One stratum's fields exist at a time, for every variant, only until its columns are
+    taken for the observed ones (grpmax keeps the regional AC, AN, AF and faf95 it needs):
+    holding all nine strata's numpy fields at once cost about 1.2 kB per variant, the
+    largest part of a release's peak memory (bench/variants.py, peak RSS)."""
+    everyone = stratum_fields(all_sites, counts, "all")
     keep = np.flatnonzero((everyone["ac_raw"] > 0) | (everyone[UNKNOWN_COVERAGE_FIELD] > 0))
     sites = all_sites.take(keep)
-    columns: dict[str, pa.Array] = {
-        "variant_id": pa.array(sites.ids, pa.string()),
-        **sites.to_arrow(),
-    }
+    located = sites.to_arrow()
+    columns: dict[str, pa.Array] = {"variant_id": variant_ids(located), **located}
+    regional: dict[str, dict[str, np.ndarray]] = {}
     for stratum in STRATA:
-        fields = by_stratum[stratum]
+        fields = everyone if stratum == "all" else stratum_fields(all_sites, counts, stratum)
         for name in (*FIELDS, *RAW_FIELDS):
-            values = fields[name][keep]
-            if values.dtype.kind == "f":
-                columns[column(name, stratum)] = pa.array(
-                    values, pa.float64(), mask=np.isnan(values)
-                )
-            else:
-                columns[column(name, stratum)] = pa.array(values, pa.int32())
+            columns[column(name, stratum)] = _arrow(fields[name][keep])
+        if stratum in GROUP_STRATA:
+            regional[stratum] = {k: fields[k][keep] for k in ("ac", "an", "af", "faf95")}
     columns[UNKNOWN_COVERAGE_FIELD] = pa.array(everyone[UNKNOWN_COVERAGE_FIELD][keep], pa.int32())
-    grp = grpmax_fields(by_stratum, len(all_sites))
-    for name, values in grp.items():
-        picked = values[keep]
+    del everyone
+    for name, values in grpmax_fields(regional, len(keep)).items():
         if name in ("grpmax", "faf95_max_region"):
-            columns[name] = pa.array(picked.tolist(), pa.string())
-        elif picked.dtype.kind == "f":
-            columns[name] = pa.array(picked, pa.float64(), mask=np.isnan(picked))
+            columns[name] = pa.array(values.tolist(), pa.string())
         else:
-            columns[name] = pa.array(picked, pa.int32())
+            columns[name] = _arrow(values)
     return pa.table(columns)
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    """A count as int32, a ratio as float64 with NaN (no denominator) as null."""
+    if values.dtype.kind == "f":
+        return pa.array(values, pa.float64(), mask=np.isnan(values))
+    return pa.array(values, pa.int32())
+
+
+def variant_ids(located: dict[str, pa.Array]) -> pa.Array:
+    """CHROM-POS-REF-ALT per variant (as `Sites.ids`), joined by Arrow: variable-width
+    strings, where numpy's fixed-width ones take the longest allele's width for every row."""
+    return pc.binary_join_element_wise(
+        located["chrom"], pc.cast(located["pos"], pa.string()), located["ref"], located["alt"], "-"
+    )
 
 
 def _sample_counts(state: State) -> dict[str, int]:

@@ -333,7 +333,15 @@ def write_table(
         for r in ranges
     )
     layout = layout_of(table.schema, chrom, pos, "int64" if wide else "int32", ratios)
-    return write_served(folder, name, [table], layout, block_rows=block_rows)
+    step = block_rows * BLOCKS_PER_PASS
+    chunks = (table.slice(start, step) for start in range(0, table.num_rows, step))
+    return write_served(folder, name, chunks, layout, block_rows=block_rows)
+
+
+BLOCKS_PER_PASS = 256
+"""Blocks `write_table` lays out at a time: the packed matrices and the raw and compressed
+blocks of one pass exist at once, so a release's writing needs memory for that many blocks,
+not for a copy of the whole table three times over (the peak of ingest's memory before)."""
 
 
 def is_current(folder: Path, name: str) -> bool:
