@@ -89,8 +89,9 @@ def measure_sums(
         rows = len(block)
         keys = offsets[:rows] + block
         hist = np.bincount(keys.ravel(), minlength=rows * per_row)
-        # in float64 (BLAS; exact: counts of a few thousand samples) rather than int64,
-        # which numpy multiplies in a plain loop, ten times slower
+        # in float64 (BLAS) rather than int64, which numpy multiplies in a plain loop, ten
+        # times slower; exact: every term is an integer and a sum is at most 3 x samples,
+        # far below 2^53, whatever the order or threading of the sums
         counts = hist.reshape(rows * N_CELLS, N_CODES).astype(np.float64)
         out[lo : lo + rows] = (counts @ lut).reshape(rows, N_CELLS, -1)
     return out

@@ -223,34 +223,6 @@ def test_chunks_are_cut_into_blocks_across_their_edges(tmp_path: Path) -> None:
     assert served.row_at_or_before(key_of("chr3", 1)) == 99
 
 
-def test_a_whole_table_written_in_passes_is_the_same_bytes_as_in_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """write_table lays a release out a few blocks at a time (bounded memory): the files are
-    byte for byte those of one pass over the whole table."""
-    from genomics_variants.frequencies import served
-
-    pos = np.arange(1, 1001, dtype=np.int64)
-    table = pa.table(
-        {
-            "chrom": ["chr17"] * 1000,
-            "pos": pos,
-            "ref": ["A"] * 1000,
-            "alt": ["T"] * 1000,
-            "ac": pa.array(pos % 7, pa.int32()),
-            "x": pa.array(pos / 3, mask=pos % 4 == 0),
-        }
-    )
-    monkeypatch.setattr(served, "BLOCKS_PER_PASS", 3)
-    assert served.write_table(tmp_path / "passes", "t", table, "chrom", "pos", block_rows=8) == 1000
-    monkeypatch.setattr(served, "BLOCKS_PER_PASS", 10**6)
-    assert served.write_table(tmp_path / "whole", "t", table, "chrom", "pos", block_rows=8) == 1000
-    for suffix in ("blocks", "index", "json"):
-        assert (tmp_path / "passes" / f"t.{suffix}").read_bytes() == (
-            tmp_path / "whole" / f"t.{suffix}"
-        ).read_bytes()
-
-
 def test_inside_nonblocking_a_block_on_disk_raises_instead_of_waiting(release: Release) -> None:
     """What lets the API answer from memory on its event loop and go to a thread only for
     a block that must come from disk (Service._answered)."""
