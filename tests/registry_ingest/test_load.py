@@ -3,34 +3,16 @@ load time held once in the catalogue, yet read on every row through the raw tabl
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
-from medfollow_core.warehouse.bootstrap import bootstrap
 from registry_ingest.pipeline import ingest_delivery
-from support.deliveries import make_cpr, write_delivery
+from support.deliveries import contacts_with_diagnoses, make_cpr, write_delivery
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def url(server_url: str) -> Iterator[str]:
-    """A fresh warehouse per test: each one counts the tables under a raw table."""
-    name = f"medfollow_test_{uuid.uuid4().hex[:10]}"
-    admin = urlunsplit(urlsplit(server_url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    bootstrap(url)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def lab_rows(first: int, n: int) -> list[dict[str, object]]:
@@ -165,26 +147,12 @@ def lineage_stored(conn: psycopg.Connection, table: str) -> list[tuple[str, bool
     ).fetchall()
 
 
-def diagnoses_delivery(root: Path, delivery_id: str, n: int) -> Path:
-    contacts = [
-        {"dw_ek_kontakt": f"K{i}", "cpr": make_cpr(date(1970, 1, 1), i), "dato_start": "01-01-2024"}
-        for i in range(n)
-    ]
-    diagnoses = [
-        {"dw_ek_kontakt": f"K{i // 2}", "diagnosekode": "DC833", "diagnosetype": "AB"[i % 2]}
-        for i in range(2 * n)
-    ]
-    return write_delivery(
-        root, "lpr3", {"kontakter": contacts, "diagnoser": diagnoses}, delivery_id=delivery_id
-    )
-
-
 def test_a_table_without_numbered_rows_stores_no_lineage_in_any_row(
     url: str, key: bytes, tmp_path: Path
 ) -> None:
     """LPR3 diagnoses hang off their contact and nothing downstream tells two of them apart
     by file row: their delivery table stores no lineage column at all."""
-    assert ingest_delivery(diagnoses_delivery(tmp_path, "lpr3-1", 5), url=url, key=key).ok
+    assert ingest_delivery(contacts_with_diagnoses(tmp_path, "lpr3-1", 5), url=url, key=key).ok
     with psycopg.connect(url) as conn:
         (child,) = delivery_tables(conn, "raw.lpr3__diagnoser")
         assert lineage_stored(conn, child) == [("_delivery_id", True), ("_loaded_at", True)]
@@ -198,8 +166,8 @@ def test_rows_moved_out_after_loading_keep_their_record_without_a_row_number(
 ) -> None:
     """A contact sent again is quarantined as a duplicate after loading, and its diagnoses
     follow it: they left a table without row numbers, so their record identifies them."""
-    assert ingest_delivery(diagnoses_delivery(tmp_path, "lpr3-1", 3), url=url, key=key).ok
-    assert ingest_delivery(diagnoses_delivery(tmp_path, "lpr3-2", 4), url=url, key=key).ok
+    assert ingest_delivery(contacts_with_diagnoses(tmp_path, "lpr3-1", 3), url=url, key=key).ok
+    assert ingest_delivery(contacts_with_diagnoses(tmp_path, "lpr3-2", 4), url=url, key=key).ok
     with psycopg.connect(url) as conn:
         moved = conn.execute(
             "select _row_number, reason, record from quarantine.lpr3__diagnoser "
@@ -245,8 +213,8 @@ def test_a_warehouse_made_before_stops_numbering_rows_its_contract_does_not_numb
             "create table quarantine.lpr3__diagnoser (_delivery_id text not null, "
             "_row_number bigint not null, reason text not null, record jsonb not null)"
         )
-    assert ingest_delivery(diagnoses_delivery(tmp_path, "lpr3-1", 3), url=url, key=key).ok
-    assert ingest_delivery(diagnoses_delivery(tmp_path, "lpr3-2", 4), url=url, key=key).ok
+    assert ingest_delivery(contacts_with_diagnoses(tmp_path, "lpr3-1", 3), url=url, key=key).ok
+    assert ingest_delivery(contacts_with_diagnoses(tmp_path, "lpr3-2", 4), url=url, key=key).ok
     with psycopg.connect(url) as conn:
         assert "_row_number" not in {
             name for (name, _) in lineage_stored(conn, "raw.lpr3__diagnoser")

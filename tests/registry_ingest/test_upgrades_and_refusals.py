@@ -5,11 +5,8 @@ checksum even when its rows were COPYed before the hashing finished."""
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pyarrow as pa
@@ -17,39 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from medfollow_core.landing.manifest import write_manifest
-from medfollow_core.warehouse.bootstrap import bootstrap
 from registry_ingest import pipeline
 from registry_ingest.pipeline import ingest_delivery
-from support.deliveries import make_cpr, write_delivery
+from support.deliveries import contacts_with_diagnoses, make_cpr, write_delivery
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def url(server_url: str) -> Iterator[str]:
-    name = f"medfollow_test_{uuid.uuid4().hex[:10]}"
-    admin = urlunsplit(urlsplit(server_url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    bootstrap(url)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-
-
-def diagnoses_delivery(root: Path, delivery_id: str, n: int) -> Path:
-    contacts = [
-        {"dw_ek_kontakt": f"K{i}", "cpr": make_cpr(date(1970, 1, 1), i), "dato_start": "01-01-2024"}
-        for i in range(n)
-    ]
-    diagnoses = [
-        {"dw_ek_kontakt": f"K{i // 2}", "diagnosekode": "DC833", "diagnosetype": "AB"[i % 2]}
-        for i in range(2 * n)
-    ]
-    return write_delivery(
-        root, "lpr3", {"kontakter": contacts, "diagnoser": diagnoses}, delivery_id=delivery_id
-    )
 
 
 def _old_lpr3_diagnoses(url: str) -> None:
@@ -107,10 +76,10 @@ def test_an_older_layout_is_upgraded_without_locking_readers_out_of_the_load(
     ones."""
     _old_lpr3_diagnoses(url)
     migrating = _reader_blocked_during_load(
-        url, key, diagnoses_delivery(tmp_path, "lpr3-1", 3), monkeypatch
+        url, key, contacts_with_diagnoses(tmp_path, "lpr3-1", 3), monkeypatch
     )
     later = _reader_blocked_during_load(
-        url, key, diagnoses_delivery(tmp_path, "lpr3-2", 3), monkeypatch
+        url, key, contacts_with_diagnoses(tmp_path, "lpr3-2", 3), monkeypatch
     )
     assert migrating == later == ["read"]
     with psycopg.connect(url) as conn:
@@ -128,9 +97,9 @@ def test_an_upgrade_a_reader_holds_up_waits_for_a_later_load(
     _old_lpr3_diagnoses(url)
     with psycopg.connect(url) as reader:
         reader.execute("select count(*) from raw.lpr3__diagnoser").fetchone()  # holds a lock
-        outcome = ingest_delivery(diagnoses_delivery(tmp_path, "lpr3-1", 3), url=url, key=key)
+        outcome = ingest_delivery(contacts_with_diagnoses(tmp_path, "lpr3-1", 3), url=url, key=key)
         assert outcome.status == "loaded", outcome.reason
-    assert ingest_delivery(diagnoses_delivery(tmp_path, "lpr3-2", 4), url=url, key=key).ok
+    assert ingest_delivery(contacts_with_diagnoses(tmp_path, "lpr3-2", 4), url=url, key=key).ok
     with psycopg.connect(url) as conn:
         numbered = conn.execute(
             "select c.relname from pg_attribute a join pg_class c on c.oid = a.attrelid "

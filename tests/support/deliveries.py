@@ -60,3 +60,18 @@ def write_delivery(
         files.append((table.file, table.name, len(rows)))
     write_manifest(folder, source=source, delivery_id=delivery_id, cutoff_date=cutoff, files=files)
     return folder
+
+
+def contacts_with_diagnoses(root: Path, delivery_id: str, n: int) -> Path:
+    """An LPR3 delivery of `n` contacts K0... with two diagnoses each (types A and B)."""
+    contacts = [
+        {"dw_ek_kontakt": f"K{i}", "cpr": make_cpr(date(1970, 1, 1), i), "dato_start": "01-01-2024"}
+        for i in range(n)
+    ]
+    diagnoses = [
+        {"dw_ek_kontakt": f"K{i // 2}", "diagnosekode": "DC833", "diagnosetype": "AB"[i % 2]}
+        for i in range(2 * n)
+    ]
+    return write_delivery(
+        root, "lpr3", {"kontakter": contacts, "diagnoser": diagnoses}, delivery_id=delivery_id
+    )
