@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from genomics_variants.assembly import contig_rank
 
@@ -132,3 +133,12 @@ def locate(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
     slot = np.minimum(slot, len(keys) - 1)
     found = order[slot]
     return np.where(keys[found] == query, found, -1)
+
+
+def arrow_ids(located: Mapping[str, pa.Array]) -> pa.Array:
+    """`Sites.ids` of the columns `Sites.to_arrow` gives, joined by Arrow: variable-width
+    strings, where numpy's fixed-width ones take the longest allele's width for every row
+    (a release's ids)."""
+    return pc.binary_join_element_wise(
+        located["chrom"], pc.cast(located["pos"], pa.string()), located["ref"], located["alt"], "-"
+    )

@@ -80,7 +80,7 @@ def _typed(values: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
     if col.type == "cpr":
         return _as_text(values), none
     if col.type == "text":
-        return _without_nul(_as_text(values), col)
+        return _text_without_nul(values, col)
     if col.type in ("date", "timestamp"):
         typed = _parse_temporal(values, col.type)
         return typed, _unparsed(values, typed, f"{col.name}: invalid {col.type}")
@@ -145,11 +145,12 @@ def _out_of_range(typed: pa.Array, col: Column) -> pa.Array:
     return reasons
 
 
-def _as_text(values: pa.Array) -> pa.Array:
+def _as_text(values: pa.Array, padded: bool | None = None) -> pa.Array:
     """Text stripped of surrounding whitespace, blanks as null: a whitespace-only value is
-    missing (Parquet and SAS extracts write '' where CSV has nothing)."""
+    missing (Parquet and SAS extracts write '' where CSV has nothing). ``padded``: what
+    `_may_be_padded` says of the text, if the caller asked it already."""
     text = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
-    if _may_be_padded(text):
+    if _may_be_padded(text) if padded is None else padded:
         text = pc.utf8_trim_whitespace(text)
     blank = pc.equal(text, "")
     if not pc.any(blank).as_py():
@@ -157,13 +158,17 @@ def _as_text(values: pa.Array) -> pa.Array:
     return pc.if_else(blank, None, text)
 
 
-def _without_nul(text: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
-    """Text with any value holding a NUL character made null, and the reason: PostgreSQL
-    text cannot hold one, so COPY would fail the whole delivery. A CSV holding NUL bytes is
-    refused as no text file before this; a Parquet or SAS value may still carry one. Looked
-    for only in a column with control characters at all (`_may_be_padded`)."""
+def _text_without_nul(values: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
+    """`_as_text`, with any value holding a NUL character made null, and the reason:
+    PostgreSQL text cannot hold one, so COPY would fail the whole delivery. A CSV holding
+    NUL bytes is refused as no text file before this; a Parquet or SAS value may still
+    carry one. Looked for only in a column with control characters at all: the one pass of
+    `_may_be_padded` decides both trimming and this."""
+    text = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
+    padded = _may_be_padded(text)
+    text = _as_text(text, padded)
     none = pa.nulls(len(text), pa.string())
-    if not _may_be_padded(text):
+    if not padded:
         return text, none
     nul = pc.fill_null(pc.match_substring(text, "\x00"), False)
     if not pc.any(nul).as_py():

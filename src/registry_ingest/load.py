@@ -134,7 +134,7 @@ def create_delivery_table(
     parent = raw_name(contract, table)
     columns = [
         (name, pg_type, not_null)
-        for name, pg_type, not_null in _parent_columns(conn, parent)
+        for name, pg_type, not_null in _live_columns(conn, parent)
         if name not in _PER_DELIVERY_NAMES
     ]
     child = delivery_table_name(contract, table, attempt_id)
@@ -169,7 +169,7 @@ def attach_delivery_table(
     when the load commits.
     """
     parent = raw_name(contract, table)
-    types = {name: pg_type for name, pg_type, _ in _parent_columns(conn, parent)}
+    types = {name: pg_type for name, pg_type, _ in _live_columns(conn, parent)}
     defaults = {"_delivery_id": sql.Literal(delivery_id), "_loaded_at": sql.SQL("now()")}
     conn.execute(
         sql.SQL("alter table {} {}, inherit {}").format(
@@ -207,16 +207,15 @@ def replace_earlier_deliveries(
     return int(row[0]) if row else 0
 
 
-def _parent_columns(
-    conn: psycopg.Connection, parent: sql.Identifier
-) -> list[tuple[str, str, bool]]:
-    """(name, SQL type, not null) of the parent's live columns, in their order."""
+def _live_columns(conn: psycopg.Connection, table: sql.Identifier) -> list[tuple[str, str, bool]]:
+    """(name, SQL type, not null) of a table's live columns, in their order (none if there
+    is no such table)."""
     return [
         (str(name), str(pg_type), bool(not_null))
         for name, pg_type, not_null in conn.execute(
             "select attname, format_type(atttypid, atttypmod), attnotnull from pg_attribute "
-            "where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
-            (parent.as_string(conn),),
+            "where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped order by attnum",
+            (table.as_string(conn),),
         ).fetchall()
     ]
 
@@ -243,10 +242,11 @@ def upgrade_layout(url: str, contract: SourceContract) -> None:
             conn.execute(f"set local lock_timeout = '{LAYOUT_LOCK_TIMEOUT}'")
             for table in contract.tables:
                 name = f"{contract.source}__{table.name}"
-                if _requires_row_number(conn, "quarantine", name):
+                quarantine = sql.Identifier("quarantine", name)
+                if ("_row_number", "bigint", True) in _live_columns(conn, quarantine):
                     conn.execute(
                         sql.SQL("alter table {} alter column _row_number drop not null").format(
-                            sql.Identifier("quarantine", name)
+                            quarantine
                         )
                     )
                 if not table.numbered and "_row_number" in columns_of(conn, "raw", name):
@@ -261,13 +261,3 @@ def upgrade_layout(url: str, contract: SourceContract) -> None:
             "%s: a reader held a table; its layout is brought up to date at a later load",
             contract.source,
         )
-
-
-def _requires_row_number(conn: psycopg.Connection, schema: str, name: str) -> bool:
-    row = conn.execute(
-        "select a.attnotnull from pg_attribute a join pg_class c on c.oid = a.attrelid "
-        "join pg_namespace n on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s "
-        "and a.attname = '_row_number' and not a.attisdropped",
-        (schema, name),
-    ).fetchone()
-    return bool(row and row[0])

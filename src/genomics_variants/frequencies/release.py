@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from genomics_variants.assembly import ASSEMBLY
@@ -60,7 +59,7 @@ from genomics_variants.frequencies.strata import (
     grpmax_fields,
     stratum_fields,
 )
-from genomics_variants.sites import Sites
+from genomics_variants.sites import Sites, arrow_ids
 from medfollow_core.errors import MedfollowError
 
 KEEP_RELEASES = 2
@@ -111,7 +110,7 @@ def frequencies_of(all_sites: Sites, counts: np.ndarray) -> pa.Table:
     keep = np.flatnonzero((everyone["ac_raw"] > 0) | (everyone[UNKNOWN_COVERAGE_FIELD] > 0))
     sites = all_sites.take(keep)
     located = sites.to_arrow()
-    columns: dict[str, pa.Array] = {"variant_id": variant_ids(located), **located}
+    columns: dict[str, pa.Array] = {"variant_id": arrow_ids(located), **located}
     regional: dict[str, dict[str, np.ndarray]] = {}
     for stratum in STRATA:
         fields = everyone if stratum == "all" else stratum_fields(all_sites, counts, stratum)
@@ -134,14 +133,6 @@ def _arrow(values: np.ndarray) -> pa.Array:
     if values.dtype.kind == "f":
         return pa.array(values, pa.float64(), mask=np.isnan(values))
     return pa.array(values, pa.int32())
-
-
-def variant_ids(located: dict[str, pa.Array]) -> pa.Array:
-    """CHROM-POS-REF-ALT per variant (as `Sites.ids`), joined by Arrow: variable-width
-    strings, where numpy's fixed-width ones take the longest allele's width for every row."""
-    return pc.binary_join_element_wise(
-        located["chrom"], pc.cast(located["pos"], pa.string()), located["ref"], located["alt"], "-"
-    )
 
 
 def _sample_counts(state: State) -> dict[str, int]:

@@ -12,11 +12,11 @@ import pytest
 from genomics_variants.contributions.cells import N_CELLS
 from genomics_variants.contributions.measures import N_MEASURES, M
 from genomics_variants.frequencies import served
-from genomics_variants.frequencies.release import frequencies_of, variant_ids
+from genomics_variants.frequencies.release import frequencies_of
 from genomics_variants.frequencies.strata import (
     RATIO_COLUMNS,
 )
-from genomics_variants.sites import Sites
+from genomics_variants.sites import Sites, arrow_ids
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ from genomics_variants.sites import Sites
 )
 def test_variant_ids_equal_numpy_ids(chrom: str, ref: str, alt: str) -> None:
     sites = Sites.build([chrom, "chrX"], [12, 2**40], [ref, "G"], [alt, "T"])
-    assert variant_ids(sites.to_arrow()).equals(pa.array(sites.ids, pa.string()))
+    assert arrow_ids(sites.to_arrow()).equals(pa.array(sites.ids, pa.string()))
 
 
 def _counts(rng: np.random.Generator, n: int) -> np.ndarray:
