@@ -234,10 +234,11 @@ class _Attempt:
 
 def _refusal(exc: MedfollowError | psycopg.DataError) -> str:
     """Why the delivery is refused: our message, or for a value the warehouse would not
-    store its primary message only (the rest of a COPY error quotes the row)."""
+    store the kind of error only: PostgreSQL's messages may quote the value ("invalid input
+    syntax for type date: ...") and its context the whole row."""
     if isinstance(exc, MedfollowError):
         return str(exc)
-    return f"the warehouse refused a value: {exc.diag.message_primary or type(exc).__name__}"
+    return f"the warehouse refused a value ({type(exc).__name__})"
 
 
 def _printable(delivery_id: str) -> str:

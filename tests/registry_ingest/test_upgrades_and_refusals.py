@@ -210,3 +210,13 @@ def test_the_linkage_benchmark_loads_raw_tables_as_the_loader_lays_them_out(url:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module._load_raw(url, "cpr", "persons", pa.table({"person_key": ["p1"], "koen": ["1"]}))
+
+
+def test_a_value_the_warehouse_refuses_is_named_by_kind_never_quoted() -> None:
+    """PostgreSQL quotes the value it refuses; the refusal (audit, logs) says only which
+    kind of error it was."""
+    error = psycopg.errors.InvalidDatetimeFormat(
+        'invalid input syntax for type date: "Jensen 0101901234"'
+    )
+    reason = pipeline._refusal(error)
+    assert reason == "the warehouse refused a value (InvalidDatetimeFormat)"
