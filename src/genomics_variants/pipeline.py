@@ -16,8 +16,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from genomics_variants.contributions.ingest import IngestResult, ingest_files
 from genomics_variants.contributions.remove import RemovalResult, remove_persons, without_genomes
 from genomics_variants.contributions.store import State, Store
@@ -28,7 +26,6 @@ from genomics_variants.frequencies.export import refresh_exports
 from genomics_variants.frequencies.release import (
     Release,
     current_release,
-    frequency_table,
     released_genomes,
     write_release,
 )
@@ -72,13 +69,10 @@ def publish(
             rows = _sync_warehouse(warehouse_url, previous) if warehouse_url else None
             return Published(None, rows, held=_held(previous, min_change))
         view = without_genomes(store, state, set(stored) - plan.genomes)
-        table = frequency_table(view)
         keep = not plan.purge
-        release = write_release(store, view, table, withheld=plan.withheld, keep_previous=keep)
+        release = write_release(store, view, withheld=plan.withheld, keep_previous=keep)
         rows = (
-            postgres.publish(warehouse_url, release, table, keep_previous=keep)
-            if warehouse_url
-            else None
+            postgres.publish(warehouse_url, release, keep_previous=keep) if warehouse_url else None
         )
         if plan.purge:
             refresh_exports(release)
@@ -91,7 +85,7 @@ def _sync_warehouse(url: str, release: Release | None) -> int | None:
     due; rows loaded, None if nothing to do."""
     if release is None or postgres.current_release_id(url) == release.release_id:
         return None
-    return postgres.publish(url, release, pq.read_table(release.frequencies), keep_previous=False)
+    return postgres.publish(url, release, keep_previous=False)
 
 
 def _held(previous: Release | None, min_change: int) -> str:

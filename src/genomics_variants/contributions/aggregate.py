@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
 from genomics_variants.contributions.cells import N_CELLS
 from genomics_variants.contributions.measures import LUT, N_MEASURES, measure_sums
@@ -60,6 +59,14 @@ class Contribution:
         if self.sums is not None:
             return self.sums
         return measure_sums(self.codes, self.cells, covered=self.covered)
+
+    def at(self, rows: np.ndarray) -> Contribution:
+        """The contribution at some of its sites only (its blocks unchanged)."""
+        sums = None if self.sums is None else self.sums[rows]
+        codes = self.codes[rows] if len(self.codes) else self.codes
+        return Contribution(
+            self.sites.take(rows), codes, self.cells, self.blocks, sums, self.covered
+        )
 
 
 @dataclass(frozen=True)
@@ -109,26 +116,6 @@ class Aggregate:
     def without_unlisted(self) -> Aggregate:
         keep = np.flatnonzero(self.listed_by > 0)
         return Aggregate(self.sites.take(keep), self.listed_by[keep], self.counts[keep])
-
-    def to_arrow(self) -> pa.Table:
-        flat = pa.array(self.counts.reshape(-1), pa.int32())
-        return pa.table(
-            {
-                **self.sites.to_arrow(),
-                "listed_by": pa.array(self.listed_by, pa.int32()),
-                "counts": pa.FixedSizeListArray.from_arrays(flat, WIDTH),
-            }
-        )
-
-    @classmethod
-    def from_arrow(cls, table: pa.Table) -> Aggregate:
-        counts = table.column("counts").combine_chunks()
-        values = counts.flatten().to_numpy(zero_copy_only=False).astype(np.int32)
-        return cls(
-            Sites.from_arrow(table),
-            table.column("listed_by").to_numpy().astype(np.int32),
-            values.reshape(len(table), N_CELLS, N_MEASURES),
-        )
 
 
 def block_codes_at(blocks: Blocks, sites: Sites) -> np.ndarray:

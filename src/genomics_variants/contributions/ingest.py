@@ -41,6 +41,7 @@ from genomics_variants.contributions.aggregate import (
     add,
 )
 from genomics_variants.contributions.cells import UNKNOWN_REGION, cell_of
+from genomics_variants.contributions.chunks import Chunks
 from genomics_variants.contributions.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -317,15 +318,19 @@ def _stage(
                 }
             )
         new_sites = Sites.concat([c.sites for c in contributions])
-        grows = bool((state.aggregate.locate(new_sites) < 0).any())
+        aggregate: Aggregate | Chunks
         if spark is None:
+            grows = bool((state.aggregate.locate(new_sites) < 0).any())
             residents = _resident_gvcfs(store, state) if grows else []
             aggregate = add(state.aggregate, contributions, residents)
         for row, write in zip(batch_rows, writes, strict=True):
             row["calls_file"] = write.result()
         samples_after = pa.concat_tables([state.samples, *sample_tables])
         if spark is not None:  # reads the batches' files, now written
-            aggregate = _spark_added(store, spark, state, batch_rows, samples_after, grows)
+            grows = bool(state.chunks.missing(new_sites).any())  # reads their chunks' variants
+            aggregate = _spark_added(
+                store, spark, state, batch_rows, samples_after, grows, generation
+            )
     return State(
         generation,
         samples_after,
@@ -354,14 +359,24 @@ def _spark_added(
     batch_rows: list[dict[str, Any]],
     samples: pa.Table,
     grows: bool,
-) -> Aggregate:
-    """The next aggregate computed by Spark from the new batches' written files; `samples`
-    is the next state's samples table, `grows` whether they list variants not yet listed."""
+    generation: int,
+) -> Chunks:
+    """The next aggregate computed by Spark from the new batches' written files, its changed
+    chunks written as `generation`'s; `samples` is the next state's samples table, `grows`
+    whether they list variants not yet listed."""
     from genomics_variants.contributions.spark import StoredBatch, spark_add
 
     new = [StoredBatch(r["batch_id"], r["kind"], r["calls_file"]) for r in batch_rows]
     residents = list(_resident_block_cells(state)) if grows else []
-    return spark_add(store, spark, state.aggregate, new, samples=samples, residents=residents)
+    return spark_add(
+        store,
+        spark,
+        state.chunks,
+        new,
+        samples=samples,
+        residents=residents,
+        generation=generation,
+    )
 
 
 def ingest_files(

@@ -29,6 +29,7 @@ from genomics_variants.contributions.aggregate import (
     add,
     subtract,
 )
+from genomics_variants.contributions.chunks import Chunks, Less
 from genomics_variants.contributions.store import State, Store
 from genomics_variants.sites import Sites, locate
 from genomics_variants.vcf.genotypes import carried
@@ -156,10 +157,11 @@ def remove_persons(
                 new_id = f"{generation:06d}-{len(rewrites) + 1:04d}"
                 rewrites[batch_id] = _without(store, state, batch_id, genomes, new_id, generation)
             report("removing genomes", done, len(by_batch))
+        aggregate: Aggregate | Chunks
         if spark is None:
             aggregate = _subtracted(store, state, by_batch, rewrites)
         else:
-            aggregate = _spark_subtracted(store, spark, state, by_batch, rewrites)
+            aggregate = _spark_subtracted(store, spark, state, by_batch, rewrites, generation)
         new_state = State(
             generation,
             _renamed(remaining, rewrites),
@@ -210,9 +212,10 @@ def _spark_subtracted(
     state: State,
     by_batch: dict[str, list[str]],
     rewrites: dict[str, _Rewrite],
-) -> Aggregate:
+    generation: int,
+) -> Chunks:
     """The same, counted by Spark from the changed batches' files (before the commit that
-    sweeps the replaced ones)."""
+    sweeps the replaced ones), the chunks it changes written as `generation`'s."""
     from genomics_variants.contributions.spark import Removal, StoredBatch, spark_subtract
 
     removals = []
@@ -226,12 +229,16 @@ def _spark_subtracted(
                 None if rewrite is None else rewrite.batch_id,
             )
         )
-    return spark_subtract(store, spark, state.aggregate, removals, samples=state.samples)
+    return spark_subtract(
+        store, spark, state.chunks, removals, samples=state.samples, generation=generation
+    )
 
 
 def without_genomes(store: Store, state: State, genome_ids: Collection[str]) -> State:
     """The state as if these stored genomes were absent, without changing the store: what a
-    release that leaves them out (not yet released, or withheld) counts."""
+    release that leaves them out (not yet released, or withheld) counts. Its counts are
+    worked out chunk by chunk when read (chunks.Less): their codes are read here, the
+    aggregate is not."""
     hit = pc.is_in(
         state.samples.column("genome_id"), value_set=pa.array(sorted(genome_ids), pa.string())
     )
@@ -246,8 +253,8 @@ def without_genomes(store: Store, state: State, genome_ids: Collection[str]) -> 
     batches = state.batches.filter(
         pc.is_in(state.batches.column("batch_id"), value_set=pa.array(sorted(left), pa.string()))
     )
-    aggregate = subtract(state.aggregate, list(removed.values()), emptied)
-    return State(state.generation, remaining, batches, aggregate)
+    less = Less(state.counts, store.chunk_bits, tuple(removed.values()), tuple(emptied))
+    return State(state.generation, remaining, batches, less)
 
 
 def recompute(store: Store) -> Aggregate:

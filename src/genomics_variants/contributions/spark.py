@@ -9,14 +9,20 @@ counts the batches listing each variant, and finds for every variant and every s
 reference blocks (gVCF, or the callable regions of a plain VCF) whose own file does not
 list it the block that speaks there (``block_codes_at``'s rule, as an as-of join: a sort
 per sample and contig), whose code adds its row of the same table to the sample's cell.
-The driver collects the sums into an ``Aggregate`` in genome order, equal to
-``recompute(store)`` and so giving the same release.
 
-Changes are counted the same way, reading only the batches they touch: ``spark_add`` sums
-new batches (and, at variants they list first, the stored blocks) and adds; ``spark_subtract``
-sums what removed genomes took away (their codes; in a joint batch rewritten without them,
-the others' codes at the variants it no longer lists; the blocks of an emptied gVCF or
-``vcf+bed`` batch) and subtracts, as ``subtract()`` does in process.
+Nothing of the aggregate passes through the driver. The change rows are grouped by genomic
+chunk (chunks.py), and the executor that gets a chunk reads the chunk's file, applies the
+change there (``chunks.applied``: the rules of ``add()`` and ``subtract()``), writes the
+chunk's new file and returns one manifest row; the driver gathers those rows (a few
+thousand for the genome) into the next generation's manifest. So a change reads and writes
+the chunks it touches, and the known variants that reference blocks are counted at are
+read from the chunk files by the executors.
+
+``spark_add`` sums new batches (and, at variants they list first, the stored blocks) and
+adds; ``spark_subtract`` sums what removed genomes took away (their codes; in a joint batch
+rewritten without them, the others' codes at the variants it no longer lists; the blocks of
+an emptied gVCF or ``vcf+bed`` batch) and subtracts; ``spark_aggregate`` counts every stored
+batch afresh into a folder of its own, to be compared with the store's chunk by chunk.
 
 Where it runs: ``master`` if given, else ``$MEDFOLLOW_SPARK_MASTER``, else the master that
 ``spark-submit`` configured, else ``local[*]``. On a cluster the store must lie on storage
@@ -39,11 +45,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from genomics_variants.assembly import CONTIG_RANK
 from genomics_variants.contributions.aggregate import (
     BLOCK_KINDS,
     UNKNOWN_COVERAGE_KIND,
     Aggregate,
 )
+from genomics_variants.contributions.chunks import (
+    LISTED,
+    MANIFEST_SCHEMA,
+    MEASURE_COLUMNS,
+    Chunks,
+    applied,
+    chunk_file,
+    read_chunk,
+    write_chunk,
+)
+from genomics_variants.contributions.chunks import VARIANT as VARIANT_FIELDS
+from genomics_variants.contributions.chunks import digest as chunk_digest
 from genomics_variants.contributions.measures import LUT, N_MEASURES, measure_sums
 from genomics_variants.contributions.store import Store, binary_to_codes
 from genomics_variants.sites import Sites
@@ -51,8 +70,6 @@ from medfollow_core.errors import MedfollowError
 
 MASTER_ENV = "MEDFOLLOW_SPARK_MASTER"
 BATCH_OF_BLOCKS_FILE = r"/contributions/batch=([^/]+)/blocks\.parquet$"
-VARIANT = ["chrom", "pos", "ref", "alt"]
-MEASURE_COLUMNS = [f"m{i}" for i in range(N_MEASURES)]
 BATCH_FIELDS = ("batch_id", "kind", "calls_file")
 UNIT_SCHEMA = (
     "batch_id string, kind string, sites string, calls string, row_group int, "
@@ -60,8 +77,14 @@ UNIT_SCHEMA = (
 )
 VARIANT_SCHEMA = "chrom string, pos long, ref string, alt string"
 MEASURES_SCHEMA = ", ".join(f"{m} long" for m in MEASURE_COLUMNS)
-LISTED = -1
-"""The cell of a row that only says its batch lists the variant."""
+VARIANT = list(VARIANT_FIELDS)  # (pyspark's join takes a list of columns, not a tuple)
+CHUNK_ROW_SCHEMA = "chunk long, file string, variants long, digest string, error string"
+CHUNK_ROW = pa.schema(
+    [
+        *MANIFEST_SCHEMA,
+        pa.field("error", pa.string()),
+    ]
+)
 
 
 def spark_session(master: str | None = None, *, partitions: int = 8) -> Any:
@@ -120,66 +143,81 @@ class Removal:
     rewritten_as: str | None
 
 
-def spark_aggregate(store: Store, spark: Any) -> Aggregate:
+def spark_aggregate(store: Store, spark: Any, into: Path) -> Chunks:
     """The aggregate of every sample stored in `store`'s current generation, computed by
-    Spark; equal to ``recompute(store)``."""
+    Spark into the empty folder `into` (on storage the executors share); its chunks equal
+    those of ``recompute(store)``."""
     state = store.load()
     batches = [StoredBatch(**b) for b in state.batches.select(list(BATCH_FIELDS)).to_pylist()]
-    return spark_add(store, spark, Aggregate.empty(), batches, samples=state.samples, residents=())
+    into.mkdir(parents=True, exist_ok=True)
+    return spark_add(
+        store,
+        spark,
+        Chunks.empty(into, store.chunk_bits),
+        batches,
+        samples=state.samples,
+        residents=(),
+        generation=state.generation,
+    )
 
 
 def spark_add(
     store: Store,
     spark: Any,
-    previous: Aggregate,
+    previous: Chunks,
     new: Sequence[StoredBatch],
     *,
     samples: pa.Table,
     residents: Sequence[str],
-) -> Aggregate:
+    generation: int,
+) -> Chunks:
     """`previous` with the batches `new` (their files written) added, as ``add()`` does:
     the new batches' calls at the variants they list, their blocks (if any) at every
     variant, and the blocks of the stored block samples `residents` at the variants no
-    stored batch listed before. Reads only those batches' files: the work follows the
-    change, not the store. `samples`: genome_id, batch_id and cell of (at least) the genomes
-    of the new and the resident batches."""
+    stored batch listed before. Reads only those batches' files and the chunks they touch:
+    the work follows the change, not the store. `samples`: genome_id, batch_id and cell of
+    (at least) the genomes of the new and the resident batches. The chunks changed are
+    written as `generation`'s, beside `previous`'s."""
     if not new:
         return previous
     rows = _change_rows(spark, [u for b in new for u in _units(store, b)], samples)
     listed = _listed(rows)
     new_variants = listed.select(*VARIANT).distinct()
-    known = _known(spark, previous)
+    with_blocks = [b.batch_id for b in new if b.kind in BLOCK_KINDS]
     block_cells = _column_map(samples, "batch_id", "cell")  # a block batch holds one genome
-    block_sums = [
-        _block_sums(
-            spark,
-            store,
-            [b.batch_id for b in new if b.kind in BLOCK_KINDS],
-            block_cells,
-            known.unionByName(new_variants).distinct(),
-            listed,
-        ),
-        _block_sums(
-            spark,
-            store,
-            list(residents),
-            block_cells,
-            new_variants.join(known, VARIANT, "left_anti"),
-            listed,
-        ),
-    ]
-    listed_by, sums = _collected(rows, listed, block_sums)
-    return _added(previous, listed_by, sums)
+    block_sums = []
+    if with_blocks or residents:  # (only then are the chunks' variants read)
+        known = _known(spark, previous)
+        block_sums = [
+            _block_sums(
+                spark,
+                store,
+                with_blocks,
+                block_cells,
+                known.unionByName(new_variants).distinct(),
+                listed,
+            ),
+            _block_sums(
+                spark,
+                store,
+                list(residents),
+                block_cells,
+                new_variants.join(known, VARIANT, "left_anti"),
+                listed,
+            ),
+        ]
+    return _updated(spark, rows, block_sums, previous, generation, sign=1)
 
 
 def spark_subtract(
     store: Store,
     spark: Any,
-    previous: Aggregate,
+    previous: Chunks,
     removals: Sequence[Removal],
     *,
     samples: pa.Table,
-) -> Aggregate:
+    generation: int,
+) -> Chunks:
     """`previous` without what `removals` take away, as ``subtract()`` does: the removed
     genomes' codes at every variant their batch lists; in a batch rewritten without them,
     the other genomes' codes at the variants it no longer lists (nobody left carries them);
@@ -187,7 +225,8 @@ def spark_subtract(
     list; one listing less where a batch no longer lists a variant, and the variants no
     batch lists any more dropped. Reads only the changed batches, and of a batch that keeps
     every variant only the row groups holding removed genomes. `samples`: genome_id,
-    batch_id and cell of the genomes of those batches, as stored before the removal."""
+    batch_id and cell of the genomes of those batches, as stored before the removal. The
+    chunks changed are written as `generation`'s."""
     if not removals:
         return previous
     rows = _change_rows(spark, [u for r in removals for u in _removal_units(store, r)], samples)
@@ -198,8 +237,7 @@ def spark_subtract(
         cells = _column_map(samples, "batch_id", "cell")
         known = _known(spark, previous)
         block_sums.append(_block_sums(spark, store, with_blocks, cells, known, listed))
-    listed_by, sums = _collected(rows, listed, block_sums)
-    return _subtracted(previous, listed_by, sums)
+    return _updated(spark, rows, block_sums, previous, generation, sign=-1)
 
 
 def _units(
@@ -282,29 +320,79 @@ def _listed(rows: Any) -> Any:
     return rows.where(F.col("cell") == LISTED).select("batch_id", *VARIANT)
 
 
-def _known(spark: Any, aggregate: Aggregate) -> Any:
-    """The aggregate's variants as a Spark frame."""
-    return spark.createDataFrame(pa.table(aggregate.sites.to_arrow()))
+def _known(spark: Any, chunks: Chunks) -> Any:
+    """The aggregate's variants as a Spark frame (read from its chunk files by the executors)."""
+    paths = [str(p) for p in chunks.paths()]
+    if not paths:
+        return spark.createDataFrame([], VARIANT_SCHEMA)
+    return spark.read.parquet(*paths).select(*VARIANT)
 
 
-def _collected(
-    rows: Any, listed: Any, block_sums: Sequence[Any | None]
-) -> tuple[pa.Table, pa.Table]:
-    """(listings per variant, measure sums per variant and cell) of a change, collected."""
+def _updated(
+    spark: Any,
+    rows: Any,
+    block_sums: Sequence[Any | None],
+    previous: Chunks,
+    generation: int,
+    *,
+    sign: int,
+) -> Chunks:
+    """`previous` with a change applied chunk by chunk on the executors (`sign` +1 adds it,
+    -1 takes it away): the change rows (listings, and measure sums per variant and cell) are
+    grouped by chunk, and each chunk's executor rewrites its file (``_rewrite_chunk``)."""
     from pyspark.sql import functions as F
 
-    summed = rows.where(F.col("cell") != LISTED).drop("batch_id")
+    change = rows.drop("batch_id")
     for extra in block_sums:
         if extra is not None:
-            summed = summed.unionByName(extra)
-    sums = (
-        summed.groupBy(*VARIANT, "cell")
-        .agg(*(F.sum(m).alias(m) for m in MEASURE_COLUMNS))
-        .toArrow()
+            change = change.unionByName(extra)
+    ranks = spark.createDataFrame(list(CONTIG_RANK.items()), "chrom string, rank long")
+    rank = F.coalesce(F.col("rank"), F.lit(len(CONTIG_RANK)).cast("long"))  # contig_rank()
+    chunked = change.join(F.broadcast(ranks), "chrom", "left").withColumn(
+        "chunk", F.shiftright(F.shiftleft(rank, 32) + F.col("pos"), previous.bits)
     )
-    listed_by = listed.groupBy(*VARIANT).agg(F.count("*").alias("listed_by")).toArrow()
+    previous.folder.mkdir(parents=True, exist_ok=True)
+    files = spark.sparkContext.broadcast(previous.files)
+    folder, bits = str(previous.folder), previous.bits
+
+    def rewrite(key: tuple[Any, ...], table: pa.Table) -> pa.Table:
+        number = int(key[0].as_py())
+        name = files.value.get(number)
+        return _rewrite_chunk(Path(folder), name, number, bits, generation, table, sign)
+
+    result = chunked.drop("rank").groupBy("chunk").applyInArrow(rewrite, CHUNK_ROW_SCHEMA).toArrow()
     rows.unpersist()
-    return listed_by, sums
+    errors = [e for e in result.column("error").to_pylist() if e is not None]
+    if errors:
+        raise MedfollowError(errors[0])
+    return previous.replaced(result.drop_columns(["error"]).to_pylist())
+
+
+def _rewrite_chunk(
+    folder: Path,
+    name: str | None,
+    number: int,
+    bits: int,
+    generation: int,
+    change: pa.Table,
+    sign: int,
+) -> pa.Table:
+    """On an executor: one chunk after the change, written as `generation`'s file, and its
+    manifest row (no file when no variant is left; an error instead of raising, so that the
+    driver can refuse in one line)."""
+    before = Aggregate.empty() if name is None else read_chunk(folder / name)
+    row: dict[str, Any] = {"chunk": number, "file": None, "variants": 0}
+    row |= {"digest": None, "error": None}
+    try:
+        after = applied(before, change, sign)
+    except MedfollowError as exc:
+        row["error"] = str(exc)
+        return pa.Table.from_pylist([row], schema=CHUNK_ROW)
+    if len(after):
+        row["file"] = chunk_file(number, bits, generation)
+        write_chunk(folder / row["file"], after)
+        row["variants"], row["digest"] = len(after), chunk_digest(after)
+    return pa.Table.from_pylist([row], schema=CHUNK_ROW)
 
 
 def _column_map(table: pa.Table, key: str, value: str) -> dict[str, int]:
@@ -442,43 +530,3 @@ def _block_sums(
         .join(F.broadcast(lut), "code")
         .select(*VARIANT, "cell", *MEASURE_COLUMNS)
     )
-
-
-def _added(previous: Aggregate, listed_by: pa.Table, sums: pa.Table) -> Aggregate:
-    """`previous` grown by the collected rows: new variants get rows, counts and listings
-    are added where they fall (the driver's part, as in ``add()``)."""
-    variants = Sites.from_arrow(listed_by)
-    grown, _ = previous.with_sites(variants)
-    counts, listed = grown.counts.copy(), grown.listed_by.copy()
-    rows = grown.locate(variants)
-    np.add.at(listed, rows, listed_by.column("listed_by").to_numpy().astype(np.int32))
-    if sums.num_rows:
-        at = grown.locate(Sites.from_arrow(sums))
-        cell = sums.column("cell").to_numpy()
-        values = np.stack([sums.column(m).to_numpy() for m in MEASURE_COLUMNS], axis=1)
-        np.add.at(counts, (at, cell), values.astype(np.int32))
-    return Aggregate(grown.sites, listed, counts)
-
-
-def _subtracted(previous: Aggregate, listed_by: pa.Table, sums: pa.Table) -> Aggregate:
-    """`previous` less the collected rows, without the variants no batch lists any more
-    (the driver's part, as in ``subtract()``)."""
-    counts, listed = previous.counts.copy(), previous.listed_by.copy()
-    if listed_by.num_rows:
-        rows = _held_rows(previous, listed_by)
-        np.subtract.at(listed, rows, listed_by.column("listed_by").to_numpy().astype(np.int32))
-    if sums.num_rows:
-        at = _held_rows(previous, sums)
-        cell = sums.column("cell").to_numpy()
-        values = np.stack([sums.column(m).to_numpy() for m in MEASURE_COLUMNS], axis=1)
-        np.subtract.at(counts, (at, cell), values.astype(np.int32))
-    return Aggregate(previous.sites, listed, counts).without_unlisted()
-
-
-def _held_rows(aggregate: Aggregate, table: pa.Table) -> np.ndarray:
-    """The aggregate's row of each variant of `table`; all must be there (a removed batch
-    listing a variant the aggregate lacks means a damaged store: -1 would hit the last row)."""
-    rows = aggregate.locate(Sites.from_arrow(table))
-    if (rows < 0).any():
-        raise MedfollowError("a removed batch lists variants the aggregate does not hold")
-    return rows

@@ -9,11 +9,14 @@ Layout under the store directory:
                                                       regions of a plain VCF (vcf+bed)
     state/<gen>/samples.parquet                       stored genomes (no CPR: person_key)
     state/<gen>/batches.parquet                       stored batches and their calls file
-    state/<gen>/aggregate.arrow                       counts per variant and cell (Arrow IPC:
-                                                      internal, rewritten by every change, so
-                                                      the format that writes fastest)
+    state/<gen>/aggregate.parquet                     the working aggregate's manifest: its
+                                                      chunk files (contributions/chunks.py)
+    aggregate/<rank>-<window>.<gen>.parquet           counts per variant and cell of one
+                                                      genomic chunk, written by the generation
+                                                      that last changed it
     state/CURRENT                                     the generation in force
-    store.json                                        format version, reference FASTA
+    store.json                                        format version, chunk size (chunk_bits),
+                                                      reference FASTA
     reference/<name>.fa[.gz] (+ .fai, .gzi)           that FASTA, registered at ingest
     releases/...                                      see frequencies/release.py
     scratch/                                          a writer's temporary files (the codes
@@ -24,7 +27,8 @@ sorted by genome_id in small row groups, so one sample's contribution is read th
 row-group statistics without scanning the batch, let alone the store. A change writes a
 new generation beside the current one and switches `state/CURRENT` with one atomic rename:
 a crash leaves the previous generation intact, and the leftovers are swept on the next run.
-Writers take an exclusive lock on the store.
+Writers take an exclusive lock on the store. A store of format 3 (one aggregate.arrow per
+generation) is cut into chunks by the first writer that opens it.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -44,13 +50,25 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 from genomics_variants.contributions.aggregate import Aggregate
+from genomics_variants.contributions.cells import N_CELLS
+from genomics_variants.contributions.chunks import (
+    AGGREGATE_DIR,
+    DEFAULT_CHUNK_BITS,
+    MANIFEST_SCHEMA,
+    ChunkedCounts,
+    Chunks,
+    written,
+)
+from genomics_variants.contributions.measures import N_MEASURES
 from genomics_variants.sites import Sites
 from genomics_variants.vcf.calls import Blocks
 from genomics_variants.vcf.spill import SpilledCodes
 from medfollow_core.errors import MedfollowError
 
-AGGREGATE_FILE = "aggregate.arrow"
-FORMAT_VERSION = 3  # 2: the working aggregate is Arrow IPC; 3: measure seen_unknown added
+MANIFEST_FILE = "aggregate.parquet"
+FORMAT_VERSION = 4  # 2: aggregate in Arrow IPC; 3: measure seen_unknown; 4: chunked aggregate
+UPGRADABLE = 3  # a format this medfollow converts in place
+OLD_AGGREGATE_FILE = "aggregate.arrow"  # format 3
 REFERENCE_DIR = "reference"
 SCRATCH_DIR = "scratch"
 CALLS_ROW_GROUP = 128
@@ -81,16 +99,31 @@ BATCHES_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class State:
-    """A generation of the store: who is stored, in which batches, and the aggregate."""
+    """A generation of the store: who is stored, in which batches, and the aggregate's
+    counts: as stored (chunk files, `Chunks`), computed in this process (`Aggregate`), or
+    worked out chunk by chunk when read (`ChunkedCounts`: stored counts less some genomes)."""
 
     generation: int
     samples: pa.Table
     batches: pa.Table
-    aggregate: Aggregate
+    counts: Aggregate | ChunkedCounts
 
     @property
     def sample_count(self) -> int:
         return self.samples.num_rows
+
+    @property
+    def chunks(self) -> Chunks:
+        """The aggregate as stored (of a state read from the store, not one computed here)."""
+        if not isinstance(self.counts, Chunks):
+            raise ValueError("this state's aggregate is not stored yet")
+        return self.counts
+
+    @cached_property
+    def aggregate(self) -> Aggregate:
+        """The whole aggregate in memory (read from its chunks if stored): the work of one
+        machine. Work at the country's scale goes chunk by chunk (`counts`)."""
+        return self.counts if isinstance(self.counts, Aggregate) else self.counts.load()
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -132,8 +165,11 @@ def binary_to_codes(column: pa.ChunkedArray | pa.Array, n_sites: int) -> np.ndar
 class Store:
     """A contribution store rooted at a directory (created on first write)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, chunk_bits: int = DEFAULT_CHUNK_BITS) -> None:
+        """`chunk_bits` sets the chunk size of a store created here (2^bits bases); a store
+        keeps the size it was created with."""
         self.root = Path(root)
+        self._new_chunk_bits = chunk_bits
 
     # ---- paths -------------------------------------------------------------------------
     @property
@@ -148,8 +184,22 @@ class Store:
     def access_dir(self) -> Path:
         return self.root / "access"
 
+    @property
+    def aggregate_dir(self) -> Path:
+        return self.root / AGGREGATE_DIR
+
     def batch_dir(self, batch_id: str) -> Path:
         return self.root / "contributions" / f"batch={batch_id}"
+
+    def _meta(self) -> dict[str, Any]:
+        meta = self.root / "store.json"
+        return json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else {}
+
+    @property
+    def chunk_bits(self) -> int:
+        """The chunk size of the aggregate (contributions/chunks.py), as the store records."""
+        recorded = self._meta().get("chunk_bits")
+        return int(recorded) if isinstance(recorded, int) else self._new_chunk_bits
 
     # ---- locking and lifecycle ----------------------------------------------------------
     @contextmanager
@@ -157,21 +207,45 @@ class Store:
         """Exclusive write access (waiting for other writers); sweeps leftovers of interrupted
         runs first."""
         self.root.mkdir(parents=True, exist_ok=True)
-        meta = self.root / "store.json"
-        if meta.exists():
-            version = json.loads(meta.read_text(encoding="utf-8")).get("format_version")
-            if version != FORMAT_VERSION:
-                raise MedfollowError(
-                    f"store {self.root} has format {version}, this medfollow reads format "
-                    f"{FORMAT_VERSION}: move it aside and ingest its genomes again"
-                )
-        else:
-            _atomic_write_text(meta, json.dumps({"format_version": FORMAT_VERSION}) + "\n")
+        version = self._meta().get("format_version")
+        if version not in (None, FORMAT_VERSION, UPGRADABLE):
+            raise MedfollowError(
+                f"store {self.root} has format {version}, this medfollow reads format "
+                f"{FORMAT_VERSION}: move it aside and ingest its genomes again"
+            )
         with open(self.root / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # waits for another writer to finish
+            meta = self._meta()
+            if not meta:
+                meta = {"format_version": FORMAT_VERSION, "chunk_bits": self._new_chunk_bits}
+                _atomic_write_text(self.root / "store.json", json.dumps(meta) + "\n")
+            elif meta.get("format_version") == UPGRADABLE:
+                self._upgrade()
             self._sweep()
             _remove(self.root / SCRATCH_DIR)  # an interrupted writer's
             yield
+
+    def _upgrade(self) -> None:
+        """Cut a format-3 store's aggregate (one Arrow file per generation) into chunks: the
+        same generation, its manifest written beside the old file, then the format bumped
+        (a crash before that leaves a format-3 store, and the next writer starts again)."""
+        meta = self._meta()
+        meta.setdefault("chunk_bits", self._new_chunk_bits)
+        generation = self.current_generation()
+        if generation is not None:
+            folder = self.state_dir / f"{generation:06d}"
+            old = feather.read_table(folder / OLD_AGGREGATE_FILE)
+            flat = old.column("counts").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            aggregate = Aggregate(
+                Sites.from_arrow(old),
+                old.column("listed_by").to_numpy().astype(np.int32),
+                flat.astype(np.int32).reshape(old.num_rows, N_CELLS, N_MEASURES),
+            )
+            empty = Chunks.empty(self.aggregate_dir, int(meta["chunk_bits"]))
+            chunks = written(aggregate, empty, generation)
+            _write_parquet_atomically(chunks.manifest, folder / MANIFEST_FILE)
+        meta["format_version"] = FORMAT_VERSION
+        _atomic_write_text(self.root / "store.json", json.dumps(meta) + "\n")
 
     @contextmanager
     def scratch(self) -> Iterator[Path]:
@@ -191,10 +265,7 @@ class Store:
         registered inside the store: look-ups use it to normalise a typed indel. (Stores
         written before references were registered name an outside path; that is honoured
         while it exists.)"""
-        meta = self.root / "store.json"
-        if not meta.exists():
-            return None
-        recorded = json.loads(meta.read_text(encoding="utf-8")).get("reference")
+        recorded = self._meta().get("reference")
         path = self.root / recorded if recorded else None
         return path if path is not None and path.exists() else None
 
@@ -226,28 +297,45 @@ class Store:
 
     def load(self) -> State:
         """The generation in force (an empty one for a new store)."""
+        if self._meta().get("format_version") == UPGRADABLE:
+            with self.writer():  # cuts its aggregate into chunks
+                pass
         generation = self.current_generation()
         if generation is None:
             return State(
-                0, SAMPLES_SCHEMA.empty_table(), BATCHES_SCHEMA.empty_table(), Aggregate.empty()
+                0, SAMPLES_SCHEMA.empty_table(), BATCHES_SCHEMA.empty_table(), self._chunks(None)
             )
         folder = self.state_dir / f"{generation:06d}"
         return State(
             generation,
             pq.read_table(folder / "samples.parquet"),
             pq.read_table(folder / "batches.parquet"),
-            Aggregate.from_arrow(feather.read_table(folder / AGGREGATE_FILE)),
+            self._chunks(generation),
         )
 
+    def _chunks(self, generation: int | None) -> Chunks:
+        """The aggregate of a generation as stored (none for None)."""
+        if generation is None:
+            return Chunks.empty(self.aggregate_dir, self.chunk_bits)
+        manifest = pq.read_table(self.state_dir / f"{generation:06d}" / MANIFEST_FILE)
+        return Chunks(self.aggregate_dir, self.chunk_bits, manifest.cast(MANIFEST_SCHEMA))
+
     def commit(self, state: State) -> None:
-        """Write `state` as a new generation and make it the one in force."""
+        """Write `state` as a new generation and make it the one in force: an aggregate
+        computed in this process is written as chunks (those it changed), one computed on
+        Spark has its chunks written already."""
+        counts = state.counts
+        if isinstance(counts, Aggregate):
+            counts = written(counts, self._chunks(self.current_generation()), state.generation)
+        if not isinstance(counts, Chunks):
+            raise ValueError("a state to commit holds its aggregate in memory or as chunks")
         folder = self.state_dir / f"{state.generation:06d}"
         tmp = folder.with_name(f".{folder.name}.partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         pq.write_table(state.samples.cast(SAMPLES_SCHEMA), tmp / "samples.parquet")
         pq.write_table(state.batches.cast(BATCHES_SCHEMA), tmp / "batches.parquet")
-        feather.write_feather(state.aggregate.to_arrow(), tmp / AGGREGATE_FILE, compression="zstd")
+        pq.write_table(counts.manifest, tmp / MANIFEST_FILE)
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
         _atomic_write_text(self.state_dir / "CURRENT", f"{state.generation}\n")
@@ -260,6 +348,11 @@ class Store:
             for entry in self.state_dir.iterdir():
                 if entry.name not in ("CURRENT", f"{generation or 0:06d}"):
                     _remove(entry)
+        if self.aggregate_dir.exists() and self._meta().get("format_version") == FORMAT_VERSION:
+            kept = set(self._chunks(generation).files.values())
+            for file in self.aggregate_dir.iterdir():
+                if file.name not in kept:
+                    _remove(file)
         contributions = self.root / "contributions"
         if not contributions.exists():
             return
@@ -390,6 +483,12 @@ def _bounds(n_samples: int) -> Iterator[tuple[int, int]]:
     """The samples of each row group: [lo, hi) by rank."""
     for lo in range(0, n_samples, CALLS_ROW_GROUP):
         yield lo, min(lo + CALLS_ROW_GROUP, n_samples)
+
+
+def _write_parquet_atomically(table: pa.Table, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    pq.write_table(table, partial)
+    os.replace(partial, path)
 
 
 def _fasta_indexes(fasta: Path) -> list[Path]:

@@ -92,10 +92,11 @@ def current_release_id(url: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def publish(url: str, release: Release, table: pa.Table, *, keep_previous: bool = True) -> int:
+def publish(url: str, release: Release, *, keep_previous: bool = True) -> int:
     """Load `release` into the warehouse and make it current, deleting all other releases
-    unless `keep_previous` (then the previous stays); returns rows loaded."""
-    rows = long_table(release.release_id, table)
+    unless `keep_previous` (then the previous stays); returns rows loaded. The release's
+    Parquet table is read and loaded a row group at a time."""
+    loaded = 0
     with connect(url) as conn:
         conn.execute("select pg_advisory_xact_lock(hashtext('medfollow.variants.publish'))")
         conn.execute(
@@ -106,14 +107,18 @@ def publish(url: str, release: Release, table: pa.Table, *, keep_previous: bool 
                 release.meta["created_at"],
                 release.meta["date"],
                 release.sample_count,
-                table.num_rows,
+                release.meta["variant_count"],
             ),
         )
         conn.execute(
             "delete from variants.frequencies where release_id = %s", (release.release_id,)
         )
-        if rows.num_rows:
-            copy_table(conn, sql.Identifier("variants", "frequencies"), rows)
+        file = pq.ParquetFile(release.frequencies)
+        for group in range(file.num_row_groups):
+            rows = long_table(release.release_id, file.read_row_group(group))
+            if rows.num_rows:
+                copy_table(conn, sql.Identifier("variants", "frequencies"), rows)
+            loaded += rows.num_rows
         conn.execute("delete from variants.coverage where release_id = %s", (release.release_id,))
         coverage = coverage_rows(release.release_id, pq.read_table(release.coverage))
         if coverage.num_rows:
@@ -127,4 +132,4 @@ def publish(url: str, release: Release, table: pa.Table, *, keep_previous: bool 
             "update variants.releases set is_current = (release_id = %s)", (release.release_id,)
         )
         conn.execute("delete from variants.releases where release_id <> all(%s)", (keep,))
-    return rows.num_rows
+    return loaded

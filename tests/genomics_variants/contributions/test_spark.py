@@ -19,6 +19,7 @@ import pytest
 
 from genomics_variants.contributions.aggregate import Aggregate, Contribution, add
 from genomics_variants.contributions.cells import N_CELLS, REGIONS, SEXES
+from genomics_variants.contributions.chunks import Chunks
 from genomics_variants.contributions.ingest import ingest_files
 from genomics_variants.contributions.remove import recompute, remove_persons
 from genomics_variants.contributions.store import BATCHES_SCHEMA, SAMPLES_SCHEMA, State, Store
@@ -26,6 +27,8 @@ from genomics_variants.frequencies.release import frequency_table
 from genomics_variants.sites import Sites
 from medfollow_core.pseudonymise import load_key
 from support.variants import Handcrafted, assert_same_aggregate, java_runs_spark
+
+SMALL_CHUNKS = 14  # 16 kb: the synthetic delivery's 0.7 Mb falls in dozens of chunks
 
 pytestmark = pytest.mark.skipif(
     not java_runs_spark(), reason="no Java 17+ runtime (make reference-tools installs one)"
@@ -71,7 +74,7 @@ def test_every_kind_of_batch_after_removals(
     kinds = set(store.load().batches.column("kind").to_pylist())
     assert {"joint", "gvcf", "vcf+bed", "vcf"} <= kinds, kinds
 
-    _assert_same(spark_aggregate(store, spark), store)
+    _assert_same(spark_aggregate(store, spark, tmp_path / "fresh").load(), store)
 
 
 def test_the_awkward_cases(spark: Any, handcrafted: Handcrafted, tmp_path: Path) -> None:
@@ -86,13 +89,13 @@ def test_the_awkward_cases(spark: Any, handcrafted: Handcrafted, tmp_path: Path)
         manifest=handcrafted.manifest,
         workers=1,
     )
-    _assert_same(spark_aggregate(store, spark), store)
+    _assert_same(spark_aggregate(store, spark, tmp_path / "fresh").load(), store)
 
 
 def test_an_empty_store(spark: Any, tmp_path: Path) -> None:
     from genomics_variants.contributions.spark import spark_aggregate
 
-    assert len(spark_aggregate(Store(tmp_path / "empty"), spark)) == 0
+    assert len(spark_aggregate(Store(tmp_path / "empty"), spark, tmp_path / "fresh")) == 0
 
 
 def test_ingests_update_the_aggregate_on_spark_as_in_process(
@@ -113,11 +116,14 @@ def test_ingests_update_the_aggregate_on_spark_as_in_process(
         [*gvcfs[1:], *plain[2:]],
     ]
     key = load_key()
-    on_spark, in_process = Store(tmp_path / "spark"), Store(tmp_path / "local")
+    on_spark = Store(tmp_path / "spark", chunk_bits=SMALL_CHUNKS)
+    in_process = Store(tmp_path / "local", chunk_bits=SMALL_CHUNKS)
     for files in steps:
         ingest_files(on_spark, files, reference, key=key, workers=2, spark=spark)
         ingest_files(in_process, files, reference, key=key, workers=2)
         assert_same_aggregate(on_spark.load().aggregate, in_process.load().aggregate)
+        assert on_spark.load().chunks.same_as(in_process.load().chunks)
+    assert len(on_spark.load().chunks.files) > 10  # the equality holds across many chunks
     assert frequency_table(on_spark.load()).equals(frequency_table(in_process.load()))
 
 
@@ -151,7 +157,7 @@ def test_blocks_that_overlap_follow_the_single_process_rule(spark: Any, tmp_path
     on_spark = spark_add(
         store,
         spark,
-        Aggregate.empty(),
+        Chunks.empty(tmp_path / "aggregate", store.chunk_bits),
         batches,
         samples=pa.table(
             {
@@ -161,7 +167,8 @@ def test_blocks_that_overlap_follow_the_single_process_rule(spark: Any, tmp_path
             }
         ),
         residents=[],
-    )
+        generation=1,
+    ).load()
     in_process = add(
         Aggregate.empty(),
         [
@@ -200,7 +207,8 @@ def test_removals_on_spark_equal_in_process_and_a_store_that_never_held_them(
     per_sample = delivery / "per_sample"
     files = [delivery / "joint" / "cohort.vcf.gz", *sorted(per_sample.glob("*.vcf.gz"))]
     key = load_key()
-    on_spark, in_process = Store(tmp_path / "spark"), Store(tmp_path / "local")
+    on_spark = Store(tmp_path / "spark", chunk_bits=SMALL_CHUNKS)
+    in_process = Store(tmp_path / "local", chunk_bits=SMALL_CHUNKS)
     for store in (on_spark, in_process):
         ingest_files(store, files, reference, key=key, workers=2)
     state = on_spark.load()
@@ -221,22 +229,26 @@ def test_removals_on_spark_equal_in_process_and_a_store_that_never_held_them(
         remove_persons(in_process, persons)
         assert removed.genomes == len(genomes)
         assert_same_aggregate(on_spark.load().aggregate, in_process.load().aggregate)
+        assert on_spark.load().chunks.same_as(in_process.load().chunks)
         _assert_same(on_spark.load().aggregate, on_spark)
 
-    never = Store(tmp_path / "never")
+    never = Store(tmp_path / "never", chunk_bits=SMALL_CHUNKS)
     gone = {person_key(cpr[g]) for genomes in steps for g in genomes}
     ingest_files(never, files, reference, key=key, exclude_persons=gone, workers=2)
     assert_same_aggregate(on_spark.load().aggregate, never.load().aggregate)
+    assert on_spark.load().chunks.same_as(never.load().chunks)
     assert frequency_table(on_spark.load()).equals(frequency_table(never.load()))
 
 
 HOM_REF, HET, HOM_ALT = 0b001011, 0b011011, 0b101011
 
 
-def _joint_store(folder: Path, batches: list[tuple[Sites, list[str], np.ndarray]]) -> Store:
+def _joint_store(
+    folder: Path, batches: list[tuple[Sites, list[str], np.ndarray]], chunk_bits: int = 20
+) -> Store:
     """A store of joint batches written directly (sites, genome ids, codes per batch), with
     its aggregate counted in process; genome g belongs to person "person-g"."""
-    store = Store(folder)
+    store = Store(folder, chunk_bits=chunk_bits)
     samples: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     contributions = []
@@ -297,3 +309,59 @@ def test_a_removal_reads_only_what_it_changes(spark: Any, tmp_path: Path) -> Non
         _assert_same(on_spark.load().aggregate, on_spark)
     after = on_spark.load().aggregate
     assert after.listed_by.tolist() == [1, 1, 2, 1, 1, 1]  # 600: now the other batch's only
+
+
+def test_a_change_reads_and_writes_only_the_chunks_it_touches(spark: Any, tmp_path: Path) -> None:
+    """A joint batch listing variants of one chunk (of 4 kb) is added on Spark: that chunk
+    is rewritten under the new generation; the files of the others, away meanwhile, are
+    kept by the new manifest as they were. The result equals the in-process addition."""
+    from genomics_variants.contributions.chunks import chunk_numbers, digests_of
+    from genomics_variants.contributions.spark import StoredBatch, spark_add
+
+    rng = np.random.default_rng(7)
+    genomes = [f"G{i:02d}" for i in range(40)]
+    sites = Sites.build(["chr17"] * 6, [100, 200, 5000, 5100, 9000, 70_000], ["A"] * 6, ["C"] * 6)
+    codes = rng.choice(np.array([HOM_REF, HET, HOM_ALT], np.uint8), size=(6, 40))
+    store = _joint_store(tmp_path / "store", [(sites, genomes, codes)], chunk_bits=12)
+    state = store.load()
+    before = state.chunks.files
+    assert len(before) == 4
+    extra = Sites.build(["chr17"] * 2, [5000, 5300], ["A", "G"], ["C", "T"])
+    extra_genomes = [f"H{i:02d}" for i in range(10)]
+    extra_codes = rng.choice(np.array([HOM_REF, HET], np.uint8), size=(2, 10))
+    calls = store.write_batch("000002-0001", 2, extra, extra_genomes, extra_codes, None)
+    cells = np.arange(10) % N_CELLS
+    samples = pa.concat_tables(
+        [
+            state.samples.select(["genome_id", "batch_id", "cell"]),
+            pa.table(
+                {
+                    "genome_id": extra_genomes,
+                    "batch_id": ["000002-0001"] * 10,
+                    "cell": pa.array(cells, pa.int32()),
+                }
+            ),
+        ]
+    )
+    touched = int(chunk_numbers(extra, 12)[0])
+    away = [store.aggregate_dir / name for chunk, name in before.items() if chunk != touched]
+    for path in away:
+        path.rename(path.with_suffix(".away"))
+    after = spark_add(
+        store,
+        spark,
+        state.chunks,
+        [StoredBatch("000002-0001", "joint", calls)],
+        samples=samples,
+        residents=[],
+        generation=2,
+    )
+    for path in away:
+        path.with_suffix(".away").rename(path)
+    assert {c: n for c, n in after.files.items() if c != touched} == {
+        c: n for c, n in before.items() if c != touched
+    }
+    assert after.files[touched].endswith(".000002.parquet")
+    expected = add(state.aggregate, [Contribution(extra, extra_codes, cells)], [])
+    assert_same_aggregate(after.load(), expected)
+    assert after.digests == digests_of(expected, 12)

@@ -46,9 +46,10 @@ def release(delivery: Path, reference: Path, tmp_path_factory: pytest.TempPathFa
     shutil.rmtree(published.folder / SERVED_DIR)
     write_served(
         published.folder,
-        pq.read_table(published.frequencies),
+        [pq.read_table(published.frequencies)],
         pq.read_table(published.coverage),
         block_rows=SMALL_BLOCKS,
+        parquet=False,
     )
     return published
 
