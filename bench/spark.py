@@ -3,7 +3,7 @@ Spark cores, on the bench cohort of bench/variants.py; and adding and removing g
 store of 5,000 with Spark.
 
     python -m bench.spark [--samples 5000] [--megabases 2] [--repeats 3] [--workdir DIR]
-        [--store-genomes 5000] [--only aggregate|changes]
+        [--store-genomes 5000] [--release-variants 2000000] [--only aggregate|changes|release]
 
 1. The joint VCF of the bench cohort (about 4,000 genomes x 10,900 variants) is ingested
    once into a store; then the aggregate is computed from the stored contributions by
@@ -21,6 +21,11 @@ store of 5,000 with Spark.
    (`ingest_files` reading the VCFs, writing the batch, counting; `remove_persons`
    rewriting and counting), no release; each Spark result is checked equal to the
    in-process one. The simulation (about 5 minutes) is kept in `--workdir` and reused.
+3. A release of `--release-variants` (2 M) variants spread over the genome (1 Mb chunks of
+   the working aggregate; counts drawn directly, not through VCFs) written in parts of
+   262,144 variants by this process and by Spark's executors on `local[1]` and `local[2]`,
+   best of `--repeats`; every Spark release is checked equal to the in-process one, file
+   by file.
 """
 
 from __future__ import annotations
@@ -231,6 +236,90 @@ def changes(work: Path, genomes: int, megabases: float, repeats: int) -> bool:
     return equal
 
 
+RELEASE_PART_VARIANTS = 1 << 18
+
+
+def _synthetic_store(root: Path, variants: int) -> Store:
+    """A store whose aggregate (no genomes behind it) holds `variants` drawn over the
+    autosomes: each variant's counts per cell are a drawn genotype code's row of the
+    look-up table times a drawn number of genomes, so every field is consistent."""
+    from genomics_variants.contributions.aggregate import Aggregate
+    from genomics_variants.contributions.cells import N_CELLS
+    from genomics_variants.contributions.measures import LUT
+    from genomics_variants.contributions.store import BATCHES_SCHEMA, SAMPLES_SCHEMA, State
+    from genomics_variants.sites import Sites
+
+    rng = np.random.default_rng(2026)
+    chroms = np.array([f"chr{i}" for i in range(1, 23)])
+    sites = Sites.build(
+        chroms[rng.integers(0, 22, variants)],
+        rng.integers(1, 200_000_000, variants),
+        ["A"] * variants,
+        ["G"] * variants,
+    )
+    sites = sites.take(sites.genome_order())
+    codes = rng.choice(np.array([0b001011, 0b011011, 0b101011], np.uint8), (variants, N_CELLS))
+    counts = (LUT[codes] * rng.integers(1, 50, (variants, N_CELLS, 1))).astype(np.int32)
+    store = Store(root)
+    with store.writer():
+        store.commit(
+            State(
+                1,
+                SAMPLES_SCHEMA.empty_table(),
+                BATCHES_SCHEMA.empty_table(),
+                Aggregate(sites, np.ones(variants, np.int32), counts),
+            )
+        )
+    return store
+
+
+def releases(work: Path, variants: int, repeats: int) -> bool:
+    """Part 3: a release written in parts by this process and by Spark's executors; True if
+    every Spark release equals the in-process one, file by file."""
+    from genomics_variants.contributions.spark import spark_session
+    from genomics_variants.frequencies.release import RELEASE_FILE, write_release
+
+    root = work / "release-store"
+    shutil.rmtree(root, ignore_errors=True)
+    store = _synthetic_store(root, variants)
+    chunks = len(store.load().chunks.files)
+
+    def once(spark: Any) -> tuple[float, dict[str, bytes]]:
+        shutil.rmtree(store.releases_dir, ignore_errors=True)
+        with store.writer():
+            started = time.perf_counter()
+            made = write_release(
+                store, store.load(), spark=spark, part_variants=RELEASE_PART_VARIANTS
+            )
+            took = time.perf_counter() - started
+        files = {
+            str(p.relative_to(made.folder)): p.read_bytes()
+            for p in sorted(made.folder.rglob("*"))
+            if p.is_file() and p.name != RELEASE_FILE
+        }
+        return took, files
+
+    local = [once(None) for _ in range(repeats)]
+    print(
+        f"\nrelease of {variants:,} variants ({chunks:,} chunks, parts of "
+        f"{RELEASE_PART_VARIANTS:,}); load average {os.getloadavg()[0]:.1f}"
+    )
+    print(f"  in process                  {min(t for t, _ in local):7.2f} s")
+    equal = True
+    for cores in (1, 2):
+        spark = spark_session(f"local[{cores}]", partitions=2 * cores)
+        runs = [once(spark) for _ in range(repeats)]
+        spark.stop()
+        same = all(files == local[0][1] for _, files in runs)
+        equal = equal and same
+        print(
+            f"  Spark local[{cores}]              {min(t for t, _ in runs):7.2f} s  "
+            f"(equal to the in-process release, file by file: {same})"
+        )
+    shutil.rmtree(root, ignore_errors=True)
+    return equal
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.spark", description=__doc__)
     parser.add_argument("--samples", type=int, default=5000)
@@ -238,22 +327,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--store-genomes", type=int, default=5000)
-    parser.add_argument("--only", choices=("aggregate", "changes"))
+    parser.add_argument("--release-variants", type=int, default=2_000_000)
+    parser.add_argument("--only", choices=("aggregate", "changes", "release"))
     args = parser.parse_args(argv)
     if shutil.which("java") is None:
         raise SystemExit("no Java runtime (make reference-tools installs one)")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-spark-"))
     equal = True
     try:
-        if args.only != "changes":
+        if args.only in (None, "aggregate"):
             aggregation(work, args.samples, args.megabases, args.repeats)
-        if args.only != "aggregate":
+        if args.only in (None, "changes"):
             equal = changes(work, args.store_genomes, args.megabases, args.repeats)
+        if args.only in (None, "release"):
+            equal = releases(work, args.release_variants, args.repeats) and equal
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     if not equal:
-        raise SystemExit("a change on Spark differs from the in-process one")
+        raise SystemExit("a change or release on Spark differs from the in-process one")
 
 
 if __name__ == "__main__":

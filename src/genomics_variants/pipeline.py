@@ -52,9 +52,11 @@ def publish(
     *,
     warehouse_url: str | None = None,
     min_change: int = MIN_CHANGE,
+    spark: Any | None = None,
 ) -> Published:
     """Write a release of the store's state in force (and load it into the warehouse) when
-    the release discipline allows one; after a removal, purge what is older.
+    the release discipline allows one; after a removal, purge what is older. With a Spark
+    session, the release's parts are written by its executors (release.py).
 
     Holding the store's write lock, so a release always shows the latest state even when
     two operations finish at once (`state`, if given and still in force, saves reading it).
@@ -70,7 +72,9 @@ def publish(
             return Published(None, rows, held=_held(previous, min_change))
         view = without_genomes(store, state, set(stored) - plan.genomes)
         keep = not plan.purge
-        release = write_release(store, view, withheld=plan.withheld, keep_previous=keep)
+        release = write_release(
+            store, view, withheld=plan.withheld, keep_previous=keep, spark=spark
+        )
         rows = (
             postgres.publish(warehouse_url, release, keep_previous=keep) if warehouse_url else None
         )
@@ -133,7 +137,9 @@ def ingest(
     )
     if not result.added:
         return result, Published(None, None)
-    return result, publish(store, result.state, warehouse_url=warehouse_url, min_change=min_change)
+    return result, publish(
+        store, result.state, warehouse_url=warehouse_url, min_change=min_change, spark=spark
+    )
 
 
 def remove(
@@ -151,7 +157,9 @@ def remove(
     result = remove_persons(store, person_keys, spark=spark)
     if not result.genomes:
         return result, Published(None, None)
-    return result, publish(store, result.state, warehouse_url=warehouse_url, min_change=min_change)
+    return result, publish(
+        store, result.state, warehouse_url=warehouse_url, min_change=min_change, spark=spark
+    )
 
 
 def sync_optouts(

@@ -10,6 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from genomics_variants.contributions.aggregate import Aggregate
+from genomics_variants.contributions.chunks import read_chunk, write_chunk
+from genomics_variants.contributions.store import Store
 from medfollow.cli.variants import app
 from medfollow_core.errors import MedfollowError
 from support.cli import flat, listed_commands, names, show_help
@@ -75,6 +78,19 @@ def test_commands(
         assert "equals a full recomputation on Spark" in _run("verify", "--spark", "--store", store)
     listed = _run("releases", "--store", store)
     assert "r00002" in listed and "r00001" not in listed  # the older release is deleted
+
+    # a chunk file of the aggregate damaged, then lost: verify reads the files themselves
+    chunks = Store(Path(store)).load().chunks
+    path = chunks.folder / next(iter(chunks.files.values()))
+    part = read_chunk(path)
+    write_chunk(path, Aggregate(part.sites, part.listed_by, part.counts + 1))
+    result = runner.invoke(app, ["verify", "--store", store])
+    assert isinstance(result.exception, MedfollowError)
+    assert "differ from what its manifest records" in str(result.exception)
+    path.unlink()
+    result = runner.invoke(app, ["verify", "--store", store])
+    assert isinstance(result.exception, MedfollowError)
+    assert "is missing or damaged" in str(result.exception)
 
 
 def test_expected_failures_are_one_line_errors(tmp_path: Path) -> None:

@@ -22,8 +22,9 @@ by chunk without loading either.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+import uuid
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,10 +33,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from genomics_variants.assembly import CONTIGS, contig_rank
 from genomics_variants.contributions.aggregate import WIDTH, Aggregate, Contribution, subtract
 from genomics_variants.contributions.cells import N_CELLS
 from genomics_variants.contributions.measures import N_MEASURES
 from genomics_variants.sites import Sites
+from genomics_variants.vcf.calls import Blocks
 from medfollow_core.errors import MedfollowError
 
 AGGREGATE_DIR = "aggregate"
@@ -102,14 +105,22 @@ def from_table(table: pa.Table) -> Aggregate:
 
 
 def write_chunk(path: Path, aggregate: Aggregate) -> None:
-    """Write a chunk file (aside, then renamed: a reader never meets half a file)."""
-    partial = path.with_name(f".{path.name}.partial")
+    """Write a chunk file (aside under a name of this writer's own, then renamed: a reader
+    never meets half a file, and two attempts at one Spark task never write into one)."""
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
     pq.write_table(to_table(aggregate), partial, compression="zstd", compression_level=1)
-    partial.rename(path)
+    partial.replace(path)
 
 
 def read_chunk(path: Path) -> Aggregate:
-    return from_table(pq.read_table(path))
+    """A chunk file's rows; a file missing or damaged is refused in one line."""
+    try:
+        return from_table(pq.read_table(path))
+    except (OSError, pa.ArrowException, KeyError) as exc:
+        raise MedfollowError(
+            f"the aggregate's chunk file {path.name} is missing or damaged "
+            f"({type(exc).__name__}): the store needs repair (medfollow variants verify)"
+        ) from None
 
 
 def split(aggregate: Aggregate, bits: int) -> Iterator[tuple[int, Aggregate]]:
@@ -174,19 +185,43 @@ def applied(previous: Aggregate, change: pa.Table, sign: int) -> Aggregate:
 
 
 class ChunkedCounts(Protocol):
-    """Counts worked out chunk by chunk (stored `Chunks`, or such counts `Less` genomes)."""
+    """Counts worked out chunk by chunk: stored (`Chunks`), such counts less some genomes
+    (`Less`), or an aggregate in memory seen by chunk (`InMemory`)."""
 
-    def parts(self) -> Iterator[tuple[int, Aggregate]]: ...
+    def sizes(self) -> list[tuple[int, int]]:
+        """(chunk, variants at most) of every chunk holding variants, in order."""
+        ...
+
+    def parts(self, numbers: Collection[int] | None = None) -> Iterator[tuple[int, Aggregate]]:
+        """(chunk, its rows) of every chunk (or of `numbers`) holding variants, in order."""
+        ...
 
     def load(self) -> Aggregate: ...
 
 
-def chunk_parts(counts: Aggregate | ChunkedCounts, bits: int) -> Iterator[tuple[int, Aggregate]]:
-    """(chunk, its rows) in genome order, of counts in memory or chunked."""
-    if isinstance(counts, Aggregate):
-        yield from split(counts, bits)
-    else:
-        yield from counts.parts()
+@dataclass(frozen=True)
+class InMemory:
+    """An aggregate in memory, seen chunk by chunk."""
+
+    aggregate: Aggregate
+    bits: int
+
+    def sizes(self) -> list[tuple[int, int]]:
+        return [(number, len(part)) for number, part in split(self.aggregate, self.bits)]
+
+    def parts(self, numbers: Collection[int] | None = None) -> Iterator[tuple[int, Aggregate]]:
+        wanted = None if numbers is None else set(numbers)
+        for number, part in split(self.aggregate, self.bits):
+            if wanted is None or number in wanted:
+                yield number, part
+
+    def load(self) -> Aggregate:
+        return self.aggregate
+
+
+def chunked(counts: Aggregate | ChunkedCounts, bits: int) -> ChunkedCounts:
+    """Counts in memory or chunked, seen chunk by chunk."""
+    return InMemory(counts, bits) if isinstance(counts, Aggregate) else counts
 
 
 @dataclass(frozen=True)
@@ -227,10 +262,20 @@ class Chunks:
         name = self.files.get(number)
         return Aggregate.empty() if name is None else read_chunk(self.folder / name)
 
-    def parts(self) -> Iterator[tuple[int, Aggregate]]:
-        """Each chunk's rows, one chunk in memory at a time."""
-        for number in self.files:
-            yield number, self.chunk(number)
+    def sizes(self) -> list[tuple[int, int]]:
+        return list(
+            zip(
+                self.manifest.column("chunk").to_pylist(),
+                self.manifest.column("variants").to_pylist(),
+                strict=True,
+            )
+        )
+
+    def parts(self, numbers: Collection[int] | None = None) -> Iterator[tuple[int, Aggregate]]:
+        """Each chunk's rows (of all, or of `numbers`), one chunk in memory at a time."""
+        for number in self.files if numbers is None else sorted(numbers):
+            if number in self.files:
+                yield number, self.chunk(number)
 
     def load(self) -> Aggregate:
         """The whole aggregate in memory (in genome order): for one machine's work only."""
@@ -248,6 +293,11 @@ class Chunks:
             at = np.flatnonzero(numbers == number)
             out[at] = held.locate_sorted(sites.take(at)) < 0
         return out
+
+    def verified_digests(self) -> dict[int, str]:
+        """The digest of what each chunk file holds, read one chunk at a time (the manifest's
+        digests say what the files should hold)."""
+        return {number: digest(part) for number, part in self.parts()}
 
     def same_as(self, other: Chunks) -> bool:
         """Whether two aggregates hold the same variants and counts (by their digests)."""
@@ -292,26 +342,61 @@ class Less:
     `removed` are the genomes' contributions (aggregate.Contribution, their codes at their
     batches' sites), `emptied` the sites of batches no genome would be left in."""
 
-    base: Aggregate | ChunkedCounts
+    base: ChunkedCounts
     bits: int
     removed: tuple[Contribution, ...]
     emptied: tuple[Sites, ...]
 
-    def parts(self) -> Iterator[tuple[int, Aggregate]]:
-        removed = [(c, _by_chunk(c.sites, self.bits)) for c in self.removed]
+    def sizes(self) -> list[tuple[int, int]]:
+        return self.base.sizes()
+
+    def parts(self, numbers: Collection[int] | None = None) -> Iterator[tuple[int, Aggregate]]:
+        removed = [
+            (c, _by_chunk(c.sites, self.bits), _blocks_by_chunk(c.blocks, self.bits))
+            for c in self.removed
+        ]
         emptied = [(s, _by_chunk(s, self.bits)) for s in self.emptied]
-        for number, part in chunk_parts(self.base, self.bits):
-            yield (
-                number,
-                subtract(
-                    part,
-                    [c.at(rows(number)) for c, rows in removed],
-                    [s.take(rows(number)) for s, rows in emptied],
-                ),
-            )
+        for number, part in self.base.parts(numbers):
+            taken = [
+                replace(c.at(rows(number)), blocks=blocks(number)) for c, rows, blocks in removed
+            ]
+            yield number, subtract(part, taken, [s.take(rows(number)) for s, rows in emptied])
 
     def load(self) -> Aggregate:
         return concat(part for _, part in self.parts())
+
+
+def _blocks_by_chunk(blocks: Blocks | None, bits: int) -> Any:
+    """A function giving the blocks of a genome that speak in a chunk, by the rule of
+    aggregate.block_codes_at (at a position, the block starting last at or before it, of
+    equal starts the last in the file): the last block starting before the chunk and the
+    blocks starting in it, in that order. So subtracting a gVCF genome chunk by chunk
+    searches its blocks once per chunk rather than sorting them all again."""
+    if blocks is None:
+        return lambda number: None
+    by_contig: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    names, inverse = np.unique(blocks.chrom, return_inverse=True)
+    ranks = np.array([contig_rank(n) for n in names.tolist()], dtype=np.int64)[inverse]
+    for rank in np.unique(ranks).tolist():
+        held = np.flatnonzero(ranks == rank)
+        order = held[np.argsort(blocks.start[held], kind="stable")]
+        by_contig[rank] = (order, blocks.start[order])
+    width = 32 - bits
+
+    def within(number: int) -> Blocks | None:
+        rank = number >> width
+        if rank >= len(CONTIGS):  # contigs outside the assembly share a rank: all of them
+            return blocks
+        order, starts = by_contig.get(rank, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+        lo = (number & ((1 << width) - 1)) << bits
+        first = max(int(np.searchsorted(starts, lo, "left")) - 1, 0)
+        last = int(np.searchsorted(starts, lo + (1 << bits) - 1, "right"))
+        taken = order[first:last]
+        return Blocks(
+            blocks.chrom[taken], blocks.start[taken], blocks.end[taken], blocks.code[taken]
+        )
+
+    return within
 
 
 def _by_chunk(sites: Sites, bits: int) -> Any:

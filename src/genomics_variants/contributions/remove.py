@@ -29,7 +29,7 @@ from genomics_variants.contributions.aggregate import (
     add,
     subtract,
 )
-from genomics_variants.contributions.chunks import Chunks, Less
+from genomics_variants.contributions.chunks import Chunks, Less, chunked
 from genomics_variants.contributions.store import State, Store
 from genomics_variants.sites import Sites, locate
 from genomics_variants.vcf.genotypes import carried
@@ -253,7 +253,8 @@ def without_genomes(store: Store, state: State, genome_ids: Collection[str]) -> 
     batches = state.batches.filter(
         pc.is_in(state.batches.column("batch_id"), value_set=pa.array(sorted(left), pa.string()))
     )
-    less = Less(state.counts, store.chunk_bits, tuple(removed.values()), tuple(emptied))
+    bits = store.chunk_bits
+    less = Less(chunked(state.counts, bits), bits, tuple(removed.values()), tuple(emptied))
     return State(state.generation, remaining, batches, less)
 
 

@@ -380,10 +380,10 @@ def _rewrite_chunk(
     """On an executor: one chunk after the change, written as `generation`'s file, and its
     manifest row (no file when no variant is left; an error instead of raising, so that the
     driver can refuse in one line)."""
-    before = Aggregate.empty() if name is None else read_chunk(folder / name)
     row: dict[str, Any] = {"chunk": number, "file": None, "variants": 0}
     row |= {"digest": None, "error": None}
     try:
+        before = Aggregate.empty() if name is None else read_chunk(folder / name)
         after = applied(before, change, sign)
     except MedfollowError as exc:
         row["error"] = str(exc)

@@ -68,6 +68,7 @@ from medfollow_core.errors import MedfollowError
 MANIFEST_FILE = "aggregate.parquet"
 FORMAT_VERSION = 4  # 2: aggregate in Arrow IPC; 3: measure seen_unknown; 4: chunked aggregate
 UPGRADABLE = 3  # a format this medfollow converts in place
+MIN_CHUNK_BITS, MAX_CHUNK_BITS = 4, 31  # 16 bases (tests) to a whole contig
 OLD_AGGREGATE_FILE = "aggregate.arrow"  # format 3
 REFERENCE_DIR = "reference"
 SCRATCH_DIR = "scratch"
@@ -168,6 +169,8 @@ class Store:
     def __init__(self, root: Path, *, chunk_bits: int = DEFAULT_CHUNK_BITS) -> None:
         """`chunk_bits` sets the chunk size of a store created here (2^bits bases); a store
         keeps the size it was created with."""
+        if not MIN_CHUNK_BITS <= chunk_bits <= MAX_CHUNK_BITS:
+            raise ValueError(f"chunk_bits must be {MIN_CHUNK_BITS}-{MAX_CHUNK_BITS}")
         self.root = Path(root)
         self._new_chunk_bits = chunk_bits
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -184,8 +183,13 @@ def _write(release: Release, fmt: str, out: Path) -> Path:
         raise MedfollowError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        shutil.copyfile(release.frequencies, out)
+    if fmt == "parquet":  # one file, however many parts the release has
+        partial = out.with_name(f".{out.name}.partial")
+        schema = pq.read_schema(release.frequency_files()[0])
+        with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
+            for group in release.frequency_row_groups():
+                writer.write_table(group)
+        partial.replace(out)
         return out
     table = pq.read_table(release.frequencies)
     if fmt == "tsv":

@@ -113,9 +113,8 @@ def publish(url: str, release: Release, *, keep_previous: bool = True) -> int:
         conn.execute(
             "delete from variants.frequencies where release_id = %s", (release.release_id,)
         )
-        file = pq.ParquetFile(release.frequencies)
-        for group in range(file.num_row_groups):
-            rows = long_table(release.release_id, file.read_row_group(group))
+        for group in release.frequency_row_groups():
+            rows = long_table(release.release_id, group)
             if rows.num_rows:
                 copy_table(conn, sql.Identifier("variants", "frequencies"), rows)
             loaded += rows.num_rows

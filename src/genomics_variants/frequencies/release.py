@@ -1,8 +1,10 @@
 """Releases: the published frequency table, versioned and switched atomically.
 
-A release is `releases/<release_id>/frequencies.parquet` (one row per variant with AC > 0
+A release is `releases/<release_id>/frequencies.parquet/` (one row per variant with AC > 0
 among raw genotypes or seen in a sample of unknown coverage, in genome order; `variant_id`,
-`chrom`, `pos`, `ref`, `alt` and the fields of strata.py), `coverage.parquet` (AN at every callable site, coverage.py),
+`chrom`, `pos`, `ref`, `alt` and the fields of strata.py: a Parquet dataset of parts
+`part-00000.parquet`, ... in genome order, as Spark writes one; releases before 2026-12-02
+have one file there), `coverage.parquet` (AN at every callable site, coverage.py),
 `genomes.parquet` (internal, never served: the genome ids it counts and those it withheld,
 for the release discipline of discipline.py), `served/` (the same two tables in the layout
 the API reads them from, served.py) and `release.json`:
@@ -23,6 +25,14 @@ It is written in full under a temporary name, renamed into place, and only then 
 release keep reading it. The previous release stays on disk until the next one is
 complete, except after an opt-out removal: then every older release is deleted, since each
 holds the removed person's genotypes (`keep_previous=False`).
+
+The frequencies are written in parts, each covering whole genomic chunks of the working
+aggregate (contributions/chunks.py) up to PART_VARIANTS variants: a part is its Parquet
+file and its share of the served layout, and the parts' served shares are then joined
+(served.join_parts: the blocks copied by the kernel, the indexes concatenated). Parts are
+written one after another in this process, or at once by Spark's executors
+(`write_release(..., spark=session)`, frequencies/spark_parts.py): the same parts, so the
+same release, byte for byte. Nothing of the release passes through Spark's driver.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +55,7 @@ import pyarrow.parquet as pq
 from genomics_variants.assembly import ASSEMBLY
 from genomics_variants.contributions.aggregate import Aggregate
 from genomics_variants.contributions.cells import N_CELLS, REGIONS, SEXES
-from genomics_variants.contributions.chunks import chunk_parts, concat
+from genomics_variants.contributions.chunks import ChunkedCounts, chunked, concat
 from genomics_variants.contributions.measures import N_MEASURES
 from genomics_variants.contributions.store import State, Store
 from genomics_variants.frequencies.coverage import COVERAGE_FILE, coverage_table
@@ -54,6 +64,7 @@ from genomics_variants.frequencies.served import (
     BLOCK_ROWS,
     SERVED_DIR,
     is_current,
+    join_parts,
     layout_of,
     write_table,
 )
@@ -78,6 +89,10 @@ FREQUENCIES_FILE = "frequencies.parquet"
 RELEASE_FILE = "release.json"
 GENOMES_FILE = "genomes.parquet"
 ROW_GROUP = 65_536
+PART_VARIANTS = 1 << 22
+"""Variants a part of a release covers at most, but for its last chunk (4.2 M: 160 parts
+at 650 M variants, one for a demo store)."""
+PARTS_DIR = ".parts"  # each part's share of the served layout, until joined
 VARIANTS_TABLE = "frequencies"  # the served tables (served.py)
 COVERAGE_TABLE = "coverage"
 
@@ -92,7 +107,21 @@ class Release:
 
     @property
     def frequencies(self) -> Path:
+        """The frequency table: a folder of Parquet parts (one file in older releases);
+        pyarrow, Spark and DuckDB read either as one table."""
         return self.folder / FREQUENCIES_FILE
+
+    def frequency_files(self) -> list[Path]:
+        """The Parquet files of the frequency table, in genome order."""
+        path = self.frequencies
+        return sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
+
+    def frequency_row_groups(self) -> Iterator[pa.Table]:
+        """The frequency table a Parquet row group at a time, in genome order."""
+        for path in self.frequency_files():
+            file = pq.ParquetFile(path)
+            for group in range(file.num_row_groups):
+                yield file.read_row_group(group)
 
     @property
     def coverage(self) -> Path:
@@ -110,15 +139,14 @@ def frequency_table(state: State) -> pa.Table:
     return frequencies_of(state.aggregate.sites, state.aggregate.counts)
 
 
-def frequency_parts(state: State, bits: int) -> Iterator[pa.Table]:
-    """The release table of a store state a few genomic chunks at a time (chunks.py), in
-    genome order: the same rows as frequency_table, with the counts of at most ROW_GROUP
-    variants or one chunk in memory. Sparse chunks are taken together: computing the fields
-    costs about 8 ms a call whatever its size (a synthetic store of 1 M variants in 4,200
-    chunks took 65 s chunk by chunk, against 29 s whole)."""
+def _fields(parts: Iterable[tuple[int, Aggregate]]) -> Iterator[pa.Table]:
+    """The release table of chunks' counts, in their order, a few chunks at a time: the
+    counts of at most ROW_GROUP variants or one chunk are in memory. Sparse chunks are
+    taken together: computing the fields costs about 8 ms a call whatever its size (a
+    synthetic store of 1 M variants in 4,200 chunks took 65 s chunk by chunk, 20 s so)."""
     pending: list[Aggregate] = []
     held = 0
-    for _, part in chunk_parts(state.counts, bits):
+    for _, part in parts:
         pending.append(part)
         held += len(part)
         if held >= ROW_GROUP:
@@ -128,6 +156,45 @@ def frequency_parts(state: State, bits: int) -> Iterator[pa.Table]:
     if held:
         taken = concat(pending)
         yield frequencies_of(taken.sites, taken.counts)
+
+
+def plan_parts(sizes: Iterable[tuple[int, int]], per_part: int) -> list[list[int]]:
+    """The chunks of each part of a release: consecutive chunks, a part closed once it holds
+    `per_part` variants (one part, maybe empty, at least)."""
+    parts: list[list[int]] = []
+    current: list[int] = []
+    held = 0
+    for chunk, variants in sizes:
+        current.append(chunk)
+        held += variants
+        if held >= per_part:
+            parts.append(current)
+            current, held = [], 0
+    if current or not parts:
+        parts.append(current)
+    return parts
+
+
+def write_part(
+    folder: Path, number: int, counts: ChunkedCounts, chunks: Sequence[int], block_rows: int
+) -> int:
+    """Part `number` of a release being written in `folder`: the frequencies of `chunks` as
+    `frequencies.parquet/part-<number>.parquet` and as a served table in
+    `.parts/<number>` (joined later); returns its rows. Run in this process or on a Spark
+    executor (on storage shared with the driver)."""
+    schema = release_schema()
+    layout = layout_of(schema, "chrom", "pos", "int32", RATIO_COLUMNS)  # counts are int32
+    target = folder / FREQUENCIES_FILE
+    target.mkdir(exist_ok=True)
+    tables = _fields(counts.parts(chunks) if chunks else iter(()))
+    with pq.ParquetWriter(target / f"part-{number:05d}.parquet", schema, compression="zstd") as out:
+        return write_blocks(
+            folder / PARTS_DIR / f"{number:05d}",
+            VARIANTS_TABLE,
+            _written(tables, out),
+            layout,
+            block_rows=block_rows,
+        )
 
 
 def release_schema() -> pa.Schema:
@@ -244,12 +311,15 @@ def write_release(
     *,
     withheld: Collection[str] = (),
     keep_previous: bool = True,
+    spark: Any | None = None,
+    part_variants: int = PART_VARIANTS,
+    block_rows: int = BLOCK_ROWS,
 ) -> Release:
     """Publish the state (the genomes it counts) as a new release and switch to it (see
     module docstring); `withheld` names stored genomes it leaves out on purpose. The
-    frequencies are computed and written one genomic chunk at a time, to Parquet and to
-    the served layout in one pass, so a release of any size is written in the memory of a
-    chunk."""
+    frequencies are written in parts (of `part_variants`), by this process one after
+    another or by Spark's executors given a `spark` session: to Parquet and to the served
+    layout in one pass, in the memory of ROW_GROUP variants or one chunk."""
     coverage = coverage_table(store, state)
     store.releases_dir.mkdir(parents=True, exist_ok=True)
     existing = list_releases(store)
@@ -260,7 +330,19 @@ def write_release(
     folder = store.releases_dir / release_id
     tmp = folder.with_name(f".{release_id}.partial")
     tmp.mkdir()
-    variant_count = write_served(tmp, frequency_parts(state, store.chunk_bits), coverage)
+    counts = chunked(state.counts, store.chunk_bits)
+    plan = plan_parts(counts.sizes(), part_variants)
+    if spark is None:
+        for part, chunks in enumerate(plan):
+            write_part(tmp, part, counts, chunks, block_rows)
+    else:
+        from genomics_variants.frequencies.spark_parts import write_parts_on_spark
+
+        write_parts_on_spark(spark, tmp, counts, plan, block_rows)
+    shares = [tmp / PARTS_DIR / f"{part:05d}" for part in range(len(plan))]
+    variant_count = join_parts(tmp / SERVED_DIR, VARIANTS_TABLE, shares)
+    shutil.rmtree(tmp / PARTS_DIR)
+    write_table(tmp / SERVED_DIR, COVERAGE_TABLE, coverage, "chrom", "start", block_rows)
     pq.write_table(coverage, tmp / COVERAGE_FILE, compression="zstd", row_group_size=ROW_GROUP)
     pq.write_table(_genomes_table(state, withheld), tmp / GENOMES_FILE)
     created = datetime.now(UTC)
@@ -295,24 +377,15 @@ def write_served(
     coverage: pa.Table | None,
     block_rows: int = BLOCK_ROWS,
     *,
-    parquet: bool = True,
     schema: pa.Schema | None = None,
 ) -> int:
-    """The release table, given in parts in genome order, written in one pass to
-    `folder/frequencies.parquet` (unless not `parquet`: it is there already) and in the
-    served layout to `folder/served` (served.py), with the coverage table; returns its rows.
-    Parquet row groups hold ROW_GROUP rows whatever the parts' sizes. `schema`: the parts'
+    """A release table, given in parts in genome order, and its coverage table in the
+    served layout in `folder/served` (served.py); returns its rows. `schema`: the parts'
     (this version's release schema by default)."""
     schema = release_schema() if schema is None else schema
     layout = layout_of(schema, "chrom", "pos", "int32", RATIO_COLUMNS)  # counts are int32
     target = folder / SERVED_DIR
-    if not parquet:
-        rows = write_blocks(target, VARIANTS_TABLE, parts, layout, block_rows=block_rows)
-    else:
-        with pq.ParquetWriter(folder / FREQUENCIES_FILE, schema, compression="zstd") as out:
-            rows = write_blocks(
-                target, VARIANTS_TABLE, _written(parts, out), layout, block_rows=block_rows
-            )
+    rows = write_blocks(target, VARIANTS_TABLE, parts, layout, block_rows=block_rows)
     if coverage is not None:
         write_table(target, COVERAGE_TABLE, coverage, "chrom", "start", block_rows)
     return rows
@@ -352,19 +425,11 @@ def ensure_served(release: Release) -> Path:
             shutil.rmtree(leftover, ignore_errors=True)
         aside, stale = release.folder / ".served-new", release.folder / ".served-old"
         coverage = pq.read_table(release.coverage) if release.coverage.exists() else None
-        frequencies = release.frequencies
-        schema = pq.read_schema(frequencies)
-        write_served(aside, _row_groups(frequencies), coverage, parquet=False, schema=schema)
+        schema = pq.read_schema(release.frequency_files()[0])
+        write_served(aside, release.frequency_row_groups(), coverage, schema=schema)
         if folder.exists():
             folder.rename(stale)
         (aside / SERVED_DIR).rename(folder)
         for leftover in (aside, stale):
             shutil.rmtree(leftover, ignore_errors=True)
     return folder
-
-
-def _row_groups(path: Path) -> Iterator[pa.Table]:
-    """A Parquet file's rows, a row group at a time."""
-    file = pq.ParquetFile(path)
-    for group in range(file.num_row_groups):
-        yield file.read_row_group(group)

@@ -7,9 +7,15 @@ of it (written beside it by release.py, or directly by a generator at scale). Pe
 
     <table>.blocks   the rows in genome order, BLOCK_ROWS at a time, each block compressed
                      on its own (LZ4), so one look-up decompresses one block
-    <table>.index    per block: first key, last key, byte offset, compressed and raw size
-                     (five uint64): the only part held in memory, 40 bytes per block
+    <table>.index    per block: first key, last key, byte offset, compressed and raw size,
+                     first row (six uint64): the only part held in memory, 48 bytes a block
     <table>.json     rows, rows per block, and the columns in the table's order
+
+A table may be written in parts, each by its own process (a Spark executor's share of a
+release, release.py), and the parts joined (`join_parts`): their blocks files one after
+another (copied by the kernel, not read), their indexes with offsets and first rows moved
+on. A part's last block may hold fewer rows, so a block's first row is in the index
+rather than computed from its number.
 
 A key is `(contig rank << 32) | position`, so keys sort in genome order; the contig and
 position columns are rebuilt from it (and `variant_id`, when the table has one, from
@@ -27,14 +33,14 @@ layout); 559 without the AF columns, and with columns stored one after another 2
 (15 us to decompress a block of 64 rows) or 160 as zstd level 1 (41 us, most of it pyarrow
 setting up a context per call). A look-up is CPU-bound, so LZ4: zstd's smaller file did not
 stay in this VM's page cache either (its host pages out cold file pages), and 64 rows keep
-the index at 40 bytes per 64 variants (32 rows: 234 bytes per row, 8.5 us).
+the index at 48 bytes per 64 variants (32 rows: 234 bytes per row, 8.5 us).
 
 A block is decoded lazily: keys, the integer and float matrices are views of the
 decompressed bytes, and a string column or the ratio columns are worked out only when a
 look-up asks for them.
 
-Memory: the index (0.6 bytes per variant at 64 rows per block: 60 MB at 100 M variants,
-400 MB at 650 M) plus a shared cache of decompressed blocks of at most
+Memory: the index (0.75 bytes per variant at 64 rows per block: 75 MB at 100 M variants,
+490 MB at 650 M) plus a shared cache of decompressed blocks of at most
 MEDFOLLOW_VARIANT_CACHE_MB (default 64 MB). Blocks are read with pread, so the file's pages
 sit in the kernel's page cache, shared by every worker and never counted as theirs.
 
@@ -71,7 +77,8 @@ BLOCK_ROWS = 64
 CODEC = "lz4"
 CACHE_MB_VARIABLE = "MEDFOLLOW_VARIANT_CACHE_MB"
 DEFAULT_CACHE_MB = 64
-FORMAT = 2  # 1: row-major, ratio columns stored
+FORMAT = 3  # 1: row-major, ratio columns stored; 2: columns; 3: first rows in the index
+INDEX_COLUMNS = 6
 NULL = "\x00"
 _ID_COLUMN = "variant_id"
 
@@ -259,7 +266,7 @@ def write_served(
     """Write a table (chunks in genome order, each with the layout's columns) in the served
     layout as `folder/<name>.*`; returns its rows. Refuses rows out of order."""
     folder.mkdir(parents=True, exist_ok=True)
-    index: list[tuple[int, int, int, int, int]] = []
+    index: list[tuple[int, int, int, int, int, int]] = []
     offset, rows, last_key = 0, 0, -1
     pending: pa.Table | None = None
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
@@ -284,8 +291,16 @@ def write_served(
                 packed = list(pool.map(_compressed, raws) if pool else map(_compressed, raws))
                 for s, raw, data in zip(starts, raws, packed, strict=True):
                     block_keys = keys[s : s + block_rows]
+                    first_row = rows + s
                     index.append(
-                        (int(block_keys[0]), int(block_keys[-1]), offset, len(data), len(raw))
+                        (
+                            int(block_keys[0]),
+                            int(block_keys[-1]),
+                            offset,
+                            len(data),
+                            len(raw),
+                            first_row,
+                        )
                     )
                     out.write(data)
                     offset += len(data)
@@ -293,7 +308,12 @@ def write_served(
     finally:
         if pool is not None:
             pool.shutdown()
-    np.array(index, dtype="<u8").reshape(-1, 5).tofile(folder / f"{name}.index")
+    np.array(index, dtype="<u8").reshape(-1, INDEX_COLUMNS).tofile(folder / f"{name}.index")
+    _write_meta(folder, name, layout, rows, block_rows)
+    return rows
+
+
+def _write_meta(folder: Path, name: str, layout: Layout, rows: int, block_rows: int) -> None:
     meta = {
         "format": FORMAT,
         "rows": rows,
@@ -309,7 +329,54 @@ def write_served(
         "codec": CODEC,
     }
     (folder / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+
+
+def join_parts(folder: Path, name: str, parts: Iterable[Path]) -> int:
+    """Join tables written in parts (folders each holding table `name`, in genome order, in
+    one layout) into one table in `folder`; returns its rows. The blocks are copied by the
+    kernel (copy_file_range), so joining costs the disk's time, not decoding's; the parts
+    are left for the caller to remove."""
+    folder.mkdir(parents=True, exist_ok=True)
+    layout: Layout | None = None
+    offset, rows, block_rows, last_key = 0, 0, BLOCK_ROWS, -1
+    with (
+        open(folder / f"{name}.blocks", "wb") as blocks,
+        open(folder / f"{name}.index", "wb") as index,
+    ):
+        for part in parts:
+            meta = json.loads((part / f"{name}.json").read_text(encoding="utf-8"))
+            shape = _layout_of_meta(meta)
+            if layout is not None and shape != layout:
+                raise MedfollowError(f"served layout: the parts of {name} differ in layout")
+            layout, block_rows = shape, int(meta["block_rows"])
+            entries = np.fromfile(part / f"{name}.index", dtype="<u8").reshape(-1, INDEX_COLUMNS)
+            if len(entries):
+                if int(entries[0, 0]) < last_key:
+                    raise MedfollowError(f"served layout: the parts of {name} are not in order")
+                last_key = int(entries[-1, 1])
+                entries[:, 2] += np.uint64(offset)
+                entries[:, 5] += np.uint64(rows)
+                entries.tofile(index)
+            offset += _append(blocks, part / f"{name}.blocks")
+            rows += int(meta["rows"])
+    if layout is None:
+        raise MedfollowError(f"served layout: no parts of {name} to join")
+    _write_meta(folder, name, layout, rows, block_rows)
     return rows
+
+
+def _append(out: Any, path: Path) -> int:
+    """Append a file's bytes to an open file, in the kernel; returns the bytes appended."""
+    out.flush()
+    size = path.stat().st_size
+    with open(path, "rb") as source:
+        done = 0
+        while done < size:
+            copied = os.copy_file_range(source.fileno(), out.fileno(), size - done)
+            if copied == 0:
+                raise MedfollowError(f"served layout: {path.name} shrank while being joined")
+            done += copied
+    return size
 
 
 def write_table(
@@ -511,24 +578,16 @@ class BlockTable:
         meta = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT:
             raise MedfollowError(f"served layout {folder / name}: unknown format")
-        self.layout = Layout(
-            meta["chrom"],
-            meta["pos"],
-            tuple(meta["ints"]),
-            tuple(meta["floats"]),
-            tuple(meta["strings"]),
-            tuple(meta["order"]),
-            meta["int_type"],
-            tuple((name, num, den) for name, num, den in meta.get("ratios", [])),
-        )
+        self.layout = _layout_of_meta(meta)
         self.rows = int(meta["rows"])
         self.block_rows = int(meta["block_rows"])
-        index = np.fromfile(folder / f"{name}.index", dtype="<u8").reshape(-1, 5)
+        index = np.fromfile(folder / f"{name}.index", dtype="<u8").reshape(-1, INDEX_COLUMNS)
         self._first = np.ascontiguousarray(index[:, 0])
         self._last = np.ascontiguousarray(index[:, 1])
         self._offset = np.ascontiguousarray(index[:, 2])
         self._size = np.ascontiguousarray(index[:, 3])
         self._raw = np.ascontiguousarray(index[:, 4])
+        self._start = index[:, 5].astype(np.int64)  # each block's first row
         self._codec = pa.Codec(meta["codec"])
         self._cache = cache
         self._token = next(_TABLE_IDS)
@@ -552,7 +611,7 @@ class BlockTable:
 
     @property
     def index_bytes(self) -> int:
-        arrays = (self._first, self._last, self._offset, self._size, self._raw)
+        arrays = (self._first, self._last, self._offset, self._size, self._raw, self._start)
         return sum(int(a.nbytes) for a in arrays)
 
     def block(self, number: int) -> Block:
@@ -617,7 +676,7 @@ class BlockTable:
             self.block(number - 1)
             return self.rows
         found = self.block(number)
-        return number * self.block_rows + int(found.keys.searchsorted(key, "left"))
+        return int(self._start[number]) + int(found.keys.searchsorted(key, "left"))
 
     def rows_between(self, first_key: int, last_key: int) -> range:
         """Rows with first_key <= key <= last_key."""
@@ -636,7 +695,7 @@ class BlockTable:
             self.block(number - 1)
             return range(self.rows, self.rows)
         found = self.block(number)
-        base = number * self.block_rows
+        base = int(self._start[number])
         lo = base + int(found.keys.searchsorted(wanted, "left"))
         hi = base + int(found.keys.searchsorted(wanted, "right"))
         runs_on = number + 1 < self.blocks and self._first[number + 1] == wanted
@@ -654,7 +713,7 @@ class BlockTable:
             self.block(0)
             return None
         found = self.block(number)
-        return number * self.block_rows + int(found.keys.searchsorted(key, "right")) - 1
+        return int(self._start[number]) + int(found.keys.searchsorted(key, "right")) - 1
 
     # -- reading rows
 
@@ -662,8 +721,8 @@ class BlockTable:
         """The block holding a row and the row's place in it."""
         if not 0 <= row < self.rows:
             raise IndexError(row)
-        number, offset = divmod(row, self.block_rows)
-        return self.block(number), offset
+        number = int(self._start.searchsorted(row, "right")) - 1
+        return self.block(number), row - int(self._start[number])
 
     def value(self, name: str, row: int) -> Any:
         """One field of one row as a Python value (None for null; NaN is null)."""
@@ -700,12 +759,12 @@ class BlockTable:
         rows = np.asarray(rows, dtype=np.int64)
         if not len(rows):
             return
-        numbers = rows // self.block_rows
+        numbers = self._start.searchsorted(rows, "right") - 1
         order = np.argsort(numbers, kind="stable")
         bounds = np.flatnonzero(np.diff(numbers[order])) + 1
         for group in np.split(order, bounds):
             number = int(numbers[group[0]])
-            yield self.block(number), rows[group] - number * self.block_rows, group
+            yield self.block(number), rows[group] - int(self._start[number]), group
 
     def column(self, name: str, rows: np.ndarray) -> np.ndarray:
         """One column at the given rows (any order), read block by block."""
@@ -750,3 +809,17 @@ class BlockTable:
             else:
                 columns[name] = pa.array(values.tolist(), pa.string())
         return pa.table(columns)
+
+
+def _layout_of_meta(meta: Mapping[str, Any]) -> Layout:
+    """The layout a table's json names."""
+    return Layout(
+        meta["chrom"],
+        meta["pos"],
+        tuple(meta["ints"]),
+        tuple(meta["floats"]),
+        tuple(meta["strings"]),
+        tuple(meta["order"]),
+        meta["int_type"],
+        tuple((name, num, den) for name, num, den in meta.get("ratios", [])),
+    )

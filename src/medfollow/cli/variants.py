@@ -550,6 +550,13 @@ def verify(store: StoreOption = None, spark: SparkFlag = False) -> None:
     held = target.writer() if exists else nullcontext()
     with held, _spark_session(spark) as session:
         kept = target.load().chunks
+        held_now = kept.verified_digests()  # what the files hold, read chunk by chunk
+        if held_now != kept.digests:
+            damaged = sum(held_now.get(c) != d for c, d in kept.digests.items())
+            raise MedfollowError(
+                f"{damaged} of the aggregate's chunk files differ from what its manifest "
+                "records: the store is damaged"
+            )
         if session is None:
             fresh = digests_of(recompute(target), kept.bits)
         else:

@@ -141,3 +141,31 @@ def test_a_removal_naming_variants_the_store_lacks_is_refused() -> None:
     grown = applied(held, change, 1)  # an addition lists it
     assert grown.sites.pos.tolist() == [100, 200, 300]
     assert applied(grown, change, -1).sites.pos.tolist() == [100, 200]
+
+
+def test_less_subtracts_a_genome_with_blocks_chunk_by_chunk_as_in_one_go() -> None:
+    """Blocks that overlap, share a start, span many chunks or end just before one: per
+    chunk only the blocks that can speak there are searched (the last starting before it
+    and those starting in it), and the result is the one subtraction of the whole."""
+    from genomics_variants.contributions.aggregate import subtract
+    from genomics_variants.contributions.chunks import InMemory, Less
+    from genomics_variants.vcf.calls import Blocks
+
+    rng = np.random.default_rng(3)
+    positions = sorted(set(rng.integers(1, 5000, 300).tolist()))
+    base = _aggregate(positions, 30, seed=4)
+    codes = np.array([0b001011, 0b001001, 0b001000], np.uint8)  # passing, failing, no-call
+    for trial in range(20):
+        starts = np.sort(rng.integers(1, 5000, 40))
+        starts[5] = starts[4]  # two blocks starting at one position
+        ends = starts + rng.integers(0, 700, 40)
+        blocks = Blocks(np.array(["chr2"] * 40), starts, ends, rng.choice(codes, 40))
+        own = base.sites.take(np.sort(rng.choice(len(base), 20, replace=False)))
+        genome = Contribution(
+            own, np.full((20, 1), HET, np.uint8), np.array([trial % N_CELLS]), blocks
+        )
+        with_it = add(base, [genome], [])
+        whole = subtract(with_it, [genome], [own])  # its batch leaves with it
+        less = Less(InMemory(with_it, 7), 7, (genome,), (own,))
+        assert_same_aggregate(less.load(), whole)
+        assert_same_aggregate(less.load(), base)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from genomics_variants.contributions.aggregate import Aggregate, Contribution, add
@@ -365,3 +366,59 @@ def test_a_change_reads_and_writes_only_the_chunks_it_touches(spark: Any, tmp_pa
     expected = add(state.aggregate, [Contribution(extra, extra_codes, cells)], [])
     assert_same_aggregate(after.load(), expected)
     assert after.digests == digests_of(expected, 12)
+
+
+def test_a_release_written_by_the_executors_is_the_single_process_release(
+    spark: Any,
+    delivery: Path,
+    manifest_rows: list[dict[str, str]],
+    reference: Path,
+    tmp_path: Path,
+) -> None:
+    """A release leaving genomes out (a joint genome, a gVCF's, a plain VCF's with callable
+    regions) written in many small parts by Spark's executors, then joined, is the release
+    this process writes: every file the same, byte for byte; its served copy reads back its
+    Parquet table."""
+    from genomics_variants.contributions.remove import without_genomes
+    from genomics_variants.frequencies.query import FrequencyIndex
+    from genomics_variants.frequencies.release import RELEASE_FILE, write_release
+
+    store = Store(tmp_path / "store", chunk_bits=SMALL_CHUNKS)
+    ingest_files(store, [delivery], reference, key=load_key(), workers=2)
+    leaving = [
+        next(r["genome_id"] for r in manifest_rows if r["vcf_file"].startswith("joint")),
+        sorted((delivery / "per_sample").glob("*.g.vcf.gz"))[0].name.removesuffix(".g.vcf.gz"),
+        next(r["genome_id"] for r in manifest_rows if r["callable_bed"]),
+    ]
+    view = without_genomes(store, store.load(), leaving)
+    here = write_release(store, view, part_variants=100, block_rows=8)
+    there = write_release(store, view, part_variants=100, block_rows=8, spark=spark)
+    assert len(there.frequency_files()) > 5
+    files = sorted(p.relative_to(here.folder) for p in here.folder.rglob("*") if p.is_file())
+    assert files == sorted(
+        p.relative_to(there.folder) for p in there.folder.rglob("*") if p.is_file()
+    )
+    for name in files:
+        if name.name != RELEASE_FILE:
+            assert (here.folder / name).read_bytes() == (there.folder / name).read_bytes(), name
+    expected = pq.read_table(there.frequencies)
+    index = FrequencyIndex(there)
+    assert index.table(np.arange(len(index))).cast(expected.schema).equals(expected)
+    assert expected.num_rows == there.meta["variant_count"] == here.meta["variant_count"]
+
+
+def test_a_lost_chunk_file_is_refused_in_one_line_on_spark(spark: Any, tmp_path: Path) -> None:
+    """An executor that cannot read its chunk says so to the driver, which refuses the change
+    in one line (not Spark's stack trace), and the store stays as it was."""
+    from medfollow_core.errors import MedfollowError
+
+    sites = Sites.build(["chr17"] * 3, [100, 5000, 9000], ["A"] * 3, ["C"] * 3)
+    genomes = [f"G{i}" for i in range(4)]
+    codes = np.full((3, 4), HET, np.uint8)
+    store = _joint_store(tmp_path / "store", [(sites, genomes, codes)], chunk_bits=12)
+    before = store.load()
+    (store.aggregate_dir / next(iter(before.chunks.files.values()))).unlink()
+    with pytest.raises(MedfollowError, match="missing or damaged") as refused:
+        remove_persons(store, ["person-G0"], spark=spark)
+    assert "\n" not in str(refused.value)
+    assert store.current_generation() == before.generation

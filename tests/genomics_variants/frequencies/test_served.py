@@ -3,6 +3,7 @@ Parquet tables say, in bounded memory."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -16,11 +17,13 @@ from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import FrequencyIndex
 from genomics_variants.frequencies.release import Release, write_release, write_served
 from genomics_variants.frequencies.served import (
+    FORMAT,
     SERVED_DIR,
     BlockCache,
     BlockTable,
     WouldBlock,
     is_current,
+    join_parts,
     key_of,
     layout_of,
     nonblocking,
@@ -49,7 +52,6 @@ def release(delivery: Path, reference: Path, tmp_path_factory: pytest.TempPathFa
         [pq.read_table(published.frequencies)],
         pq.read_table(published.coverage),
         block_rows=SMALL_BLOCKS,
-        parquet=False,
     )
     return published
 
@@ -141,7 +143,7 @@ def test_memory_is_the_block_index_and_a_bounded_cache(release: Release) -> None
     for row in range(len(index)):
         assert index.record(row) == whole.record(row)
         assert small.nbytes <= small.max_bytes
-    assert index.variants.index_bytes == 40 * index.variants.blocks
+    assert index.variants.index_bytes == 48 * index.variants.blocks
 
 
 def test_an_older_release_gets_its_served_layout_on_first_open(release: Release) -> None:
@@ -158,7 +160,7 @@ def test_a_served_copy_in_an_older_layout_is_written_again(release: Release) -> 
     copy = release.folder.with_name("r09998")
     shutil.copytree(release.folder, copy)
     meta = copy / SERVED_DIR / "frequencies.json"
-    meta.write_text(meta.read_text().replace('"format": 2', '"format": 1'))
+    meta.write_text(meta.read_text().replace(f'"format": {FORMAT}', f'"format": {FORMAT - 1}'))
     older = Release("r09998", copy, release.meta)
     variant = pq.read_table(release.frequencies).column("variant_id")[4].as_py()
     assert FrequencyIndex(older).row(variant) == 4
@@ -222,6 +224,44 @@ def test_chunks_are_cut_into_blocks_across_their_edges(tmp_path: Path) -> None:
     assert served.rows_between(key_of("chr1", 1), key_of("chr2", 0)) == range(0, 0)
     assert served.rows_between(key_of("chr2", 8), key_of("chr2", 17)) == range(7, 17)
     assert served.row_at_or_before(key_of("chr3", 1)) == 99
+
+
+def test_parts_joined_read_as_the_table_written_whole(tmp_path: Path) -> None:
+    """Parts written apart (as Spark's executors write a release's) end in short blocks;
+    joined, every row, look-up and range reads as in the table written whole, a position
+    whose alleles straddle two parts included."""
+    pos = np.repeat(np.arange(1, 61, dtype=np.int64), 2)  # two alleles at each position
+    table = pa.table(
+        {
+            "chrom": ["chr3"] * 120,
+            "pos": pos,
+            "alt": ["C", "T"] * 60,
+            "ac": pa.array(np.arange(120), pa.int32()),
+        }
+    )
+    layout = layout_of(table.schema, "chrom", "pos")
+    write_blocks(tmp_path / "whole", "t", [table], layout, block_rows=8)
+    cuts = [0, 13, 13, 51, 120]  # an empty part; 51 splits position 26's two alleles
+    for i, (lo, hi) in enumerate(itertools.pairwise(cuts)):
+        write_blocks(tmp_path / f"p{i}", "t", [table.slice(lo, hi - lo)], layout, block_rows=8)
+    parts = [tmp_path / f"p{i}" for i in range(len(cuts) - 1)]
+    assert join_parts(tmp_path / "joined", "t", parts) == 120
+    whole = BlockTable(tmp_path / "whole", "t", BlockCache(1 << 20))
+    joined = BlockTable(tmp_path / "joined", "t", BlockCache(1 << 20))
+    assert joined.blocks > whole.blocks  # the parts' short last blocks
+    rows = np.arange(120)
+    assert joined.table(rows).equals(whole.table(rows))
+    assert joined.table(rows[::-7]).equals(whole.table(rows[::-7]))
+    for position in range(0, 62):
+        key = key_of("chr3", position)
+        assert joined.rows_at(key) == whole.rows_at(key), position
+        assert joined.row_at_or_before(key) == whole.row_at_or_before(key), position
+    assert joined.rows_between(key_of("chr3", 20), key_of("chr3", 33)) == range(38, 66)
+    (tmp_path / "p3" / "t.json").write_text(
+        (tmp_path / "p3" / "t.json").read_text().replace('"int32"', '"int64"')
+    )
+    with pytest.raises(MedfollowError, match="differ in layout"):
+        join_parts(tmp_path / "again", "t", parts)
 
 
 def test_inside_nonblocking_a_block_on_disk_raises_instead_of_waiting(release: Release) -> None:
