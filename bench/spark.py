@@ -25,7 +25,8 @@ store of 5,000 with Spark.
    the working aggregate; counts drawn directly, not through VCFs) written in parts of
    262,144 variants by this process and by Spark's executors on `local[1]` and `local[2]`,
    best of `--repeats`; every Spark release is checked equal to the in-process one, file
-   by file.
+   by file. And the peak RSS of a fresh process writing it in parts, against one holding
+   the whole table as releases were written before (GNU time, as bench/variants.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import os
 import secrets
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.variants import Cohort, simulate
+from bench.variants import Cohort, simulate, timed
 from genomics_variants.contributions.chunks import Chunks, digests_of
 from genomics_variants.contributions.ingest import ingest_files
 from genomics_variants.contributions.remove import recompute, remove_persons
@@ -273,6 +275,28 @@ def _synthetic_store(root: Path, variants: int) -> Store:
     return store
 
 
+def release_once(root: str, whole: bool) -> None:
+    """Write a release of the store at `root` in parts (or, `whole`, from the whole table in
+    memory, as releases were written before): run in a fresh process for its peak RSS."""
+    import pyarrow.parquet as pq
+
+    from genomics_variants.frequencies.release import ROW_GROUP, frequency_table, write_release
+    from genomics_variants.frequencies.served import write_table
+    from genomics_variants.frequencies.strata import RATIO_COLUMNS
+
+    store = Store(Path(root))
+    with store.writer():
+        if not whole:
+            write_release(store, store.load())
+            return
+        table = frequency_table(store.load())
+        out = Path(tempfile.mkdtemp(dir=root))
+        pq.write_table(
+            table, out / "frequencies.parquet", compression="zstd", row_group_size=ROW_GROUP
+        )
+        write_table(out / "served", "frequencies", table, "chrom", "pos", ratios=RATIO_COLUMNS)
+
+
 def releases(work: Path, variants: int, repeats: int) -> bool:
     """Part 3: a release written in parts by this process and by Spark's executors; True if
     every Spark release equals the in-process one, file by file."""
@@ -300,11 +324,19 @@ def releases(work: Path, variants: int, repeats: int) -> bool:
         return took, files
 
     local = [once(None) for _ in range(repeats)]
+    peaks = {}
+    for whole in (False, True):
+        code = f"from bench.spark import release_once; release_once({str(root)!r}, {whole})"
+        peaks[whole] = timed([sys.executable, "-c", code], dict(os.environ)).peak_rss
     print(
         f"\nrelease of {variants:,} variants ({chunks:,} chunks, parts of "
         f"{RELEASE_PART_VARIANTS:,}); load average {os.getloadavg()[0]:.1f}"
     )
     print(f"  in process                  {min(t for t, _ in local):7.2f} s")
+    print(
+        f"  peak RSS of a fresh process writing it: in parts {peaks[False] / 2**20:,.0f} MB, "
+        f"from the whole table {peaks[True] / 2**20:,.0f} MB"
+    )
     equal = True
     for cores in (1, 2):
         spark = spark_session(f"local[{cores}]", partitions=2 * cores)

@@ -180,7 +180,7 @@ def spark_add(
     written as `generation`'s, beside `previous`'s."""
     if not new:
         return previous
-    rows = _change_rows(spark, [u for b in new for u in _units(store, b)], samples)
+    rows, cells = _change_rows(spark, [u for b in new for u in _units(store, b)], samples)
     listed = _listed(rows)
     new_variants = listed.select(*VARIANT).distinct()
     with_blocks = [b.batch_id for b in new if b.kind in BLOCK_KINDS]
@@ -206,7 +206,7 @@ def spark_add(
                 listed,
             ),
         ]
-    return _updated(spark, rows, block_sums, previous, generation, sign=1)
+    return _updated(spark, rows, block_sums, previous, generation, sign=1, broadcast=cells)
 
 
 def spark_subtract(
@@ -229,7 +229,8 @@ def spark_subtract(
     chunks changed are written as `generation`'s."""
     if not removals:
         return previous
-    rows = _change_rows(spark, [u for r in removals for u in _removal_units(store, r)], samples)
+    units = [u for r in removals for u in _removal_units(store, r)]
+    rows, cells = _change_rows(spark, units, samples)
     listed = _listed(rows)
     with_blocks = [r.batch.batch_id for r in removals if r.batch.kind in BLOCK_KINDS]
     block_sums = []
@@ -237,7 +238,7 @@ def spark_subtract(
         cells = _column_map(samples, "batch_id", "cell")
         known = _known(spark, previous)
         block_sums.append(_block_sums(spark, store, with_blocks, cells, known, listed))
-    return _updated(spark, rows, block_sums, previous, generation, sign=-1)
+    return _updated(spark, rows, block_sums, previous, generation, sign=-1, broadcast=cells)
 
 
 def _units(
@@ -298,9 +299,10 @@ def _row_groups_holding(calls: Path, genomes: Sequence[str]) -> list[int]:
     ]
 
 
-def _change_rows(spark: Any, units: list[tuple[Any, ...]], samples: pa.Table) -> Any:
+def _change_rows(spark: Any, units: list[tuple[Any, ...]], samples: pa.Table) -> tuple[Any, Any]:
     """The tasks' rows (batch_id, variant, cell, measures; cell LISTED for listings),
-    cached: the listings are read twice."""
+    cached: the listings are read twice; and the broadcast of genome cells they use (to be
+    destroyed once the rows are used: it names genomes)."""
     unit_frame = spark.createDataFrame(units, UNIT_SCHEMA).repartition(max(1, len(units)))
     cells = spark.sparkContext.broadcast(_column_map(samples, "genome_id", "cell"))
     schema = f"batch_id string, {VARIANT_SCHEMA}, cell int, {MEASURES_SCHEMA}"
@@ -310,7 +312,7 @@ def _change_rows(spark: Any, units: list[tuple[Any, ...]], samples: pa.Table) ->
             for unit in part.to_pylist():
                 yield from _unit_sums(unit, cells.value)
 
-    return unit_frame.mapInArrow(sums_of, schema).cache()
+    return unit_frame.mapInArrow(sums_of, schema).cache(), cells
 
 
 def _listed(rows: Any) -> Any:
@@ -336,10 +338,12 @@ def _updated(
     generation: int,
     *,
     sign: int,
+    broadcast: Any,
 ) -> Chunks:
     """`previous` with a change applied chunk by chunk on the executors (`sign` +1 adds it,
     -1 takes it away): the change rows (listings, and measure sums per variant and cell) are
-    grouped by chunk, and each chunk's executor rewrites its file (``_rewrite_chunk``)."""
+    grouped by chunk, and each chunk's executor rewrites its file (``_rewrite_chunk``).
+    `broadcast`, the rows' genome cells, is destroyed afterwards, whatever happens."""
     from pyspark.sql import functions as F
 
     change = rows.drop("batch_id")
@@ -360,8 +364,13 @@ def _updated(
         name = files.value.get(number)
         return _rewrite_chunk(Path(folder), name, number, bits, generation, table, sign)
 
-    result = chunked.drop("rank").groupBy("chunk").applyInArrow(rewrite, CHUNK_ROW_SCHEMA).toArrow()
-    rows.unpersist()
+    try:
+        grouped = chunked.drop("rank").groupBy("chunk")
+        result = grouped.applyInArrow(rewrite, CHUNK_ROW_SCHEMA).toArrow()
+    finally:
+        rows.unpersist()
+        for shared in (files, broadcast):
+            shared.destroy()
     errors = [e for e in result.column("error").to_pylist() if e is not None]
     if errors:
         raise MedfollowError(errors[0])

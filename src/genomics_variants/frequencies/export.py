@@ -186,10 +186,13 @@ def _write(release: Release, fmt: str, out: Path) -> Path:
     if fmt == "parquet":  # one file, however many parts the release has
         partial = out.with_name(f".{out.name}.partial")
         schema = pq.read_schema(release.frequency_files()[0])
-        with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
-            for group in release.frequency_row_groups():
-                writer.write_table(group)
-        partial.replace(out)
+        try:
+            with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
+                for group in release.frequency_row_groups():
+                    writer.write_table(group)
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
         return out
     table = pq.read_table(release.frequencies)
     if fmt == "tsv":

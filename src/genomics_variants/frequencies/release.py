@@ -42,6 +42,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -114,7 +115,9 @@ class Release:
     def frequency_files(self) -> list[Path]:
         """The Parquet files of the frequency table, in genome order."""
         path = self.frequencies
-        return sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
+        if not path.is_dir():
+            return [path]
+        return sorted(path.glob("part-*.parquet"), key=lambda p: int(p.stem.removeprefix("part-")))
 
     def frequency_row_groups(self) -> Iterator[pa.Table]:
         """The frequency table a Parquet row group at a time, in genome order."""
@@ -181,20 +184,31 @@ def write_part(
     """Part `number` of a release being written in `folder`: the frequencies of `chunks` as
     `frequencies.parquet/part-<number>.parquet` and as a served table in
     `.parts/<number>` (joined later); returns its rows. Run in this process or on a Spark
-    executor (on storage shared with the driver)."""
+    executor (on storage shared with the driver).
+
+    Each attempt writes under names of its own and renames its files into place when done,
+    so two attempts at one Spark task (speculation, a task re-run from an executor taken for
+    lost) never write into one file: a killed attempt leaves only its own leftovers, and
+    of two that finish, the first share renamed in stays (both hold the same bytes)."""
     schema = release_schema()
     layout = layout_of(schema, "chrom", "pos", "int32", RATIO_COLUMNS)  # counts are int32
     target = folder / FREQUENCIES_FILE
     target.mkdir(exist_ok=True)
+    (folder / PARTS_DIR).mkdir(exist_ok=True)
+    attempt = uuid.uuid4().hex
+    parquet = target / f".part-{number:05d}.{attempt}.partial"
+    share = folder / PARTS_DIR / f".{number:05d}.{attempt}.partial"
     tables = _fields(counts.parts(chunks) if chunks else iter(()))
-    with pq.ParquetWriter(target / f"part-{number:05d}.parquet", schema, compression="zstd") as out:
-        return write_blocks(
-            folder / PARTS_DIR / f"{number:05d}",
-            VARIANTS_TABLE,
-            _written(tables, out),
-            layout,
-            block_rows=block_rows,
+    with pq.ParquetWriter(parquet, schema, compression="zstd") as out:
+        rows = write_blocks(
+            share, VARIANTS_TABLE, _written(tables, out), layout, block_rows=block_rows
         )
+    parquet.replace(target / f"part-{number:05d}.parquet")
+    try:
+        share.rename(folder / PARTS_DIR / f"{number:05d}")
+    except OSError:  # another attempt's share is in place already
+        shutil.rmtree(share, ignore_errors=True)
+    return rows
 
 
 def release_schema() -> pa.Schema:
@@ -332,16 +346,22 @@ def write_release(
     tmp.mkdir()
     counts = chunked(state.counts, store.chunk_bits)
     plan = plan_parts(counts.sizes(), part_variants)
-    if spark is None:
-        for part, chunks in enumerate(plan):
-            write_part(tmp, part, counts, chunks, block_rows)
-    else:
-        from genomics_variants.frequencies.spark_parts import write_parts_on_spark
+    try:
+        if spark is None:
+            for part, chunks in enumerate(plan):
+                write_part(tmp, part, counts, chunks, block_rows)
+        else:
+            from genomics_variants.frequencies.spark_parts import write_parts_on_spark
 
-        write_parts_on_spark(spark, tmp, counts, plan, block_rows)
-    shares = [tmp / PARTS_DIR / f"{part:05d}" for part in range(len(plan))]
-    variant_count = join_parts(tmp / SERVED_DIR, VARIANTS_TABLE, shares)
+            write_parts_on_spark(spark, tmp, counts, plan, block_rows)
+        shares = [tmp / PARTS_DIR / f"{part:05d}" for part in range(len(plan))]
+        variant_count = join_parts(tmp / SERVED_DIR, VARIANTS_TABLE, shares)
+    except BaseException:  # a release not made leaves nothing behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(tmp / PARTS_DIR)
+    for leftover in (tmp / FREQUENCIES_FILE).glob(".*.partial"):  # of attempts killed midway
+        leftover.unlink()
     write_table(tmp / SERVED_DIR, COVERAGE_TABLE, coverage, "chrom", "start", block_rows)
     pq.write_table(coverage, tmp / COVERAGE_FILE, compression="zstd", row_group_size=ROW_GROUP)
     pq.write_table(_genomes_table(state, withheld), tmp / GENOMES_FILE)

@@ -53,10 +53,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import errno
 import functools
 import itertools
 import json
 import os
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -372,7 +374,15 @@ def _append(out: Any, path: Path) -> int:
     with open(path, "rb") as source:
         done = 0
         while done < size:
-            copied = os.copy_file_range(source.fileno(), out.fileno(), size - done)
+            try:
+                copied = os.copy_file_range(source.fileno(), out.fileno(), size - done)
+            except OSError as exc:  # a file system without it (some network or FUSE ones)
+                if exc.errno not in (errno.EXDEV, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+                source.seek(done)
+                shutil.copyfileobj(source, out)
+                out.flush()
+                return size
             if copied == 0:
                 raise MedfollowError(f"served layout: {path.name} shrank while being joined")
             done += copied

@@ -422,3 +422,40 @@ def test_a_lost_chunk_file_is_refused_in_one_line_on_spark(spark: Any, tmp_path:
         remove_persons(store, ["person-G0"], spark=spark)
     assert "\n" not in str(refused.value)
     assert store.current_generation() == before.generation
+
+
+def test_a_part_the_executors_cannot_write_is_refused_in_one_line(
+    spark: Any, delivery: Path, reference: Path, tmp_path: Path
+) -> None:
+    """An error on an executor that is not a refusal (here a block size of 0) comes back as
+    one line naming it; the release being written is removed and the previous one stays in
+    force. And a second attempt at a part, as Spark may run one, writes it again whole, a
+    killed attempt's leftovers never reaching the release."""
+    from genomics_variants.contributions.chunks import chunked
+    from genomics_variants.frequencies.release import (
+        FREQUENCIES_FILE,
+        current_release,
+        write_part,
+        write_release,
+    )
+    from medfollow_core.errors import MedfollowError
+
+    store = Store(tmp_path / "store", chunk_bits=SMALL_CHUNKS)
+    ingest_files(store, [delivery / "joint" / "cohort.vcf.gz"], reference, key=load_key())
+    first = write_release(store, store.load(), part_variants=200)
+    with pytest.raises(MedfollowError, match=r"part \d+ of the release: \w+Error") as refused:
+        write_release(store, store.load(), part_variants=200, block_rows=0, spark=spark)
+    assert "\n" not in str(refused.value) and "Traceback" not in str(refused.value)
+    assert current_release(store).release_id == first.release_id  # type: ignore[union-attr]
+    assert not list(store.releases_dir.glob(".*"))
+
+    folder = tmp_path / "attempts"
+    folder.mkdir()
+    counts = chunked(store.load().counts, store.chunk_bits)
+    chunks = [number for number, _ in counts.sizes()][:3]
+    rows = write_part(folder, 0, counts, chunks, 8)
+    once = (folder / FREQUENCIES_FILE / "part-00000.parquet").read_bytes()
+    (folder / FREQUENCIES_FILE / ".part-00000.killed.partial").write_bytes(once[:100])
+    assert write_part(folder, 0, counts, chunks, 8) == rows  # the share in place stays
+    assert (folder / FREQUENCIES_FILE / "part-00000.parquet").read_bytes() == once
+    assert sorted(p.name for p in (folder / ".parts").iterdir()) == ["00000"]

@@ -3,7 +3,9 @@ Parquet tables say, in bounded memory."""
 
 from __future__ import annotations
 
+import errno
 import itertools
+import os
 import shutil
 from pathlib import Path
 
@@ -257,6 +259,16 @@ def test_parts_joined_read_as_the_table_written_whole(tmp_path: Path) -> None:
         assert joined.rows_at(key) == whole.rows_at(key), position
         assert joined.row_at_or_before(key) == whole.row_at_or_before(key), position
     assert joined.rows_between(key_of("chr3", 20), key_of("chr3", 33)) == range(38, 66)
+
+    def unsupported(*args: object) -> int:  # as on a file system without copy_file_range
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "copy_file_range", unsupported)
+        join_parts(tmp_path / "copied", "t", parts)
+    for suffix in ("blocks", "index", "json"):
+        copied = (tmp_path / "copied" / f"t.{suffix}").read_bytes()
+        assert copied == (tmp_path / "joined" / f"t.{suffix}").read_bytes()
     (tmp_path / "p3" / "t.json").write_text(
         (tmp_path / "p3" / "t.json").read_text().replace('"int32"', '"int64"')
     )
