@@ -180,7 +180,7 @@ def spark_add(
     written as `generation`'s, beside `previous`'s."""
     if not new:
         return previous
-    rows, cells = _change_rows(spark, [u for b in new for u in _units(store, b)], samples)
+    rows, genome_cells = _change_rows(spark, [u for b in new for u in _units(store, b)], samples)
     listed = _listed(rows)
     new_variants = listed.select(*VARIANT).distinct()
     with_blocks = [b.batch_id for b in new if b.kind in BLOCK_KINDS]
@@ -206,7 +206,7 @@ def spark_add(
                 listed,
             ),
         ]
-    return _updated(spark, rows, block_sums, previous, generation, sign=1, broadcast=cells)
+    return _updated(spark, rows, block_sums, previous, generation, sign=1, broadcast=genome_cells)
 
 
 def spark_subtract(
@@ -230,7 +230,7 @@ def spark_subtract(
     if not removals:
         return previous
     units = [u for r in removals for u in _removal_units(store, r)]
-    rows, cells = _change_rows(spark, units, samples)
+    rows, genome_cells = _change_rows(spark, units, samples)
     listed = _listed(rows)
     with_blocks = [r.batch.batch_id for r in removals if r.batch.kind in BLOCK_KINDS]
     block_sums = []
@@ -238,7 +238,7 @@ def spark_subtract(
         cells = _column_map(samples, "batch_id", "cell")
         known = _known(spark, previous)
         block_sums.append(_block_sums(spark, store, with_blocks, cells, known, listed))
-    return _updated(spark, rows, block_sums, previous, generation, sign=-1, broadcast=cells)
+    return _updated(spark, rows, block_sums, previous, generation, sign=-1, broadcast=genome_cells)
 
 
 def _units(
