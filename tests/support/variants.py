@@ -231,3 +231,13 @@ def evict(folder: Path) -> None:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)
+
+
+def one_genome_of_each_kind(delivery: Path, manifest_rows: list[dict[str, str]]) -> list[str]:
+    """A genome of the test delivery's joint VCF, one of its gVCFs and one of its plain VCFs
+    with callable regions: what a release leaving genomes out must subtract in each way."""
+    return [
+        next(r["genome_id"] for r in manifest_rows if r["vcf_file"].startswith("joint")),
+        sorted((delivery / "per_sample").glob("*.g.vcf.gz"))[0].name.removesuffix(".g.vcf.gz"),
+        next(r["genome_id"] for r in manifest_rows if r["callable_bed"]),
+    ]

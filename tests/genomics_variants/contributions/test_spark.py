@@ -27,7 +27,12 @@ from genomics_variants.contributions.store import BATCHES_SCHEMA, SAMPLES_SCHEMA
 from genomics_variants.frequencies.release import frequency_table
 from genomics_variants.sites import Sites
 from medfollow_core.pseudonymise import load_key
-from support.variants import Handcrafted, assert_same_aggregate, java_runs_spark
+from support.variants import (
+    Handcrafted,
+    assert_same_aggregate,
+    java_runs_spark,
+    one_genome_of_each_kind,
+)
 
 SMALL_CHUNKS = 14  # 16 kb: the synthetic delivery's 0.7 Mb falls in dozens of chunks
 
@@ -385,11 +390,7 @@ def test_a_release_written_by_the_executors_is_the_single_process_release(
 
     store = Store(tmp_path / "store", chunk_bits=SMALL_CHUNKS)
     ingest_files(store, [delivery], reference, key=load_key(), workers=2)
-    leaving = [
-        next(r["genome_id"] for r in manifest_rows if r["vcf_file"].startswith("joint")),
-        sorted((delivery / "per_sample").glob("*.g.vcf.gz"))[0].name.removesuffix(".g.vcf.gz"),
-        next(r["genome_id"] for r in manifest_rows if r["callable_bed"]),
-    ]
+    leaving = one_genome_of_each_kind(delivery, manifest_rows)
     view = without_genomes(store, store.load(), leaving)
     here = write_release(store, view, part_variants=100, block_rows=8)
     there = write_release(store, view, part_variants=100, block_rows=8, spark=spark)

@@ -14,6 +14,7 @@ from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.release import current_release, list_releases, write_release
 from genomics_variants.frequencies.strata import STRATA, column
 from medfollow_core.pseudonymise import load_key
+from support.variants import one_genome_of_each_kind
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +75,7 @@ def test_a_release_is_written_chunk_by_chunk_as_the_whole_table(
     from genomics_variants.frequencies.query import FrequencyIndex
     from genomics_variants.frequencies.release import ROW_GROUP, frequency_table
 
-    by_file = {r["genome_id"]: r["vcf_file"] for r in manifest_rows}
-    leaving = [
-        next(g for g, f in by_file.items() if f.startswith("joint")),
-        sorted((delivery / "per_sample").glob("*.g.vcf.gz"))[0].name.removesuffix(".g.vcf.gz"),
-        next(r["genome_id"] for r in manifest_rows if r["callable_bed"]),
-    ]
+    leaving = one_genome_of_each_kind(delivery, manifest_rows)
     store = Store(tmp_path / "store", chunk_bits=14)
     ingest_files(store, [delivery], reference, key=load_key(), workers=2)
     assert len(store.load().chunks.files) > 10
