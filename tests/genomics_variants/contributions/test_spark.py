@@ -393,7 +393,10 @@ def test_a_release_written_by_the_executors_is_the_single_process_release(
     leaving = one_genome_of_each_kind(delivery, manifest_rows)
     view = without_genomes(store, store.load(), leaving)
     here = write_release(store, view, part_variants=100, block_rows=8)
+    pickled = Path(spark.sparkContext._temp_dir)  # where pyspark pickles a broadcast
+    before = set(pickled.rglob("*"))
     there = write_release(store, view, part_variants=100, block_rows=8, spark=spark)
+    assert set(pickled.rglob("*")) == before  # the withheld genomes' codes are not left there
     assert len(there.frequency_files()) > 5
     files = sorted(p.relative_to(here.folder) for p in here.folder.rglob("*") if p.is_file())
     assert files == sorted(
