@@ -207,7 +207,10 @@ class InMemory:
     bits: int
 
     def sizes(self) -> list[tuple[int, int]]:
-        return [(number, len(part)) for number, part in split(self.aggregate, self.bits)]
+        numbers, counts = np.unique(
+            chunk_numbers(self.aggregate.sites, self.bits), return_counts=True
+        )
+        return list(zip(numbers.tolist(), counts.tolist(), strict=True))
 
     def parts(self, numbers: Collection[int] | None = None) -> Iterator[tuple[int, Aggregate]]:
         wanted = None if numbers is None else set(numbers)

@@ -64,6 +64,7 @@ from genomics_variants.frequencies.discipline import Released
 from genomics_variants.frequencies.served import (
     BLOCK_ROWS,
     SERVED_DIR,
+    Layout,
     is_current,
     join_parts,
     layout_of,
@@ -191,7 +192,7 @@ def write_part(
     lost) never write into one file: a killed attempt leaves only its own leftovers, and
     of two that finish, the first share renamed in stays (both hold the same bytes)."""
     schema = release_schema()
-    layout = layout_of(schema, "chrom", "pos", "int32", RATIO_COLUMNS)  # counts are int32
+    layout = _variants_layout(schema)
     target = folder / FREQUENCIES_FILE
     target.mkdir(exist_ok=True)
     (folder / PARTS_DIR).mkdir(exist_ok=True)
@@ -209,6 +210,11 @@ def write_part(
     except OSError:  # another attempt's share is in place already
         shutil.rmtree(share, ignore_errors=True)
     return rows
+
+
+def _variants_layout(schema: pa.Schema) -> Layout:
+    """The served layout of a release table (its counts are int32; AF divided out)."""
+    return layout_of(schema, "chrom", "pos", "int32", RATIO_COLUMNS)
 
 
 def release_schema() -> pa.Schema:
@@ -402,8 +408,7 @@ def write_served(
     """A release table, given in parts in genome order, and its coverage table in the
     served layout in `folder/served` (served.py); returns its rows. `schema`: the parts'
     (this version's release schema by default)."""
-    schema = release_schema() if schema is None else schema
-    layout = layout_of(schema, "chrom", "pos", "int32", RATIO_COLUMNS)  # counts are int32
+    layout = _variants_layout(release_schema() if schema is None else schema)
     target = folder / SERVED_DIR
     rows = write_blocks(target, VARIANTS_TABLE, parts, layout, block_rows=block_rows)
     if coverage is not None:
