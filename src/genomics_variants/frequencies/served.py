@@ -571,7 +571,11 @@ def nonblocking() -> Iterator[None]:
 
 
 def _read_if_cached(fd: int, size: int, offset: int) -> bytearray | None:
-    """pread with RWF_NOWAIT: the bytes if the page cache holds them all, else None."""
+    """pread with RWF_NOWAIT: the bytes if the page cache holds them all, else None.
+
+    For a page not cached the kernel starts its read-ahead without waiting; on a disk that
+    answers at once the page may be there when it looks again, and the bytes come back.
+    That is no stall, so it is not a miss either: None means the read would have waited."""
     buffer = bytearray(size)
     try:
         done = os.preadv(fd, [buffer], offset, os.RWF_NOWAIT)

@@ -20,7 +20,7 @@ from genomics_variants.contributions.store import Store
 from genomics_variants.frequencies.query import FrequencyIndex
 from genomics_variants.frequencies.release import current_release
 from genomics_variants.frequencies.served import SERVED_DIR
-from support.variants import evict, release_columns
+from support.variants import cold_tries, evict, release_columns
 
 
 def _beacon_params(variant: str, name_style: str = "chr") -> dict[str, str]:
@@ -239,7 +239,8 @@ def test_an_answer_whose_block_is_on_disk_is_the_same(api: dict[str, object]) ->
 
 def _threads_answering_cold(api: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The threads that worked out a controlled /variants answer (one per attempt) by a
-    fresh server over a release evicted from the page cache."""
+    fresh server over a release evicted from the page cache, on the first try where the
+    first attempt met the disk (see `cold_tries`)."""
     store: Store = api["store"]  # type: ignore[assignment]
     threads: list[int] = []
     original = app_module.lookup
@@ -251,10 +252,13 @@ def _threads_answering_cold(api: dict[str, object], monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(app_module, "lookup", recording)
     release = current_release(store)
     assert release is not None
-    evict(release.folder / SERVED_DIR)
-    cold = TestClient(create_app(store.root))
-    answer = cold.get(f"/variants/{api['common']}", headers=_auth(api["controlled"]))
-    assert answer.status_code == 200 and answer.json()["exists"] is True
+    for _ in cold_tries(release.folder / SERVED_DIR):
+        threads.clear()
+        cold = TestClient(create_app(store.root))
+        answer = cold.get(f"/variants/{api['common']}", headers=_auth(api["controlled"]))
+        assert answer.status_code == 200 and answer.json()["exists"] is True
+        if len(threads) >= 2:
+            break
     return threads
 
 
@@ -265,7 +269,7 @@ def test_a_block_on_disk_is_waited_for_in_a_thread_and_the_answer_worked_out_on_
     out again on the loop's thread once its block is in memory, so no answer's Python work
     competes with the loop for the interpreter lock."""
     threads = _threads_answering_cold(api, monkeypatch)
-    assert len(threads) >= 2, "the first attempt should have found its block on disk"
+    assert len(threads) >= 2, "no try's first attempt found its block on disk"
     assert len(set(threads)) == 1
 
 
