@@ -32,17 +32,19 @@ $(SYNCED): uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --extra synthetic --extra spark --quiet
 	@touch $@
 
-# bcftools/tabix/samtools are the reference tools the genomics tests compare against; wrk is
+# bcftools/tabix/samtools/bedtools are the reference tools the genomics tests compare against
+# (bedtools unionbedg: the coverage table); wrk is
 # the load generator of the API benchmark; Java runs Spark (the aggregation test). Installed
 # when we can (root with apt-get);
 # otherwise those comparisons skip with a reason.
 reference-tools:
 	@if ! command -v bcftools >/dev/null 2>&1 || ! command -v tabix >/dev/null 2>&1 \
+	    || ! command -v bedtools >/dev/null 2>&1 \
 	    || ! command -v wrk >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1 \
 	    || ! [ -x /usr/bin/time ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing bcftools, tabix, samtools, wrk, GNU time, Java 17 for Spark (apt-get)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bcftools tabix samtools wrk time openjdk-17-jre-headless >/dev/null) \
+	    echo "installing bcftools, tabix, samtools, bedtools, wrk, GNU time, Java 17 for Spark (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bcftools tabix samtools bedtools wrk time openjdk-17-jre-headless >/dev/null) \
 	      || echo "could not install reference tools; their comparisons will be skipped"; \
 	  else echo "reference tools missing and not root: their comparisons will be skipped"; fi; \
 	fi

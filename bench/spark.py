@@ -3,7 +3,8 @@ Spark cores, on the bench cohort of bench/variants.py; and adding and removing g
 store of 5,000 with Spark.
 
     python -m bench.spark [--samples 5000] [--megabases 2] [--repeats 3] [--workdir DIR]
-        [--store-genomes 5000] [--release-variants 2000000] [--only aggregate|changes|release]
+        [--store-genomes 5000] [--release-variants 2000000] [--coverage-genomes 200]
+        [--only aggregate|changes|release|coverage]
 
 1. The joint VCF of the bench cohort (about 4,000 genomes x 10,900 variants) is ingested
    once into a store; then the aggregate is computed from the stored contributions by
@@ -27,6 +28,12 @@ store of 5,000 with Spark.
    best of `--repeats`; every Spark release is checked equal to the in-process one, file
    by file. And the peak RSS of a fresh process writing it in parts, against one holding
    the whole table as releases were written before (GNU time, as bench/variants.py).
+4. The coverage table of a release (AN at every callable site) from `--coverage-genomes`
+   (200) gVCFs' reference blocks written directly (GQ-banded: a block every ~1 kb on
+   average, 50 Mb over chr1-chr5, so 50,000 blocks a genome; sex and region drawn), by
+   this process and by Spark's executors on `local[1]` and `local[2]`, best of
+   `--repeats`; every Spark table is checked equal to the in-process one, file by file,
+   and the peak RSS of a fresh process writing it is reported.
 """
 
 from __future__ import annotations
@@ -300,7 +307,6 @@ def release_once(root: str, whole: bool) -> None:
 def releases(work: Path, variants: int, repeats: int) -> bool:
     """Part 3: a release written in parts by this process and by Spark's executors; True if
     every Spark release equals the in-process one, file by file."""
-    from genomics_variants.contributions.spark import spark_session
     from genomics_variants.frequencies.release import RELEASE_FILE, write_release
 
     root = work / "release-store"
@@ -337,18 +343,154 @@ def releases(work: Path, variants: int, repeats: int) -> bool:
         f"  peak RSS of a fresh process writing it: in parts {peaks[False] / 2**20:,.0f} MB, "
         f"from the whole table {peaks[True] / 2**20:,.0f} MB"
     )
+    equal = _on_spark(once, local[0][1], repeats, "release")
+    shutil.rmtree(root, ignore_errors=True)
+    return equal
+
+
+COVERAGE_CONTIGS = ("chr1", "chr2", "chr3", "chr4", "chr5")
+COVERAGE_SPAN = 10_000_000  # bases of each contig covered
+
+
+def _coverage_store(root: Path, genomes: int) -> tuple[Store, Any]:
+    """A store holding only `genomes` gVCFs' blocks files (no counts) and a state naming
+    them: what the coverage table is made from."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from genomics_variants.contributions.cells import N_CELLS
+    from genomics_variants.contributions.store import BATCHES_SCHEMA, SAMPLES_SCHEMA
+    from genomics_variants.vcf.genotypes import ADJ, PLOIDY_SHIFT
+
+    rng = np.random.default_rng(7)
+    store = Store(root)
+    samples, batches = [], []
+    for g in range(genomes):
+        batch_id = f"gvcf{g:05d}"
+        chrom, start, end = [], [], []
+        for name in COVERAGE_CONTIGS:
+            lengths = rng.geometric(1 / 1000, COVERAGE_SPAN // 1000)
+            gaps = rng.integers(0, 2, len(lengths)) * rng.integers(1, 50, len(lengths))
+            starts = 1 + np.cumsum(lengths + gaps) - (lengths + gaps)
+            inside = starts + lengths - 1 <= COVERAGE_SPAN
+            chrom.append(np.full(int(inside.sum()), name))
+            start.append(starts[inside])
+            end.append((starts + lengths - 1)[inside])
+        n = sum(len(s) for s in start)
+        passing = np.where(rng.random(n) < 0.95, ADJ, 0)
+        code = ((2 << PLOIDY_SHIFT) | passing).astype(np.uint8)
+        store.blocks_file(batch_id).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(
+            pa.table(
+                {
+                    "chrom": pa.array(np.concatenate(chrom), pa.string()),
+                    "start": pa.array(np.concatenate(start), pa.int64()),
+                    "end": pa.array(np.concatenate(end), pa.int64()),
+                    "code": pa.array(code, pa.uint8()),
+                }
+            ),
+            store.blocks_file(batch_id),
+        )
+        batches.append({"batch_id": batch_id, "kind": "gvcf", "file_name": f"{batch_id}.g.vcf"})
+        cell = int(rng.integers(0, N_CELLS))
+        samples.append({"genome_id": batch_id, "batch_id": batch_id, "cell": cell})
+    pq.write_table(pa.Table.from_pylist(samples, SAMPLES_SCHEMA), root / "samples.parquet")
+    pq.write_table(pa.Table.from_pylist(batches, BATCHES_SCHEMA), root / "batches.parquet")
+    return store, _coverage_state(root)
+
+
+def _coverage_state(root: Path) -> Any:
+    """The state naming the bench store's gVCFs (_coverage_store)."""
+    import pyarrow.parquet as pq
+
+    from genomics_variants.contributions.aggregate import Aggregate
+    from genomics_variants.contributions.store import State
+
+    samples, batches = (pq.read_table(root / f"{t}.parquet") for t in ("samples", "batches"))
+    return State(1, samples, batches, Aggregate.empty())
+
+
+def coverage_once(root: str) -> None:
+    """Write the coverage parts of the bench store at `root` in a fresh process (peak RSS)."""
+    from genomics_variants.frequencies.coverage import write_coverage_parts
+
+    store, state = Store(Path(root)), _coverage_state(Path(root))
+    out = Path(tempfile.mkdtemp(dir=root))
+    write_coverage_parts(store, state, out, 64)
+
+
+def coverage(work: Path, genomes: int, repeats: int) -> bool:
+    """Part 4: the coverage table in this process and on Spark's executors; True if every
+    Spark table equals the in-process one, file by file."""
+    from genomics_variants.frequencies.coverage import write_coverage_parts
+    from genomics_variants.frequencies.spark_coverage import write_coverage_parts_on_spark
+
+    root = work / "coverage-store"
+    shutil.rmtree(root, ignore_errors=True)
+    store, state = _coverage_store(root, genomes)
+    blocks = sum(
+        pq_rows(store.blocks_file(b)) for b in state.batches.column("batch_id").to_pylist()
+    )
+
+    def once(spark: Any) -> tuple[float, dict[str, bytes]]:
+        out = root / "out"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        started = time.perf_counter()
+        if spark is None:
+            write_coverage_parts(store, state, out, 64)
+        else:
+            write_coverage_parts_on_spark(spark, store, state, out, 64)
+        took = time.perf_counter() - started
+        files = {
+            str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
+        }
+        return took, files
+
+    local = [once(None) for _ in range(repeats)]
+    parts = [name for name in local[0][1] if name.endswith(".parquet")]
+    rows = sum(pq_rows(root / "out" / name) for name in parts)
+    code = f"from bench.spark import coverage_once; coverage_once({str(root)!r})"
+    peak = timed([sys.executable, "-c", code], dict(os.environ)).peak_rss
+    print(
+        f"\ncoverage of {genomes:,} gVCFs, {blocks:,} blocks over "
+        f"{len(COVERAGE_CONTIGS) * COVERAGE_SPAN / 1e6:.0f} Mb: {rows:,} intervals in "
+        f"{len(parts):,} parts; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(f"  in process                  {min(t for t, _ in local):7.2f} s")
+    print(f"  peak RSS of a fresh process writing it: {peak / 2**20:,.0f} MB")
+    equal = _on_spark(once, local[0][1], repeats, "table")
+    shutil.rmtree(root, ignore_errors=True)
+    return equal
+
+
+def pq_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def _on_spark(
+    once: Callable[[Any], tuple[float, dict[str, bytes]]],
+    expected: dict[str, bytes],
+    repeats: int,
+    what: str,
+) -> bool:
+    """Time `once` on local[1] and local[2] sessions (best of `repeats`) and print it; True
+    if every run wrote `expected`, file by file."""
+    from genomics_variants.contributions.spark import spark_session
+
     equal = True
     for cores in (1, 2):
         spark = spark_session(f"local[{cores}]", partitions=2 * cores)
         runs = [once(spark) for _ in range(repeats)]
         spark.stop()
-        same = all(files == local[0][1] for _, files in runs)
+        same = all(files == expected for _, files in runs)
         equal = equal and same
         print(
             f"  Spark local[{cores}]              {min(t for t, _ in runs):7.2f} s  "
-            f"(equal to the in-process release, file by file: {same})"
+            f"(equal to the in-process {what}, file by file: {same})"
         )
-    shutil.rmtree(root, ignore_errors=True)
     return equal
 
 
@@ -360,7 +502,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--store-genomes", type=int, default=5000)
     parser.add_argument("--release-variants", type=int, default=2_000_000)
-    parser.add_argument("--only", choices=("aggregate", "changes", "release"))
+    parser.add_argument("--coverage-genomes", type=int, default=200)
+    parser.add_argument("--only", choices=("aggregate", "changes", "release", "coverage"))
     args = parser.parse_args(argv)
     if shutil.which("java") is None:
         raise SystemExit("no Java runtime (make reference-tools installs one)")
@@ -373,6 +516,8 @@ def main(argv: list[str] | None = None) -> None:
             equal = changes(work, args.store_genomes, args.megabases, args.repeats)
         if args.only in (None, "release"):
             equal = releases(work, args.release_variants, args.repeats) and equal
+        if args.only in (None, "coverage"):
+            equal = coverage(work, args.coverage_genomes, args.repeats) and equal
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -67,6 +67,14 @@ def handcrafted(tmp_path_factory: pytest.TempPathFactory) -> Handcrafted:
 
 
 @pytest.fixture(scope="session")
+def bedtools() -> str:
+    path = shutil.which("bedtools")
+    if path is None:
+        pytest.skip("bedtools is not installed (make reference-tools)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def bcftools() -> str:
     path = shutil.which("bcftools")
     if path is None:

@@ -484,7 +484,7 @@ def _block_sums(
     batch_cells = spark.createDataFrame(
         [(b, block_cells[b]) for b in batch_ids], "batch_id string, cell int"
     )
-    paths = [str(store.batch_dir(b) / "blocks.parquet") for b in batch_ids]
+    paths = [str(store.blocks_file(b)) for b in batch_ids]
     blocks = (
         spark.read.parquet(*paths)
         .withColumn("batch_id", F.regexp_extract(F.input_file_name(), BATCH_OF_BLOCKS_FILE, 1))

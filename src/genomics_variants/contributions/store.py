@@ -454,13 +454,30 @@ class Store:
         )
 
     def batch_blocks(self, batch_id: str) -> Blocks:
-        table = pq.read_table(self.batch_dir(batch_id) / "blocks.parquet")
+        return read_blocks(self.blocks_file(batch_id))
+
+    def blocks_file(self, batch_id: str) -> Path:
+        """A batch's blocks (gVCF reference blocks, or callable regions); a Spark executor
+        reads it by this path with read_blocks."""
+        return self.batch_dir(batch_id) / "blocks.parquet"
+
+
+def read_blocks(path: Path) -> Blocks:
+    """A batch's blocks file (Store.blocks_file); one missing or damaged is refused in one
+    line naming its batch."""
+    try:
+        table = pq.read_table(path)
         return Blocks(
             table.column("chrom").to_numpy(zero_copy_only=False).astype(str),
             table.column("start").to_numpy(),
             table.column("end").to_numpy(),
             table.column("code").to_numpy().astype(np.uint8),
         )
+    except (OSError, pa.ArrowException, KeyError) as exc:
+        raise MedfollowError(
+            f"the blocks file of {path.parent.name} is missing or damaged "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _row_groups(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from psycopg import sql
 
 from genomics_variants.frequencies.release import Release
@@ -119,9 +118,10 @@ def publish(url: str, release: Release, *, keep_previous: bool = True) -> int:
                 copy_table(conn, sql.Identifier("variants", "frequencies"), rows)
             loaded += rows.num_rows
         conn.execute("delete from variants.coverage where release_id = %s", (release.release_id,))
-        coverage = coverage_rows(release.release_id, pq.read_table(release.coverage))
-        if coverage.num_rows:
-            copy_table(conn, sql.Identifier("variants", "coverage"), coverage)
+        for group in release.coverage_row_groups():
+            coverage = coverage_rows(release.release_id, group)
+            if coverage.num_rows:
+                copy_table(conn, sql.Identifier("variants", "coverage"), coverage)
         previous = conn.execute(
             "select release_id from variants.releases where is_current and release_id <> %s",
             (release.release_id,),

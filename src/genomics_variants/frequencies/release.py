@@ -4,7 +4,8 @@ A release is `releases/<release_id>/frequencies.parquet/` (one row per variant w
 among raw genotypes or seen in a sample of unknown coverage, in genome order; `variant_id`,
 `chrom`, `pos`, `ref`, `alt` and the fields of strata.py: a Parquet dataset of parts
 `part-00000.parquet`, ... in genome order, as Spark writes one; releases before 2026-12-02
-have one file there), `coverage.parquet` (AN at every callable site, coverage.py),
+have one file there), `coverage.parquet/` (AN at every callable site, coverage.py: a
+dataset of a part per chunk with callable sites; one file before 2026-12-03),
 `genomes.parquet` (internal, never served: the genome ids it counts and those it withheld,
 for the release discipline of discipline.py), `served/` (the same two tables in the layout
 the API reads them from, served.py) and `release.json`:
@@ -42,7 +43,6 @@ import json
 import os
 import re
 import shutil
-import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,8 +59,14 @@ from genomics_variants.contributions.cells import N_CELLS, REGIONS, SEXES
 from genomics_variants.contributions.chunks import ChunkedCounts, chunked, concat
 from genomics_variants.contributions.measures import N_MEASURES
 from genomics_variants.contributions.store import State, Store
-from genomics_variants.frequencies.coverage import COVERAGE_FILE, coverage_table
+from genomics_variants.frequencies.coverage import (
+    COVERAGE_FILE,
+    COVERAGE_PARTS_DIR,
+    COVERAGE_TABLE,
+    write_coverage_parts,
+)
 from genomics_variants.frequencies.discipline import Released
+from genomics_variants.frequencies.parts import part_attempt
 from genomics_variants.frequencies.served import (
     BLOCK_ROWS,
     SERVED_DIR,
@@ -96,7 +102,6 @@ PART_VARIANTS = 1 << 22
 at 650 M variants, one for a demo store)."""
 PARTS_DIR = ".parts"  # each part's share of the served layout, until joined
 VARIANTS_TABLE = "frequencies"  # the served tables (served.py)
-COVERAGE_TABLE = "coverage"
 
 
 @dataclass(frozen=True)
@@ -115,25 +120,40 @@ class Release:
 
     def frequency_files(self) -> list[Path]:
         """The Parquet files of the frequency table, in genome order."""
-        path = self.frequencies
-        if not path.is_dir():
-            return [path]
-        return sorted(path.glob("part-*.parquet"), key=lambda p: int(p.stem.removeprefix("part-")))
+        return _table_files(self.frequencies)
 
     def frequency_row_groups(self) -> Iterator[pa.Table]:
         """The frequency table a Parquet row group at a time, in genome order."""
-        for path in self.frequency_files():
-            file = pq.ParquetFile(path)
-            for group in range(file.num_row_groups):
-                yield file.read_row_group(group)
+        return _row_groups(self.frequency_files())
 
     @property
     def coverage(self) -> Path:
+        """The coverage table (coverage.py): a folder of Parquet parts, one per chunk with
+        callable sites (one file in older releases)."""
         return self.folder / COVERAGE_FILE
+
+    def coverage_row_groups(self) -> Iterator[pa.Table]:
+        """The coverage table a Parquet row group at a time, in genome order."""
+        return _row_groups(_table_files(self.coverage))
 
     @property
     def sample_count(self) -> int:
         return int(self.meta["sample_count"])
+
+
+def _table_files(path: Path) -> list[Path]:
+    """The Parquet files of a release table written in parts, in genome order (their
+    numbers'), or the table's one file in a release made before parts."""
+    if not path.is_dir():
+        return [path]
+    return sorted(path.glob("part-*.parquet"), key=lambda p: int(p.stem.removeprefix("part-")))
+
+
+def _row_groups(files: Iterable[Path]) -> Iterator[pa.Table]:
+    for path in files:
+        file = pq.ParquetFile(path)
+        for group in range(file.num_row_groups):
+            yield file.read_row_group(group)
 
 
 def frequency_table(state: State) -> pa.Table:
@@ -185,30 +205,18 @@ def write_part(
     """Part `number` of a release being written in `folder`: the frequencies of `chunks` as
     `frequencies.parquet/part-<number>.parquet` and as a served table in
     `.parts/<number>` (joined later); returns its rows. Run in this process or on a Spark
-    executor (on storage shared with the driver).
-
-    Each attempt writes under names of its own and renames its files into place when done,
-    so two attempts at one Spark task (speculation, a task re-run from an executor taken for
-    lost) never write into one file: a killed attempt leaves only its own leftovers, and
-    of two that finish, the first share renamed in stays (both hold the same bytes)."""
+    executor (on storage shared with the driver), each attempt under names of its own
+    (parts.py)."""
     schema = release_schema()
     layout = _variants_layout(schema)
-    target = folder / FREQUENCIES_FILE
-    target.mkdir(exist_ok=True)
-    (folder / PARTS_DIR).mkdir(exist_ok=True)
-    attempt = uuid.uuid4().hex
-    parquet = target / f".part-{number:05d}.{attempt}.partial"
-    share = folder / PARTS_DIR / f".{number:05d}.{attempt}.partial"
-    tables = _fields(counts.parts(chunks) if chunks else iter(()))
-    with pq.ParquetWriter(parquet, schema, compression="zstd") as out:
-        rows = write_blocks(
-            share, VARIANTS_TABLE, _written(tables, out), layout, block_rows=block_rows
-        )
-    parquet.replace(target / f"part-{number:05d}.parquet")
-    try:
-        share.rename(folder / PARTS_DIR / f"{number:05d}")
-    except OSError:  # another attempt's share is in place already
-        shutil.rmtree(share, ignore_errors=True)
+    name = f"{number:05d}"
+    attempt = part_attempt(folder, FREQUENCIES_FILE, PARTS_DIR, f"part-{name}.parquet", name)
+    with attempt as (parquet, share):
+        tables = _fields(counts.parts(chunks) if chunks else iter(()))
+        with pq.ParquetWriter(parquet, schema, compression="zstd") as out:
+            rows = write_blocks(
+                share, VARIANTS_TABLE, _written(tables, out), layout, block_rows=block_rows
+            )
     return rows
 
 
@@ -340,7 +348,6 @@ def write_release(
     frequencies are written in parts (of `part_variants`), by this process one after
     another or by Spark's executors given a `spark` session: to Parquet and to the served
     layout in one pass, in the memory of ROW_GROUP variants or one chunk."""
-    coverage = coverage_table(store, state)
     store.releases_dir.mkdir(parents=True, exist_ok=True)
     existing = list_releases(store)
     number = int(existing[-1].release_id.removeprefix("r")) + 1 if existing else 1
@@ -356,20 +363,27 @@ def write_release(
         if spark is None:
             for part, chunks in enumerate(plan):
                 write_part(tmp, part, counts, chunks, block_rows)
+            covered = write_coverage_parts(store, state, tmp, block_rows)
         else:
+            from genomics_variants.frequencies.spark_coverage import (
+                write_coverage_parts_on_spark,
+            )
             from genomics_variants.frequencies.spark_parts import write_parts_on_spark
 
             write_parts_on_spark(spark, tmp, counts, plan, block_rows)
+            covered = write_coverage_parts_on_spark(spark, store, state, tmp, block_rows)
         shares = [tmp / PARTS_DIR / f"{part:05d}" for part in range(len(plan))]
         variant_count = join_parts(tmp / SERVED_DIR, VARIANTS_TABLE, shares)
+        coverage_shares = [tmp / COVERAGE_PARTS_DIR / str(chunk) for chunk in covered]
+        callable_intervals = join_parts(tmp / SERVED_DIR, COVERAGE_TABLE, coverage_shares)
     except BaseException:  # a release not made leaves nothing behind
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shutil.rmtree(tmp / PARTS_DIR)
-    for leftover in (tmp / FREQUENCIES_FILE).glob(".*.partial"):  # of attempts killed midway
-        leftover.unlink()
-    write_table(tmp / SERVED_DIR, COVERAGE_TABLE, coverage, "chrom", "start", block_rows)
-    pq.write_table(coverage, tmp / COVERAGE_FILE, compression="zstd", row_group_size=ROW_GROUP)
+    for shares_dir in (PARTS_DIR, COVERAGE_PARTS_DIR):
+        shutil.rmtree(tmp / shares_dir)
+    for table in (FREQUENCIES_FILE, COVERAGE_FILE):
+        for leftover in (tmp / table).glob(".*.partial"):  # of attempts killed midway
+            leftover.unlink()
     pq.write_table(_genomes_table(state, withheld), tmp / GENOMES_FILE)
     created = datetime.now(UTC)
     meta: dict[str, object] = {
@@ -380,7 +394,7 @@ def write_release(
         "sample_count": state.sample_count,
         "samples_by_stratum": _sample_counts(state),
         "variant_count": variant_count,
-        "callable_intervals": coverage.num_rows,
+        "callable_intervals": callable_intervals,
         "store_generation": state.generation,
         "qc": sorted(set(state.batches.column("qc").to_pylist())),
         "strata": list(STRATA),

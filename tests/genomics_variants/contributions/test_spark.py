@@ -398,6 +398,7 @@ def test_a_release_written_by_the_executors_is_the_single_process_release(
     there = write_release(store, view, part_variants=100, block_rows=8, spark=spark)
     assert set(pickled.rglob("*")) == before  # the withheld genomes' codes are not left there
     assert len(there.frequency_files()) > 5
+    assert len(list(there.coverage.glob("part-*.parquet"))) > 3  # coverage written in parts
     files = sorted(p.relative_to(here.folder) for p in here.folder.rglob("*") if p.is_file())
     assert files == sorted(
         p.relative_to(there.folder) for p in there.folder.rglob("*") if p.is_file()
@@ -463,3 +464,26 @@ def test_a_part_the_executors_cannot_write_is_refused_in_one_line(
     assert write_part(folder, 0, counts, chunks, 8) == rows  # the share in place stays
     assert (folder / FREQUENCIES_FILE / "part-00000.parquet").read_bytes() == once
     assert sorted(p.name for p in (folder / ".parts").iterdir()) == ["00000"]
+
+
+def test_a_blocks_file_the_executors_cannot_read_is_refused_in_one_line(
+    spark: Any, delivery: Path, reference: Path, tmp_path: Path
+) -> None:
+    """The coverage table is worked out on the executors from every genome's blocks; one
+    they cannot read (here damaged) refuses the release in one line naming its batch, as
+    in this process, and the previous release stays in force."""
+    from genomics_variants.frequencies.coverage import block_batches
+    from genomics_variants.frequencies.release import current_release, write_release
+    from medfollow_core.errors import MedfollowError
+
+    store = Store(tmp_path / "store", chunk_bits=SMALL_CHUNKS)
+    ingest_files(store, [delivery], reference, key=load_key(), workers=2)
+    first = write_release(store, store.load(), spark=spark)
+    batch_id, _ = block_batches(store.load())[0]
+    store.blocks_file(batch_id).write_bytes(b"PAR1 not parquet")
+    for session in (None, spark):  # in this process too
+        with pytest.raises(MedfollowError, match=r"the blocks file of batch=\S+ is missing") as no:
+            write_release(store, store.load(), spark=session)
+        assert "\n" not in str(no.value) and "Traceback" not in str(no.value)
+    assert current_release(store).release_id == first.release_id  # type: ignore[union-attr]
+    assert not list(store.releases_dir.glob(".*"))
