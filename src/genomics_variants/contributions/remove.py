@@ -30,7 +30,7 @@ from genomics_variants.contributions.aggregate import (
     subtract,
 )
 from genomics_variants.contributions.chunks import Chunks, Less, chunked
-from genomics_variants.contributions.store import State, Store
+from genomics_variants.contributions.store import State, Store, batch_label
 from genomics_variants.sites import Sites, locate
 from genomics_variants.vcf.genotypes import carried
 from medfollow_core.errors import MedfollowError
@@ -64,7 +64,7 @@ def _contribution(
     stored = np.asarray(state.samples.column("genome_id").to_pylist(), dtype=str)
     at = locate(stored, np.asarray(ids, dtype=str))
     if (at < 0).any():  # a batch's genome the store does not list: the store is damaged
-        raise MedfollowError(f"batch {batch_id} holds genomes the store does not list")
+        raise MedfollowError(f"{batch_label(batch_id)} holds genomes the store does not list")
     cells = state.samples.column("cell").to_numpy()[at]
     blocks = store.batch_blocks(batch_id) if batch["kind"] in BLOCK_KINDS else None
     covered = batch["kind"] != UNKNOWN_COVERAGE_KIND

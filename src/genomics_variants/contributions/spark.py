@@ -87,8 +87,16 @@ CHUNK_ROW = pa.schema(
 )
 
 
-def spark_session(master: str | None = None, *, partitions: int = 8) -> Any:
-    """A Spark session for the aggregation (see the module's docstring for the master)."""
+SHUFFLE_PARTITIONS_PER_CORE = 3
+
+
+def spark_session(master: str | None = None, *, partitions: int | None = None) -> Any:
+    """A Spark session for the aggregation (see the module's docstring for the master).
+
+    Its shuffles (the per-chunk steps: each chunk's change, each chunk's coverage) run in
+    `partitions` tasks; by default SHUFFLE_PARTITIONS_PER_CORE per core the session has at
+    its start, unless the deployment set spark.sql.shuffle.partitions itself. A fixed
+    number (8, before) capped those steps at 8 tasks on a cluster of any size."""
     with warnings.catch_warnings():
         # pyspark 4.3 warns on import that it does not yet fully support pandas 3; nothing
         # here goes through pandas (Arrow both ways)
@@ -97,7 +105,6 @@ def spark_session(master: str | None = None, *, partitions: int = 8) -> Any:
 
     builder = (
         SparkSession.builder.appName("medfollow-variants")
-        .config("spark.sql.shuffle.partitions", str(partitions))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
@@ -116,7 +123,12 @@ def spark_session(master: str | None = None, *, partitions: int = 8) -> Any:
         # (spark-submit then sets the variable from spark.pyspark.python)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    context = session.sparkContext
+    if partitions is None and not context.getConf().contains("spark.sql.shuffle.partitions"):
+        partitions = SHUFFLE_PARTITIONS_PER_CORE * context.defaultParallelism
+    if partitions is not None:
+        session.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    context.setLogLevel("ERROR")
     # py4j's threads log every closed gateway connection at INFO, into whatever stream the
     # process's logging writes to at that moment (a command's JSON output, say)
     logging.getLogger("py4j").setLevel(logging.ERROR)

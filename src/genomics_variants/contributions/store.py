@@ -36,6 +36,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
@@ -85,6 +87,15 @@ SAMPLES_SCHEMA = pa.schema(
         ("added_at", pa.string()),
     ]
 )
+BLOCKS_SCHEMA = pa.schema(
+    [
+        ("chrom", pa.string()),
+        ("start", pa.int64()),
+        ("end", pa.int64()),
+        ("code", pa.uint8()),
+    ]
+)
+"""A batch's blocks file: gVCF reference blocks or callable regions (1-based inclusive)."""
 BATCHES_SCHEMA = pa.schema(
     [
         ("batch_id", pa.string()),
@@ -404,7 +415,8 @@ class Store:
                         "start": pa.array(blocks.start, pa.int64()),
                         "end": pa.array(blocks.end, pa.int64()),
                         "code": pa.array(blocks.code, pa.uint8()),
-                    }
+                    },
+                    schema=BLOCKS_SCHEMA,
                 ),
                 folder / "blocks.parquet",
                 compression="zstd",
@@ -462,22 +474,40 @@ class Store:
         return self.batch_dir(batch_id) / "blocks.parquet"
 
 
+def batch_label(batch_id: str) -> str:
+    """A batch as messages name it. Its id (`<generation>-<number>`, six digits and four)
+    is shaped like a CPR number, so the scrubber every message passes through would mask
+    it: `batch 3 of generation 12` says the same and survives."""
+    found = re.fullmatch(r"(\d+)-(\d+)", batch_id)
+    if found is None:
+        return f"batch {batch_id}"
+    return f"batch {int(found.group(2))} of generation {int(found.group(1))}"
+
+
 def read_blocks(path: Path) -> Blocks:
-    """A batch's blocks file (Store.blocks_file); one missing or damaged is refused in one
-    line naming its batch."""
+    """A batch's blocks file (Store.blocks_file); one missing or damaged (unreadable, or
+    not the columns the store writes, or with gaps) is refused in one line naming it."""
+    label = batch_label(path.parent.name.removeprefix("batch="))
     try:
         table = pq.read_table(path)
-        return Blocks(
-            table.column("chrom").to_numpy(zero_copy_only=False).astype(str),
-            table.column("start").to_numpy(),
-            table.column("end").to_numpy(),
-            table.column("code").to_numpy().astype(np.uint8),
+        damaged = table.schema.remove_metadata() != BLOCKS_SCHEMA or any(
+            column.null_count for column in table.columns
         )
-    except (OSError, pa.ArrowException, KeyError) as exc:
+        if not damaged and table.num_rows:  # positions a contig can hold
+            lowest, highest = pc.min(table.column("start")), pc.max(table.column("end"))
+            damaged = lowest.as_py() < 0 or highest.as_py() >= 1 << 31
+    except (OSError, pa.ArrowException) as exc:
         raise MedfollowError(
-            f"the blocks file of {path.parent.name} is missing or damaged "
-            f"({type(exc).__name__}: {exc})"
+            f"the blocks file of {label} is missing or damaged ({type(exc).__name__})"
         ) from None
+    if damaged:
+        raise MedfollowError(f"the blocks file of {label} is damaged (columns, gaps or positions)")
+    return Blocks(
+        table.column("chrom").to_numpy(zero_copy_only=False).astype(str),
+        table.column("start").to_numpy(),
+        table.column("end").to_numpy(),
+        table.column("code").to_numpy().astype(np.uint8),
+    )
 
 
 def _row_groups(

@@ -11,9 +11,15 @@ start, end, 1-based inclusive) over which the QC-passing AN of every stratum is 
 An interval is a maximal run of constant AN within one genomic chunk (the store's
 `chunk_bits` window, 1 Mb by default, chunks.py): two neighbouring intervals differ in some
 stratum's AN, or meet at a chunk's edge. Cutting at chunk edges (at most one extra row per
-Mb) lets every chunk be worked out alone, by this process one after another or by Spark's
-executors (spark_coverage.py), with the same rows either way: a chunk's rows are a function
-of the blocks that overlap it, cut to it.
+Mb) lets every chunk be worked out alone, by this process one after another (every
+genome's pieces in memory at once: one machine's size) or by Spark's executors
+(spark_coverage.py), with the same rows either way: a chunk's rows are a function of the
+blocks that overlap it, cut to it.
+
+A genome counts at a position by the rule the frequency table counts its blocks by (the
+last block starting at or before the position speaks there, if it reaches it:
+aggregate.block_codes_at), so the two tables agree on who is callable where, however a
+genome's blocks overlap.
 
 Jointly called genomes are left out: a joint VCF speaks only at its records, so their
 callability between records is unknown (at a variant's row the frequency table counts them).
@@ -29,7 +35,7 @@ minimum published), which this table's layout already holds.
 
 A release's coverage is written in parts, one per chunk with callable sites
 (`coverage.parquet/part-<chunk>.parquet`, and each part's share of the served
-layout, joined as the frequencies' are); `coverage_table` gives it whole, for checks.
+layout, joined as the frequencies' are).
 """
 
 from __future__ import annotations
@@ -98,18 +104,16 @@ def block_batches(state: State) -> list[tuple[str, int]]:
 
 
 def pieces(blocks: Blocks, cell: int, bits: int) -> pa.Table:
-    """One genome's QC-passing blocks (ploidy > 0) cut at chunk edges (PIECES_SCHEMA): a
-    block across k chunks becomes k pieces, each inside one chunk."""
-    ploidy = ((blocks.code >> PLOIDY_SHIFT) & 3).astype(np.int64)
-    usable = np.flatnonzero(((blocks.code & ADJ) > 0) & (ploidy > 0))
-    chrom = blocks.chrom[usable]
+    """One genome's callable stretches cut at chunk edges (PIECES_SCHEMA): where a
+    QC-passing block of ploidy > 0 speaks, by the frequency table's rule (speaking_runs),
+    back-to-back stretches of one ploidy taken as one; a stretch across k chunks becomes
+    k pieces, each inside one chunk."""
+    chrom, start, end, ploidy = speaking_runs(blocks)
     names, codes = np.unique(chrom, return_inverse=True)
     rank = np.array([contig_rank(str(n)) for n in names], dtype=np.int64)[codes]
-    start = blocks.start[usable].astype(np.int64)
-    end = blocks.end[usable].astype(np.int64)
     first = ((rank << 32) | start) >> bits
     spans = (((rank << 32) | end) >> bits) - first + 1
-    of = np.repeat(np.arange(len(usable)), spans)
+    of = np.repeat(np.arange(len(start)), spans)
     chunk = first[of] + (np.arange(len(of)) - np.repeat(np.cumsum(spans) - spans, spans))
     window = (chunk << bits) & 0xFFFFFFFF  # the chunk's first position on its contig
     return pa.table(
@@ -119,10 +123,40 @@ def pieces(blocks: Blocks, cell: int, bits: int) -> pa.Table:
             "start": pa.array(np.maximum(start[of], window), pa.int64()),
             "end": pa.array(np.minimum(end[of], window + (1 << bits) - 1), pa.int64()),
             "cell": pa.array(np.full(len(of), cell), pa.int32()),
-            "ploidy": pa.array(ploidy[usable][of], pa.int32()),
+            "ploidy": pa.array(ploidy[of], pa.int32()),
         },
         schema=PIECES_SCHEMA,
     )
+
+
+def speaking_runs(blocks: Blocks) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(chrom, start, end, ploidy) of the stretches where one genome is callable, in
+    genome order: at a position the block that speaks is the last starting at or before it
+    (ties: the last given), if it reaches that far (aggregate.block_codes_at, the rule
+    the frequency table counts a genome's blocks by), and it must pass QC with ploidy > 0.
+    So a genome is counted once at any position, however its blocks overlap; and
+    back-to-back stretches of one ploidy (a gVCF's GQ bands) are one, since they change no
+    AN: at a gVCF's ~3 M blocks that is most of them, gone before anything is shuffled."""
+    if not len(blocks.start):
+        empty = np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=str), empty, empty, empty
+    names, codes = np.unique(blocks.chrom, return_inverse=True)
+    order = np.lexsort((blocks.start, codes))  # stable: equal starts keep their order
+    contig = codes[order]
+    start = blocks.start[order].astype(np.int64)
+    end = blocks.end[order].astype(np.int64)
+    code = blocks.code[order]
+    same_next = np.append(contig[1:] == contig[:-1], False)
+    next_start = np.append(start[1:], 0)
+    end = np.where(same_next, np.minimum(end, next_start - 1), end)
+    ploidy = ((code >> PLOIDY_SHIFT) & 3).astype(np.int64)
+    keep = np.flatnonzero((end >= start) & ((code & ADJ) > 0) & (ploidy > 0))
+    contig, start, end, ploidy = contig[keep], start[keep], end[keep], ploidy[keep]
+    joins = (contig[1:] == contig[:-1]) & (start[1:] == end[:-1] + 1)
+    joins &= ploidy[1:] == ploidy[:-1]
+    first = np.flatnonzero(np.concatenate([[True], ~joins]))[: len(keep)]
+    last = np.append(first[1:] - 1, len(keep) - 1)[: len(first)]
+    return names[contig[first]], start[first], end[last], ploidy[first]
 
 
 def stored_pieces(store: Store, batches: list[tuple[str, int]]) -> Iterator[pa.Table]:
@@ -160,16 +194,15 @@ def chunk_coverage(chunk_pieces: pa.Table) -> pa.Table:
 def _steps(
     starts: np.ndarray, ends: np.ndarray, ploidy: np.ndarray, cells: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start, end, AN per stratum) between consecutive block edges of one contig, AN > 0."""
+    """(start, end, AN per stratum) between consecutive piece edges of one contig, AN > 0.
+    The change at each edge is summed per cell by one bincount (about 160 bytes a piece;
+    a dense edges x cells array of changes took 430)."""
     edges = np.concatenate([starts, ends + 1])
-    deltas = np.zeros((len(edges), N_CELLS), dtype=np.int64)
-    n = len(starts)
-    deltas[np.arange(n), cells] += ploidy
-    deltas[n + np.arange(n), cells] -= ploidy
     points, inverse = np.unique(edges, return_inverse=True)
-    per_point = np.zeros((len(points), N_CELLS), dtype=np.int64)
-    np.add.at(per_point, inverse, deltas)
-    level = np.cumsum(per_point, axis=0)[:-1]
+    change = np.concatenate([ploidy, -ploidy]).astype(np.float64)  # exact: |AN| < 2^53
+    slot = inverse * N_CELLS + np.concatenate([cells, cells])
+    per_point = np.bincount(slot, weights=change, minlength=len(points) * N_CELLS)
+    level = np.cumsum(per_point.reshape(len(points), N_CELLS).astype(np.int64), axis=0)[:-1]
     by_stratum = np.stack([level[:, stratum_cells(s)].sum(axis=1) for s in STRATA], axis=1)
     keep = by_stratum[:, 0] > 0
     return points[:-1][keep], points[1:][keep] - 1, by_stratum[keep]
@@ -238,12 +271,3 @@ def write_coverage_parts(store: Store, state: State, folder: Path, block_rows: i
         write_coverage_part(folder, 0, PIECES_SCHEMA.empty_table(), block_rows)
         written.append(0)
     return written
-
-
-def coverage_table(store: Store, state: State) -> pa.Table:
-    """The coverage of a store state, whole in memory (module docstring): for checks."""
-    all_pieces = pa.concat_tables(
-        [PIECES_SCHEMA.empty_table(), *stored_pieces(store, block_batches(state))]
-    )
-    parts = [chunk_coverage(p) for _, p in by_chunk(all_pieces)]
-    return pa.concat_tables([COVERAGE_SCHEMA.empty_table(), *parts])

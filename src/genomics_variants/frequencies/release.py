@@ -39,6 +39,7 @@ same release, byte for byte. Nothing of the release passes through Spark's drive
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import re
@@ -63,6 +64,7 @@ from genomics_variants.frequencies.coverage import (
     COVERAGE_FILE,
     COVERAGE_PARTS_DIR,
     COVERAGE_TABLE,
+    coverage_layout,
     write_coverage_parts,
 )
 from genomics_variants.frequencies.discipline import Released
@@ -74,7 +76,6 @@ from genomics_variants.frequencies.served import (
     is_current,
     join_parts,
     layout_of,
-    write_table,
 )
 from genomics_variants.frequencies.served import write_served as write_blocks
 from genomics_variants.frequencies.strata import (
@@ -133,8 +134,9 @@ class Release:
         return self.folder / COVERAGE_FILE
 
     def coverage_row_groups(self) -> Iterator[pa.Table]:
-        """The coverage table a Parquet row group at a time, in genome order."""
-        return _row_groups(_table_files(self.coverage))
+        """The coverage table a Parquet row group at a time, in genome order (none for a
+        release made before releases held one)."""
+        return _row_groups(_table_files(self.coverage) if self.coverage.exists() else [])
 
     @property
     def sample_count(self) -> int:
@@ -383,7 +385,7 @@ def write_release(
         shutil.rmtree(tmp / shares_dir)
     for table in (FREQUENCIES_FILE, COVERAGE_FILE):
         for leftover in (tmp / table).glob(".*.partial"):  # of attempts killed midway
-            leftover.unlink()
+            leftover.unlink(missing_ok=True)
     pq.write_table(_genomes_table(state, withheld), tmp / GENOMES_FILE)
     created = datetime.now(UTC)
     meta: dict[str, object] = {
@@ -414,19 +416,25 @@ def write_release(
 def write_served(
     folder: Path,
     parts: Iterable[pa.Table],
-    coverage: pa.Table | None,
+    coverage: Iterable[pa.Table] | None,
     block_rows: int = BLOCK_ROWS,
     *,
     schema: pa.Schema | None = None,
 ) -> int:
-    """A release table, given in parts in genome order, and its coverage table in the
-    served layout in `folder/served` (served.py); returns its rows. `schema`: the parts'
-    (this version's release schema by default)."""
+    """A release table and its coverage table, each given in parts in genome order, in the
+    served layout in `folder/served` (served.py), a part in memory at a time; returns the
+    release table's rows. `schema`: the parts' (this version's release schema by default);
+    the coverage parts' layout is their own (a release of another version may have other
+    strata)."""
     layout = _variants_layout(release_schema() if schema is None else schema)
     target = folder / SERVED_DIR
     rows = write_blocks(target, VARIANTS_TABLE, parts, layout, block_rows=block_rows)
     if coverage is not None:
-        write_table(target, COVERAGE_TABLE, coverage, "chrom", "start", block_rows)
+        given = iter(coverage)
+        first = next(given, None)
+        shape = coverage_layout() if first is None else layout_of(first.schema, "chrom", "start")
+        tables = [] if first is None else itertools.chain([first], given)
+        write_blocks(target, COVERAGE_TABLE, tables, shape, block_rows=block_rows)
     return rows
 
 
@@ -463,7 +471,7 @@ def ensure_served(release: Release) -> Path:
         for leftover in release.folder.glob(".served-*"):  # from a rebuild that died
             shutil.rmtree(leftover, ignore_errors=True)
         aside, stale = release.folder / ".served-new", release.folder / ".served-old"
-        coverage = pq.read_table(release.coverage) if release.coverage.exists() else None
+        coverage = release.coverage_row_groups() if release.coverage.exists() else None
         schema = pq.read_schema(release.frequency_files()[0])
         write_served(aside, release.frequency_row_groups(), coverage, schema=schema)
         if folder.exists():

@@ -2,7 +2,8 @@
 60,000 GQ-banded gVCFs its input is some 10^11 blocks, more than one process can hold.
 
 Two steps, nothing of either passing through the driver: tasks read the genomes' blocks
-files (a few genomes each) and cut their QC-passing blocks into pieces at chunk edges
+files (a few genomes each) and cut the stretches where each genome is callable (its
+QC-passing blocks, back-to-back GQ bands taken as one) into pieces at chunk edges
 (`coverage.pieces`); Spark groups the pieces by chunk, and the executor that gets a chunk
 writes the chunk's coverage part (`coverage.write_coverage_part`: its Parquet file and its
 share of the served layout) and returns the part's row count. The driver gathers one row

@@ -52,7 +52,7 @@ def release(delivery: Path, reference: Path, tmp_path_factory: pytest.TempPathFa
     write_served(
         published.folder,
         [pq.read_table(published.frequencies)],
-        pq.read_table(published.coverage),
+        [pq.read_table(published.coverage)],
         block_rows=SMALL_BLOCKS,
     )
     return published
