@@ -195,7 +195,7 @@ def _steps(
     starts: np.ndarray, ends: np.ndarray, ploidy: np.ndarray, cells: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(start, end, AN per stratum) between consecutive piece edges of one contig, AN > 0.
-    The change at each edge is summed per cell by one bincount (about 160 bytes a piece;
+    The change at each edge is summed per cell by one bincount (about 250 bytes a piece;
     a dense edges x cells array of changes took 430)."""
     edges = np.concatenate([starts, ends + 1])
     points, inverse = np.unique(edges, return_inverse=True)
