@@ -229,10 +229,8 @@ def write_coverage_part(folder: Path, chunk: int, chunk_pieces: pa.Table, block_
     a Spark executor; like the frequencies' parts (release.write_part), each attempt writes
     under names of its own and renames into place."""
     table = chunk_coverage(chunk_pieces)
-    with part_attempt(folder, COVERAGE_FILE, COVERAGE_PARTS_DIR, part_name(chunk), str(chunk)) as (
-        parquet,
-        share,
-    ):
+    attempt = part_attempt(folder, COVERAGE_FILE, COVERAGE_PARTS_DIR, part_name(chunk), str(chunk))
+    with attempt as (parquet, share):
         pq.write_table(table, parquet, compression="zstd", row_group_size=1 << 16)
         layout = coverage_layout()
         rows = write_served(share, COVERAGE_TABLE, [table], layout, block_rows=block_rows)
@@ -259,7 +257,7 @@ def by_chunk(all_pieces: pa.Table) -> Iterator[tuple[int, pa.Table]]:
 
 def write_coverage_parts(store: Store, state: State, folder: Path, block_rows: int) -> list[int]:
     """Every chunk's coverage part, written by this process; returns the chunks written, in
-    genome order (one empty part when no genome has blocks, so the table always exists)."""
+    genome order (none when no genome has blocks)."""
     all_pieces = pa.concat_tables(
         [PIECES_SCHEMA.empty_table(), *stored_pieces(store, block_batches(state))]
     )
@@ -267,7 +265,4 @@ def write_coverage_parts(store: Store, state: State, folder: Path, block_rows: i
     for chunk, chunk_pieces in by_chunk(all_pieces):
         write_coverage_part(folder, chunk, chunk_pieces, block_rows)
         written.append(chunk)
-    if not written:
-        write_coverage_part(folder, 0, PIECES_SCHEMA.empty_table(), block_rows)
-        written.append(0)
     return written

@@ -39,7 +39,6 @@ same release, byte for byte. Nothing of the release passes through Spark's drive
 from __future__ import annotations
 
 import fcntl
-import itertools
 import json
 import os
 import re
@@ -63,8 +62,10 @@ from genomics_variants.contributions.store import State, Store
 from genomics_variants.frequencies.coverage import (
     COVERAGE_FILE,
     COVERAGE_PARTS_DIR,
+    COVERAGE_SCHEMA,
     COVERAGE_TABLE,
-    coverage_layout,
+    PIECES_SCHEMA,
+    write_coverage_part,
     write_coverage_parts,
 )
 from genomics_variants.frequencies.discipline import Released
@@ -374,6 +375,9 @@ def write_release(
 
             write_parts_on_spark(spark, tmp, counts, plan, block_rows)
             covered = write_coverage_parts_on_spark(spark, store, state, tmp, block_rows)
+        if not covered:  # no genome with blocks: an empty table, so that one always exists
+            covered = [0]
+            write_coverage_part(tmp, 0, PIECES_SCHEMA.empty_table(), block_rows)
         shares = [tmp / PARTS_DIR / f"{part:05d}" for part in range(len(plan))]
         variant_count = join_parts(tmp / SERVED_DIR, VARIANTS_TABLE, shares)
         coverage_shares = [tmp / COVERAGE_PARTS_DIR / str(chunk) for chunk in covered]
@@ -420,21 +424,18 @@ def write_served(
     block_rows: int = BLOCK_ROWS,
     *,
     schema: pa.Schema | None = None,
+    coverage_schema: pa.Schema = COVERAGE_SCHEMA,
 ) -> int:
     """A release table and its coverage table, each given in parts in genome order, in the
     served layout in `folder/served` (served.py), a part in memory at a time; returns the
-    release table's rows. `schema`: the parts' (this version's release schema by default);
-    the coverage parts' layout is their own (a release of another version may have other
-    strata)."""
+    release table's rows. `schema`, `coverage_schema`: the parts' (this version's by
+    default; a release of another version may have other strata)."""
     layout = _variants_layout(release_schema() if schema is None else schema)
     target = folder / SERVED_DIR
     rows = write_blocks(target, VARIANTS_TABLE, parts, layout, block_rows=block_rows)
     if coverage is not None:
-        given = iter(coverage)
-        first = next(given, None)
-        shape = coverage_layout() if first is None else layout_of(first.schema, "chrom", "start")
-        tables = [] if first is None else itertools.chain([first], given)
-        write_blocks(target, COVERAGE_TABLE, tables, shape, block_rows=block_rows)
+        shape = layout_of(coverage_schema, "chrom", "start")
+        write_blocks(target, COVERAGE_TABLE, coverage, shape, block_rows=block_rows)
     return rows
 
 
@@ -471,9 +472,18 @@ def ensure_served(release: Release) -> Path:
         for leftover in release.folder.glob(".served-*"):  # from a rebuild that died
             shutil.rmtree(leftover, ignore_errors=True)
         aside, stale = release.folder / ".served-new", release.folder / ".served-old"
-        coverage = release.coverage_row_groups() if release.coverage.exists() else None
+        coverage, coverage_schema = None, COVERAGE_SCHEMA
+        if release.coverage.exists():
+            coverage = release.coverage_row_groups()
+            coverage_schema = pq.read_schema(_table_files(release.coverage)[0])
         schema = pq.read_schema(release.frequency_files()[0])
-        write_served(aside, release.frequency_row_groups(), coverage, schema=schema)
+        write_served(
+            aside,
+            release.frequency_row_groups(),
+            coverage,
+            schema=schema,
+            coverage_schema=coverage_schema,
+        )
         if folder.exists():
             folder.rename(stale)
         (aside / SERVED_DIR).rename(folder)

@@ -46,8 +46,7 @@ def write_coverage_parts_on_spark(
     genome order."""
     batches = [(str(store.blocks_file(b)), cell) for b, cell in block_batches(state)]
     if not batches:
-        write_coverage_part(folder, 0, PIECES_SCHEMA.empty_table(), block_rows)
-        return [0]
+        return []
     bits, target = store.chunk_bits, str(folder)
     slices = min(len(batches), 4 * spark.sparkContext.defaultParallelism)
     genomes = spark.createDataFrame(batches, "path string, cell int").repartition(slices)
@@ -79,11 +78,7 @@ def write_coverage_parts_on_spark(
     errors = [e for e in result.column("error").to_pylist() if e is not None]
     if errors:
         raise MedfollowError(errors[0])  # in one line (MedfollowError joins the lines)
-    written = sorted(result.column("chunk").to_pylist())
-    if not written:
-        write_coverage_part(folder, 0, PIECES_SCHEMA.empty_table(), block_rows)
-        written = [0]
-    return written
+    return sorted(result.column("chunk").to_pylist())
 
 
 def _error_piece(message: str) -> pa.RecordBatch:
